@@ -1,0 +1,83 @@
+"""TuneLab: fine-tune a pretrained transformer on your labelled text, evaluate it, predict with it.
+
+Python API (the same verbs as the CLI):
+
+    import tunelab
+    summary = tunelab.train(data="train.csv", output="runs/intents")
+    model = tunelab.load("runs/intents")
+    model.predict(["where is my parcel?"])
+    evaluation = tunelab.evaluate("runs/intents", "test.csv")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tunelab.errors import (ArtifactError, ConfigError, DataError, ModelNotFoundError, TunelabError,
+                            UsageError)
+
+__version__ = "0.1.0"
+
+
+def train(data: str | None = None, *, output: str | None = None, config: str | None = None,
+          resume: str | None = None, show_progress: bool = True, **options: Any) -> Any:
+    """Train a run. `options` are dotted config keys with dots as '__' or plain names:
+    `tunelab.train(data="x.csv", output="runs/x", epochs=3, method="lora")`."""
+    from tunelab.config import RunConfig, load_config
+    from tunelab.recipes.train import run_train
+
+    overrides = _overrides(data=data, output=output, **options)
+    run_config = RunConfig() if resume else load_config(config, overrides)
+    return run_train(run_config, resume=resume, show_progress=show_progress)
+
+
+def load(run: str | Path, **kwargs: Any) -> Any:
+    """Load a finished run as a Predictor (`predict`, `predict_proba`, `labels`)."""
+    from tunelab.inference import Predictor
+
+    return Predictor.load(run, **kwargs)
+
+
+def evaluate(run: str | Path, data: str | Path, **kwargs: Any) -> Any:
+    from tunelab.recipes.evaluate import run_evaluate
+
+    return run_evaluate(run, data, **kwargs)[0]
+
+
+def predict(run: str | Path, texts: list[str]) -> list[Any]:
+    from tunelab.recipes.evaluate import run_predict
+
+    return run_predict(run, texts)
+
+
+SECTIONS = {"train": "data.train", "dev": "data.dev", "test": "data.test", "task": "data.task",
+            "text_column": "data.text_column", "label_column": "data.label_column", "format": "data.format",
+            "model": "model.name", "max_length": "model.max_length", "dropout": "model.dropout"}
+
+
+def _overrides(**options: Any) -> list[str]:
+    import json
+
+    from tunelab.config import TrainConfig
+
+    out = []
+    for key, value in options.items():
+        if value is None:
+            continue
+        if key == "data":
+            path = "data.train"
+        elif key == "output":
+            path = "output"
+        elif key in SECTIONS:
+            path = SECTIONS[key]
+        elif key in TrainConfig.__dataclass_fields__:
+            path = f"train.{key}"
+        else:
+            path = key.replace("__", ".")
+        out.append(f"{path}={json.dumps(value)}")
+    return out
+
+
+__all__ = ["ArtifactError", "ConfigError", "DataError", "ModelNotFoundError", "TunelabError", "UsageError",
+           "evaluate", "load", "predict", "train"]

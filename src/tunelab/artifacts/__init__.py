@@ -1,0 +1,1 @@
+"""Run folders on disk: atomic file writes, the manifest, and safetensors-only state."""

@@ -1,0 +1,54 @@
+"""Write a trained model as a folder plain transformers can load; adapters are merged and also kept apart."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tunelab.artifacts.files import sha256_file
+
+ADAPTER_DIR = "adapter"
+
+
+def is_peft(model: Any) -> bool:
+    return hasattr(model, "peft_config")
+
+
+def export_model(model: Any, tokenizer: Any, run_dir: Path) -> dict[str, Any]:
+    """Save weights (safetensors), config and tokenizer into `run_dir` via a staging folder.
+
+    A LoRA/AdaLoRA model is saved twice: the adapter with its task head in `adapter/`, and
+    merged into the base weights at the top level so `AutoModelFor...from_pretrained` works."""
+    staging = run_dir / ".export.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    plain = model
+    if is_peft(model):
+        model.save_pretrained(str(staging / ADAPTER_DIR), safe_serialization=True)
+        plain = _merged_copy(model)
+    plain.save_pretrained(str(staging), safe_serialization=True)
+    tokenizer.save_pretrained(str(staging))
+    files = {}
+    for path in sorted(staging.rglob("*")):
+        if path.is_file():
+            files[str(path.relative_to(staging))] = sha256_file(path)
+    _move_into(staging, run_dir)
+    return {"files": files, "adapter": ADAPTER_DIR if is_peft(model) else None}
+
+
+def _merged_copy(model: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(model).merge_and_unload()
+
+
+def _move_into(staging: Path, run_dir: Path) -> None:
+    """Rename every staged entry into place (each rename is atomic), then drop the staging folder."""
+    for entry in sorted(staging.iterdir()):
+        target = run_dir / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+    staging.rmdir()

@@ -1,0 +1,75 @@
+"""The run manifest: schema-versioned JSON that says what a run folder holds; written last, it marks completion."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunelab.artifacts.files import read_json, write_json_atomic
+from tunelab.errors import ArtifactError, IncompleteRunError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Manifest:
+    """What a finished run is: task, labels, base model, data fingerprint, metrics, timings."""
+
+    task: str
+    labels: list[str]
+    base_model: str
+    method: str
+    max_length: int
+    data_fingerprint: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    task_state: dict[str, Any] = field(default_factory=dict)
+    splits: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    created_at: str = ""
+    precision: str = "fp32"
+    schema_version: int = SCHEMA_VERSION
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("tunelab", "torch", "transformers", "peft", "safetensors", "tokenizers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def save_manifest(run_dir: Path, manifest: Manifest) -> None:
+    write_json_atomic(run_dir / MANIFEST, asdict(manifest))
+
+
+def load_manifest(run_dir: Path) -> Manifest:
+    """Read and check a run's manifest; an unfinished run raises IncompleteRunError."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ArtifactError(f"run folder {run_dir} does not exist", hint="list runs with `tunelab runs`")
+    path = run_dir / MANIFEST
+    if not path.is_file():
+        raise IncompleteRunError(f"{run_dir} has no manifest.json: training did not finish",
+                                 hint=f"continue it with `tunelab train --resume {run_dir}`")
+    try:
+        raw = read_json(path)
+    except ValueError as exc:
+        raise ArtifactError(f"{path} is not valid JSON: {exc}") from None
+    version = raw.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ArtifactError(f"{path}: schema version {version!r} is not supported (expected {SCHEMA_VERSION})",
+                            hint="re-train the run with this TuneLab version")
+    known = set(Manifest.__dataclass_fields__)
+    try:
+        return Manifest(**{k: v for k, v in raw.items() if k in known})
+    except TypeError as exc:
+        raise ArtifactError(f"{path} is missing fields: {exc}") from None

@@ -1,0 +1,39 @@
+"""Entry point: builds the Typer app and turns TunelabErrors into messages and exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from tunelab.cli import commands
+from tunelab.errors import TunelabError
+
+app = typer.Typer(help="TuneLab: fine-tune, evaluate and serve transformer models on your own labelled text.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.command("train")(commands.train)
+app.command("evaluate")(commands.evaluate)
+app.command("predict")(commands.predict)
+app.command("runs")(commands.runs)
+app.command("demo")(commands.demo)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except TunelabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors come through here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

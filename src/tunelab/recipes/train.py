@@ -1,0 +1,187 @@
+"""run_train: validate data, choose defaults, build the model, run the loop, evaluate, save the artifact."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunelab.artifacts.export import export_model
+from tunelab.artifacts.files import write_json_atomic
+from tunelab.artifacts.manifest import MANIFEST, Manifest, library_versions, save_manifest
+from tunelab.config import RunConfig, load_config, save_config
+from tunelab.data import load_dataset
+from tunelab.errors import UsageError
+from tunelab.models.build import apply_method, load_tokenizer
+from tunelab.models.resolve import resolve_model_path
+from tunelab.recipes.card import write_model_card
+from tunelab.recipes.outputs import write_evaluation
+from tunelab.tasks import Evaluation, Task, get_task
+from tunelab.tasks.run import evaluate_examples
+from tunelab.training.defaults import resolve_defaults
+from tunelab.training.loop import TrainData, steps_per_epoch, train
+from tunelab.training.precision import choose_precision, set_threads
+from tunelab.types import DatasetBundle, Split
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """What a finished run reports back."""
+
+    run_dir: Path
+    manifest: Manifest
+    metrics: dict[str, Any]
+    warnings: tuple[str, ...]
+
+
+def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progress: bool = True) -> TrainSummary:
+    """Train one run end to end. With `resume`, continue the run in that folder from its last checkpoint."""
+    started = time.perf_counter()
+    say = _printer(show_progress)
+    run_dir, config = _prepare_run_dir(config, resume)
+    bundle = load_dataset(config.data, config.train.seed)  # raises DataError before any folder exists
+    for warning in bundle.warnings:
+        say(f"warning: {warning}")
+    _check_resume_data(run_dir, bundle, resume)
+    task = get_task(config.data.task)
+    model_path = resolve_model_path(config.model.name)
+    tokenizer = load_tokenizer(model_path)
+    labels = task.build_labels(bundle.train.examples)
+    config = _resolve(config, task, bundle, tokenizer, labels)
+    _seed_everything(config.train.seed)
+    precision = choose_precision(config.train.precision)
+    threads = set_threads(config.train.threads)
+    say(f"{task.name}: {len(bundle.train)} train / {_n(bundle.dev)} dev / {_n(bundle.test)} test examples, "
+        f"{len(labels)} labels; method {config.train.method}, {config.train.epochs} epochs, batch "
+        f"{config.train.batch_size}, lr {config.train.lr:g}, max_length {config.model.max_length}, "
+        f"{precision.dtype} on {precision.device} x{threads}")
+    if not resume:
+        _start_run_dir(run_dir, config, bundle)
+    max_length = int(config.model.max_length or 128)
+    train_data = _encode(task, bundle.train, tokenizer, labels, max_length)
+    dev_data = _encode(task, bundle.dev, tokenizer, labels, max_length) if bundle.dev else None
+    total = min(config.train.max_steps or 10**12,
+                config.train.epochs * steps_per_epoch(len(train_data.encoded), config.train.batch_size))
+    model = task.build_model(model_path, labels, config.model.dropout)
+    model = apply_method(model, config.train, task.peft_task_type, total).to(precision.device)
+    result = train(model, task, labels, train_data, dev_data, config.train, run_dir, precision=precision,
+                   pad_id=int(tokenizer.pad_token_id or 0), resume=resume is not None,
+                   show_progress=show_progress)
+    evaluations: dict[str, Evaluation] = {"dev": result.dev} if result.dev else {}
+    if bundle.test:
+        test_data = _encode(task, bundle.test, tokenizer, labels, max_length)
+        evaluations["test"] = evaluate_examples(task, model, labels, test_data.examples, test_data.encoded,
+                                                pad_id=int(tokenizer.pad_token_id or 0),
+                                                autocast=precision.autocast(), state=result.task_state)
+    state = result.state
+    timings = {"train_seconds": round(state.train_seconds, 3),
+               "samples_per_second": round(state.samples_seen / max(state.train_seconds, 1e-9), 3),
+               "tokens_per_second": round(state.tokens_seen / max(state.train_seconds, 1e-9), 1),
+               "steps": state.global_step, "best_step": state.best_step, "stopped_early": state.stopped_early}
+    metrics = write_evaluation(run_dir, f"{run_dir.name} ({task.name})", evaluations, labels, task.name,
+                               state.history, {"training": timings})
+    write_json_atomic(run_dir / "history.json", state.history)
+    artifacts = export_model(model, tokenizer, run_dir)
+    timings["total_seconds"] = round(time.perf_counter() - started, 3)
+    manifest = Manifest(
+        task=task.name, labels=list(labels.names), base_model=config.model.name, method=config.train.method,
+        max_length=max_length, data_fingerprint=bundle.fingerprint,
+        metrics={split: {e.metric_name: round(e.metric, 6)} for split, e in evaluations.items()},
+        timings=timings, task_state=result.task_state, splits=_split_summary(bundle),
+        versions=library_versions(), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        precision=precision.dtype, artifacts=artifacts)
+    write_model_card(run_dir, manifest, config)
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    save_manifest(run_dir, manifest)  # last: a folder with manifest.json is complete
+    return TrainSummary(run_dir, manifest, metrics, bundle.warnings)
+
+
+def _printer(enabled: bool) -> Any:
+    def say(message: str) -> None:
+        if enabled:
+            print(message, file=sys.stderr, flush=True)
+
+    return say
+
+
+def _n(split: Split | None) -> int:
+    return len(split) if split else 0
+
+
+def _prepare_run_dir(config: RunConfig, resume: str | Path | None) -> tuple[Path, RunConfig]:
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise UsageError(f"{run_dir} is not a TuneLab run folder (no config.yaml) and cannot be resumed")
+        if (run_dir / MANIFEST).is_file():
+            raise UsageError(f"{run_dir} already finished; nothing to resume")
+        return run_dir, load_config(run_dir / "config.yaml")
+    if not config.output:
+        raise UsageError("no output folder given", hint="pass --output runs/NAME")
+    run_dir = Path(config.output)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise UsageError(f"output folder {run_dir} already exists and is not empty",
+                         hint="choose another --output, or --resume it if training was interrupted")
+    return run_dir, config
+
+
+def _check_resume_data(run_dir: Path, bundle: DatasetBundle, resume: Any) -> None:
+    if resume is None:
+        return
+    from tunelab.artifacts.files import read_json
+
+    recorded = read_json(run_dir / "splits.json").get("fingerprint")
+    if recorded != bundle.fingerprint:
+        raise UsageError(f"the data files changed since {run_dir} started (sha256 differs); cannot resume",
+                         hint="start a new run with --output")
+
+
+def _resolve(config: RunConfig, task: Task, bundle: DatasetBundle, tokenizer: Any, labels: Any) -> RunConfig:
+    limit = int(min(512, getattr(tokenizer, "model_max_length", 512) or 512))
+    lengths = [len(e) for e in task.encode(bundle.train.examples, tokenizer, labels, limit)]
+    resolved = resolve_defaults(config, len(bundle.train), lengths, limit)
+    resolved.validate()
+    return resolved
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _start_run_dir(run_dir: Path, config: RunConfig, bundle: DatasetBundle) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(replace(config, output=str(run_dir)), run_dir / "config.yaml")
+    write_json_atomic(run_dir / "splits.json", {
+        "fingerprint": bundle.fingerprint, "note": bundle.split_note, "warnings": list(bundle.warnings),
+        **{name: _sources(split) for name, split in (("train", bundle.train), ("dev", bundle.dev),
+                                                     ("test", bundle.test)) if split},
+    })
+
+
+def _sources(split: Split) -> dict[str, Any]:
+    rows = [[e.source.path, e.source.line] if e.source else None for e in split.examples]
+    return {"path": split.path, "examples": len(split), "rows": rows}
+
+
+def _split_summary(bundle: DatasetBundle) -> dict[str, Any]:
+    out: dict[str, Any] = {"note": bundle.split_note}
+    for name, split in (("train", bundle.train), ("dev", bundle.dev), ("test", bundle.test)):
+        if split:
+            out[name] = {"path": split.path, "examples": len(split)}
+    return out
+
+
+def _encode(task: Task, split: Split, tokenizer: Any, labels: Any, max_length: int) -> TrainData:
+    examples = list(split.examples)
+    return TrainData(examples, task.encode(examples, tokenizer, labels, max_length))

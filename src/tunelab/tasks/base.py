@@ -1,0 +1,95 @@
+"""What every task provides to the training loop and the predictor: a Protocol plus shared batching."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from tunelab.types import Example, LabelSet, Prediction
+
+IGNORE = -100
+
+
+@dataclass
+class Encoded:
+    """One example as model input: token ids, its training target, and word alignment (NER)."""
+
+    input_ids: list[int]
+    target: Any = None  # int (class), list[float] (multi-hot) or list[int] per token (IGNORE = skip)
+    word_ids: list[int | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A task's evaluation of one split: the headline metric, the full report and the predictions."""
+
+    metric_name: str
+    metric: float
+    report: dict[str, Any]
+    predictions: list[Prediction]
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. confidences, tuned thresholds
+
+
+class Task(Protocol):
+    """A task: labels, encoding, the model head, the loss, decoding and metrics."""
+
+    name: str
+    metric_name: str
+    peft_task_type: str
+
+    def build_labels(self, examples: Sequence[Example]) -> LabelSet: ...
+
+    def encode(self, examples: Sequence[Example], tokenizer: Any, labels: LabelSet,
+               max_length: int) -> list[Encoded]: ...
+
+    def build_model(self, path: Path, labels: LabelSet, dropout: float | None) -> Any: ...
+
+    def loss(self, logits: Any, targets: Any) -> Any: ...
+
+    def collate_targets(self, batch: Sequence[Encoded], width: int) -> Any: ...
+
+    def decode(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
+               labels: LabelSet, state: dict[str, Any]) -> list[Prediction]: ...
+
+    def evaluate(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
+                 labels: LabelSet, state: dict[str, Any], tune: bool = False) -> Evaluation: ...
+
+
+def collate(task: Task, batch: Sequence[Encoded], pad_id: int, with_targets: bool = True) -> dict[str, Any]:
+    """Pad a batch to its own longest sequence (dynamic padding) and stack the targets."""
+    import torch
+
+    width = max(len(e) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, example in enumerate(batch):
+        ids[row, : len(example)] = torch.tensor(example.input_ids, dtype=torch.long)
+        mask[row, : len(example)] = 1
+    out: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+    if with_targets:
+        out["targets"] = task.collate_targets(batch, width)
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+def truncate(ids: list[int], max_length: int, tokenizer: Any) -> list[int]:
+    """Keep [CLS] ... [SEP] within max_length tokens."""
+    if len(ids) <= max_length:
+        return ids
+    return ids[: max_length - 1] + [ids[-1]] if tokenizer.sep_token_id is not None else ids[:max_length]

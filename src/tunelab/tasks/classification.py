@@ -1,0 +1,79 @@
+"""Single-label text classification (sentiment, topic, intent): softmax head, cross-entropy, accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunelab.tasks.base import Encoded, Evaluation, softmax
+from tunelab.types import ClassPrediction, Example, LabelSet, Prediction, TextExample
+
+
+def encode_texts(examples: Sequence[Example], tokenizer: Any, max_length: int) -> list[list[int]]:
+    texts = [e.text for e in examples]
+    return list(tokenizer(texts, truncation=True, max_length=max_length)["input_ids"])
+
+
+class ClassificationTask:
+    """One label per text."""
+
+    name = "classification"
+    metric_name = "accuracy"
+    peft_task_type = "SEQ_CLS"
+
+    def build_labels(self, examples: Sequence[Example]) -> LabelSet:
+        return LabelSet(tuple(sorted({e.label for e in examples if isinstance(e, TextExample)})))
+
+    def encode(self, examples: Sequence[Example], tokenizer: Any, labels: LabelSet,
+               max_length: int) -> list[Encoded]:
+        index = {name: i for i, name in enumerate(labels.names)}
+        ids = encode_texts(examples, tokenizer, max_length)
+        return [Encoded(i, index.get(e.labels[0]) if e.labels else None) for i, e in zip(ids, examples)]
+
+    def build_model(self, path: Path, labels: LabelSet, dropout: float | None) -> Any:
+        from transformers import AutoModelForSequenceClassification
+
+        from tunelab.models.build import build_model
+
+        return build_model(AutoModelForSequenceClassification, path, labels.names, dropout=dropout,
+                           problem_type="single_label_classification")
+
+    def collate_targets(self, batch: Sequence[Encoded], width: int) -> Any:
+        import torch
+
+        return torch.tensor([e.target for e in batch], dtype=torch.long)
+
+    def loss(self, logits: Any, targets: Any) -> Any:
+        import torch
+
+        return torch.nn.functional.cross_entropy(logits.float(), targets)
+
+    def decode(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
+               labels: LabelSet, state: dict[str, Any]) -> list[Prediction]:
+        probs = softmax(np.stack(logits)) if logits else np.zeros((0, len(labels)))
+        out: list[Prediction] = []
+        for row in probs:
+            best = int(row.argmax())
+            out.append(ClassPrediction(labels.names[best], float(row[best]),
+                                       {n: float(p) for n, p in zip(labels.names, row)}))
+        return out
+
+    def evaluate(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
+                 labels: LabelSet, state: dict[str, Any], tune: bool = False) -> Evaluation:
+        from tunelab.evaluation.metrics import classification_report, expected_calibration_error, reliability_bins
+
+        predictions = self.decode(logits, encoded, examples, labels, state)
+        gold = [e.labels[0] for e in examples]  # type: ignore[union-attr]
+        pred = [p.label for p in predictions]  # type: ignore[union-attr]
+        report = classification_report(gold, pred, list(labels.names))
+        confidence = np.array([p.score for p in predictions])  # type: ignore[union-attr]
+        correct = np.array([g == p for g, p in zip(gold, pred)], dtype=float)
+        ece = expected_calibration_error(confidence, correct)
+        result = report.to_dict()
+        result["ece"] = round(float(ece), 6)
+        extra = {"reliability": reliability_bins(confidence, correct), "ece": ece,
+                 "confusion": report.confusion_matrix}
+        return Evaluation("accuracy", float(report.accuracy), result, predictions, extra)

@@ -1,0 +1,81 @@
+"""Multi-label classification: one sigmoid per label, BCE loss, per-label thresholds tuned on dev."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunelab.tasks.base import Encoded, Evaluation, sigmoid
+from tunelab.tasks.classification import encode_texts
+from tunelab.types import Example, LabelSet, MultiLabelPrediction, Prediction, TextExample
+
+
+class MultiLabelTask:
+    """Zero or more labels per text."""
+
+    name = "multilabel"
+    metric_name = "micro_f1"
+    peft_task_type = "SEQ_CLS"
+
+    def build_labels(self, examples: Sequence[Example]) -> LabelSet:
+        return LabelSet(tuple(sorted({x for e in examples if isinstance(e, TextExample) for x in e.labels})))
+
+    def encode(self, examples: Sequence[Example], tokenizer: Any, labels: LabelSet,
+               max_length: int) -> list[Encoded]:
+        index = {name: i for i, name in enumerate(labels.names)}
+        out = []
+        for ids, example in zip(encode_texts(examples, tokenizer, max_length), examples):
+            hot = [0.0] * len(labels)
+            for label in example.labels:  # type: ignore[union-attr]
+                if label in index:
+                    hot[index[label]] = 1.0
+            out.append(Encoded(ids, hot))
+        return out
+
+    def build_model(self, path: Path, labels: LabelSet, dropout: float | None) -> Any:
+        from transformers import AutoModelForSequenceClassification
+
+        from tunelab.models.build import build_model
+
+        return build_model(AutoModelForSequenceClassification, path, labels.names, dropout=dropout,
+                           problem_type="multi_label_classification")
+
+    def collate_targets(self, batch: Sequence[Encoded], width: int) -> Any:
+        import torch
+
+        return torch.tensor([e.target for e in batch], dtype=torch.float32)
+
+    def loss(self, logits: Any, targets: Any) -> Any:
+        import torch
+
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), targets)
+
+    def decode(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
+               labels: LabelSet, state: dict[str, Any]) -> list[Prediction]:
+        thresholds = np.asarray(state.get("thresholds") or [0.5] * len(labels))
+        probs = sigmoid(np.stack(logits)) if logits else np.zeros((0, len(labels)))
+        out: list[Prediction] = []
+        for row in probs:
+            chosen = tuple(n for n, p, t in zip(labels.names, row, thresholds) if p >= t)
+            out.append(MultiLabelPrediction(chosen, {n: float(p) for n, p in zip(labels.names, row)}))
+        return out
+
+    def evaluate(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
+                 labels: LabelSet, state: dict[str, Any], tune: bool = False) -> Evaluation:
+        from tunelab.evaluation.metrics import multilabel_report, tune_thresholds
+
+        state = dict(state)
+        if tune and logits:
+            gold_matrix = np.array([e.target for e in encoded])
+            state["thresholds"] = [float(t) for t in tune_thresholds(sigmoid(np.stack(logits)), gold_matrix)]
+        predictions = self.decode(logits, encoded, examples, labels, state)
+        gold = [set(e.labels) for e in examples]  # type: ignore[union-attr]
+        pred = [set(p.labels) for p in predictions]  # type: ignore[union-attr]
+        report = multilabel_report(gold, pred, list(labels.names))
+        result = report.to_dict()
+        extra = {"thresholds": state.get("thresholds") or [0.5] * len(labels)}
+        result["thresholds"] = dict(zip(labels.names, extra["thresholds"]))
+        return Evaluation("micro_f1", float(report.headline[1]), result, predictions, extra)

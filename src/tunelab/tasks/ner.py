@@ -1,0 +1,115 @@
+"""Token classification (NER): IOB2 tags on the first word-piece of each word, entity-level metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunelab.tasks.base import IGNORE, Encoded, Evaluation, softmax
+from tunelab.types import Example, LabelSet, NerPrediction, Prediction, Span, TokenExample
+
+
+def words_to_example(text: str) -> TokenExample:
+    """An unlabelled sentence split into words with character offsets (tags all O)."""
+    from tunelab.data import tokenize_words
+
+    words = tokenize_words(text)
+    return TokenExample(tuple(w for w, _, _ in words), tuple("O" for _ in words), text,
+                        tuple((s, e) for _, s, e in words))
+
+
+class NerTask:
+    """One IOB2 tag per word; predictions are character spans."""
+
+    name = "ner"
+    metric_name = "f1"
+    peft_task_type = "TOKEN_CLS"
+
+    def build_labels(self, examples: Sequence[Example]) -> LabelSet:
+        types = sorted({t[2:] for e in examples if isinstance(e, TokenExample) for t in e.tags if t != "O"})
+        return LabelSet(("O",) + tuple(f"{p}-{t}" for t in types for p in ("B", "I")))
+
+    def encode(self, examples: Sequence[Example], tokenizer: Any, labels: LabelSet,
+               max_length: int) -> list[Encoded]:
+        index = {name: i for i, name in enumerate(labels.names)}
+        words = [list(e.tokens) for e in examples]  # type: ignore[union-attr]
+        batch = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
+        out = []
+        for row, example in enumerate(examples):
+            word_ids = batch.word_ids(row)
+            targets, seen = [], set()
+            for word in word_ids:
+                if word is None or word in seen:
+                    targets.append(IGNORE)
+                else:
+                    seen.add(word)
+                    targets.append(index.get(example.tags[word], 0))  # type: ignore[union-attr]
+            out.append(Encoded(list(batch["input_ids"][row]), targets, list(word_ids)))
+        return out
+
+    def build_model(self, path: Path, labels: LabelSet, dropout: float | None) -> Any:
+        from transformers import AutoModelForTokenClassification
+
+        from tunelab.models.build import build_model
+
+        return build_model(AutoModelForTokenClassification, path, labels.names, dropout=dropout)
+
+    def collate_targets(self, batch: Sequence[Encoded], width: int) -> Any:
+        import torch
+
+        out = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+        for row, example in enumerate(batch):
+            out[row, : len(example.target)] = torch.tensor(example.target, dtype=torch.long)
+        return out
+
+    def loss(self, logits: Any, targets: Any) -> Any:
+        import torch
+
+        return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten(),
+                                                 ignore_index=IGNORE)
+
+    def word_tags(self, logits: np.ndarray, encoded: Encoded, n_words: int,
+                  labels: LabelSet) -> tuple[list[str], list[float]]:
+        """Tag and confidence per word from its first word-piece; words cut by truncation get O."""
+        probs = softmax(logits[: len(encoded.word_ids)])
+        tags, scores = ["O"] * n_words, [1.0] * n_words
+        seen: set[int] = set()
+        for position, word in enumerate(encoded.word_ids):
+            if word is None or word in seen or word >= n_words:
+                continue
+            seen.add(word)
+            best = int(probs[position].argmax())
+            tags[word], scores[word] = labels.names[best], float(probs[position][best])
+        return tags, scores
+
+    def decode(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
+               labels: LabelSet, state: dict[str, Any]) -> list[Prediction]:
+        from tunelab.evaluation.metrics import entities_from_tags
+
+        out: list[Prediction] = []
+        for row_logits, enc, example in zip(logits, encoded, examples):
+            assert isinstance(example, TokenExample)
+            tags, scores = self.word_tags(row_logits, enc, len(example.tokens), labels)
+            spans = []
+            for kind, first, last in entities_from_tags(tags):
+                start, end = example.offsets[first][0], example.offsets[last - 1][1]
+                score = float(np.mean(scores[first:last]))
+                spans.append(Span(start, end, kind, example.text[start:end], round(score, 6)))
+            out.append(NerPrediction(tuple(spans)))
+        return out
+
+    def evaluate(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
+                 labels: LabelSet, state: dict[str, Any], tune: bool = False) -> Evaluation:
+        from tunelab.evaluation.metrics import ner_report
+
+        gold, pred = [], []
+        for row_logits, enc, example in zip(logits, encoded, examples):
+            assert isinstance(example, TokenExample)
+            gold.append(list(example.tags))
+            pred.append(self.word_tags(row_logits, enc, len(example.tokens), labels)[0])
+        report = ner_report(gold, pred)
+        predictions = self.decode(logits, encoded, examples, labels, state)
+        return Evaluation("f1", float(report.headline[1]), report.to_dict(), predictions, {})

@@ -1,0 +1,214 @@
+"""The training loop, top to bottom: batches, forward, loss, backward, clip, step, evaluate, checkpoint."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunelab.config import TrainConfig
+from tunelab.tasks.base import Encoded, Evaluation, Task, collate
+from tunelab.tasks.run import evaluate_examples
+from tunelab.training.batching import plan_batches
+from tunelab.training.checkpoint import (LoopState, list_checkpoints, load_checkpoint, load_model_state,
+                                         save_checkpoint, save_model_state)
+from tunelab.training.precision import Precision
+from tunelab.training.progress import Progress
+from tunelab.training.schedule import build_optimizer, build_scheduler
+from tunelab.types import Example, LabelSet
+
+
+@dataclass
+class TrainData:
+    """Encoded examples of one split, with the examples they came from (for metrics)."""
+
+    examples: list[Example]
+    encoded: list[Encoded]
+
+
+@dataclass
+class TrainResult:
+    state: LoopState
+    dev: Evaluation | None
+    task_state: dict[str, Any] = field(default_factory=dict)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return (n + batch_size - 1) // batch_size
+
+
+def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainData | None,
+          cfg: TrainConfig, run_dir: Path, *, precision: Precision, pad_id: int,
+          resume: bool = False, show_progress: bool = True) -> TrainResult:
+    """Fine-tune `model` in place; keep the best dev checkpoint; return the final loop state."""
+    assert cfg.epochs and cfg.batch_size and cfg.lr
+    lengths = [len(e) for e in data.encoded]
+    total = min(cfg.max_steps or 10**12, cfg.epochs * steps_per_epoch(len(lengths), cfg.batch_size))
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
+    scheduler = build_scheduler(optimizer, int(cfg.warmup_ratio * total), total, cfg.power)
+    state, task_state = LoopState(total_steps=total), {}
+    if resume:
+        state, task_state = _restore(run_dir, model, optimizer, scheduler)
+    progress = Progress(total, state.global_step, enabled=show_progress)
+    model.train()
+    while not _done(state, cfg, total):
+        batches = plan_batches(lengths, cfg.batch_size, cfg.seed, state.epoch)
+        for batch_ids in batches[state.batch_in_epoch :]:
+            started = time.perf_counter()
+            loss = _train_step(model, task, data, batch_ids, cfg, precision, pad_id, optimizer, scheduler)
+            state.train_seconds += time.perf_counter() - started
+            state.global_step += 1
+            state.batch_in_epoch += 1
+            state.samples_seen += len(batch_ids)
+            state.tokens_seen += sum(lengths[i] for i in batch_ids)
+            lr = scheduler.get_last_lr()[0]
+            progress.update(state.global_step, state.epoch, cfg.epochs, loss, lr, len(batch_ids))
+            state.history.append({"step": state.global_step, "epoch": state.epoch, "loss": round(loss, 6),
+                                  "lr": lr})
+            if cfg.eval_every and state.global_step % cfg.eval_every == 0:
+                task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
+                                       progress, task_state)
+            if state.global_step >= total or state.stopped_early:
+                break
+            if state.global_step % cfg.checkpoint_every == 0:
+                save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
+        if state.batch_in_epoch >= len(batches):
+            if not cfg.eval_every:
+                task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
+                                       progress, task_state)
+            state.epoch += 1
+            state.batch_in_epoch = 0
+        if state.global_step >= total or state.stopped_early:
+            if not cfg.eval_every and state.batch_in_epoch:  # cut mid-epoch by max_steps
+                task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
+                                       progress, task_state)
+            state.finished = True
+        save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
+    progress.close()
+    return _finish(model, task, labels, dev, state, precision, pad_id, run_dir, task_state)
+
+
+def _done(state: LoopState, cfg: TrainConfig, total: int) -> bool:
+    return state.finished or state.stopped_early or state.global_step >= total or state.epoch >= (cfg.epochs or 0)
+
+
+def _train_step(model: Any, task: Task, data: TrainData, batch_ids: list[int], cfg: TrainConfig,
+                precision: Precision, pad_id: int, optimizer: Any, scheduler: Any) -> float:
+    import torch
+
+    batch = collate(task, [data.encoded[i] for i in batch_ids], pad_id)
+    device = precision.device
+    with precision.autocast():
+        logits = model(input_ids=batch["input_ids"].to(device),
+                       attention_mask=batch["attention_mask"].to(device)).logits
+    loss = task.loss(logits, batch["targets"].to(device))
+    adalora = _adalora(model)
+    if adalora is not None:
+        loss = loss + _orthogonal_penalty(model, adalora)
+    loss.backward()
+    if cfg.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    if adalora is not None:  # AdaLoRA's rank re-allocation needs the gradients: before zero_grad
+        model.base_model.update_and_allocate(scheduler.last_epoch)
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+def _adalora(model: Any) -> Any:
+    config = getattr(model, "peft_config", None)
+    if not config:
+        return None
+    active = config.get("default")
+    return active if type(active).__name__ == "AdaLoraConfig" else None
+
+
+def _orthogonal_penalty(model: Any, config: Any) -> Any:
+    """AdaLoRA's regulariser: mean ||P P^T - I||_F over the A (rows) and B (columns) factors."""
+    import torch
+
+    terms = []
+    for name, param in model.named_parameters():
+        if ("lora_A" in name or "lora_B" in name) and param.requires_grad:
+            gram = param @ param.T if "lora_A" in name else param.T @ param
+            terms.append(torch.linalg.matrix_norm(gram - torch.eye(gram.shape[0], dtype=gram.dtype)))
+    if not terms:
+        return torch.zeros(())
+    return config.orth_reg_weight * torch.stack(terms).mean()
+
+
+def _evaluate(model: Any, task: Task, labels: LabelSet, dev: TrainData | None, state: LoopState,
+              cfg: TrainConfig, precision: Precision, pad_id: int, run_dir: Path, progress: Progress,
+              task_state: dict[str, Any]) -> dict[str, Any]:
+    """Score dev; keep the best weights; count evaluations without improvement for early stopping."""
+    best_path = run_dir / "checkpoints" / "best.safetensors"
+    best_path.parent.mkdir(parents=True, exist_ok=True)
+    if dev is None or not dev.examples:
+        save_model_state(model, best_path)
+        return task_state
+    result = evaluate_examples(task, model, labels, dev.examples, dev.encoded, pad_id=pad_id,
+                               autocast=precision.autocast(), tune=True)
+    model.train()
+    state.history.append({"step": state.global_step, "epoch": state.epoch,
+                          "dev_metric": round(result.metric, 6), "dev_metric_name": result.metric_name})
+    improved = state.best_metric is None or result.metric > state.best_metric
+    progress.note(f"eval step {state.global_step}: dev {result.metric_name} {result.metric:.4f}"
+                  + (" (best)" if improved else ""))
+    if improved:
+        state.best_metric, state.best_step, state.bad_evals = result.metric, state.global_step, 0
+        save_model_state(model, best_path)
+        return {k: v for k, v in result.extra.items() if k == "thresholds"}
+    state.bad_evals += 1
+    if cfg.patience and state.bad_evals >= cfg.patience:
+        state.stopped_early = True
+        progress.note(f"early stopping: no dev improvement in {cfg.patience} evaluations")
+    return task_state
+
+
+def _restore(run_dir: Path, model: Any, optimizer: Any, scheduler: Any) -> tuple[LoopState, dict[str, Any]]:
+    from tunelab.errors import TrainingError
+
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        raise TrainingError(f"{run_dir} has no checkpoint to resume from")
+    state, extra = load_checkpoint(checkpoints[-1], model, optimizer, scheduler)
+    if _adalora(model) is not None:
+        _restore_adalora(model, extra)
+    return state, dict(extra.get("task_state") or {})
+
+
+def _extra(model: Any, task_state: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint needs beyond weights and optimiser: task state and AdaLoRA's allocator."""
+    extra: dict[str, Any] = {"task_state": task_state}
+    config = _adalora(model)
+    if config is not None:
+        allocator = model.base_model.rankallocator
+        extra["adalora_rank_pattern"] = config.rank_pattern
+        extra["tensors"] = {f"{kind}/{name}": value.detach().contiguous().clone()
+                            for kind in ("ipt", "exp_avg_ipt", "exp_avg_unc")
+                            for name, value in getattr(allocator, kind).items()}
+    return extra
+
+
+def _restore_adalora(model: Any, extra: dict[str, Any]) -> None:
+    model.peft_config["default"].rank_pattern = extra.get("adalora_rank_pattern")
+    allocator = model.base_model.rankallocator
+    for key, value in (extra.get("tensors") or {}).items():
+        kind, _, name = key.partition("/")
+        getattr(allocator, kind)[name] = value
+
+
+def _finish(model: Any, task: Task, labels: LabelSet, dev: TrainData | None, state: LoopState,
+            precision: Precision, pad_id: int, run_dir: Path, task_state: dict[str, Any]) -> TrainResult:
+    """Load the best weights back and score dev once more with them."""
+    best_path = run_dir / "checkpoints" / "best.safetensors"
+    if best_path.is_file():
+        load_model_state(model, best_path)
+    result = None
+    if dev is not None and dev.examples:
+        result = evaluate_examples(task, model, labels, dev.examples, dev.encoded, pad_id=pad_id,
+                                   autocast=precision.autocast(), state=task_state, tune=True)
+        task_state = {k: v for k, v in result.extra.items() if k == "thresholds"}
+    return TrainResult(state, result, task_state)

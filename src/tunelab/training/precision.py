@@ -1,0 +1,58 @@
+"""Device, threads and mixed precision: bf16 autocast where the hardware runs bf16 natively, fp32 elsewhere."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from tunelab.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Where and how the model runs."""
+
+    device: str  # "cpu" or "cuda"
+    dtype: str  # "fp32" or "bf16" (autocast)
+
+    def autocast(self) -> Any:
+        import torch
+
+        if self.dtype == "bf16":
+            return torch.autocast(device_type=self.device, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+@lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 arithmetic (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def choose_precision(requested: str) -> Precision:
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    native = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_bf16()
+    if requested == "bf16" and not native:
+        raise UsageError(f"precision bf16 was asked for but this {device} has no native bf16",
+                         hint="use --precision auto or fp32")
+    use_bf16 = requested == "bf16" or (requested == "auto" and native)
+    return Precision(device, "bf16" if use_bf16 else "fp32")
+
+
+def set_threads(threads: int | None) -> int:
+    """Use every core by default (PyTorch may pick fewer inside containers)."""
+    import torch
+
+    count = threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(count)
+    return count

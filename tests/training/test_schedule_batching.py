@@ -1,0 +1,51 @@
+"""Schedule shape, length-grouped batching, checkpoint state round trips."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from tunelab.training.batching import padding_efficiency, plan_batches
+from tunelab.training.checkpoint import _flatten_optimizer, _unflatten_optimizer
+from tunelab.training.defaults import choose_epochs, choose_max_length
+from tunelab.training.schedule import lr_factor
+
+
+def test_warmup_then_polynomial_decay() -> None:
+    assert lr_factor(0, 10, 110, 1.0) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 110, 1.0) == pytest.approx(1.0)
+    assert lr_factor(60, 10, 110, 1.0) == pytest.approx(0.5)
+    assert lr_factor(60, 10, 110, 2.0) == pytest.approx(0.25)
+    assert lr_factor(110, 10, 110, 1.0) == pytest.approx(0.0)
+
+
+def test_batches_are_deterministic_complete_and_length_grouped() -> None:
+    rng = random.Random(0)
+    lengths = [rng.randint(5, 120) for _ in range(1000)]
+    a = plan_batches(lengths, 16, seed=1, epoch=0)
+    assert a == plan_batches(lengths, 16, seed=1, epoch=0)
+    assert a != plan_batches(lengths, 16, seed=1, epoch=1)
+    assert sorted(i for b in a for i in b) == list(range(1000))
+    random_batches = [list(range(i, min(i + 16, 1000))) for i in range(0, 1000, 16)]
+    assert padding_efficiency(lengths, a) > 0.9 > padding_efficiency(lengths, random_batches)
+
+
+def test_defaults_from_data() -> None:
+    assert choose_epochs(200) > choose_epochs(20000)
+    assert choose_max_length([10] * 990 + [300] * 10, 512) == 16
+    assert choose_max_length(list(range(1, 101)), 64) == 64
+
+
+def test_optimizer_state_round_trips_without_pickle() -> None:
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    model(torch.randn(3, 4)).sum().backward()
+    opt.step()
+    tensors, meta = _flatten_optimizer(opt.state_dict())
+    restored = _unflatten_optimizer(tensors, meta)
+    opt2 = torch.optim.AdamW(model.parameters(), lr=0.1)
+    opt2.load_state_dict(restored)
+    for k, v in opt.state_dict()["state"][0].items():
+        assert torch.equal(v, opt2.state_dict()["state"][0][k])
