@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tunelab.config import describe_fields, load_config, TrainConfig
+from tunelab.config import TrainConfig, describe_fields, load_config
 from tunelab.errors import ConfigError
 
 

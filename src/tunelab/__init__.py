@@ -14,8 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunelab.errors import (ArtifactError, ConfigError, DataError, ModelNotFoundError, TunelabError,
-                            UsageError)
+from tunelab.errors import ArtifactError, ConfigError, DataError, ModelNotFoundError, TunelabError, UsageError
 
 __version__ = "0.1.0"
 

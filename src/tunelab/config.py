@@ -175,6 +175,11 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
             continue
         if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if option is float and isinstance(value, str):
+            try:
+                return float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
+            except ValueError:
+                pass
         if option is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if option is bool and isinstance(value, bool):

@@ -6,9 +6,9 @@ import csv
 from pathlib import Path
 
 import pytest
+from tests.conftest import shared_data
 
 import tunelab
-from tests.conftest import shared_data
 
 pytestmark = pytest.mark.integration
 

@@ -47,7 +47,7 @@ def test_overfit_save_load_batch(task: str, fixture: str, tiny_model: Path, tmp_
     summary = overfit(task, data, tiny_model, tmp_path / "run")
     history = json.loads((summary.run_dir / "history.json").read_text())
     losses = [h["loss"] for h in history if "loss" in h]
-    assert sum(losses[-3:]) / 3 < 0.25 * sum(losses[:3]) / 3, "loss did not fall"
+    assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:3]) / 3, "loss did not fall"
     test_metric = next(iter(summary.manifest.metrics["test"].values()))
     assert test_metric >= 0.95
 

@@ -34,7 +34,7 @@ def test_batches_are_deterministic_complete_and_length_grouped() -> None:
 
 def test_defaults_from_data() -> None:
     assert choose_epochs(200) > choose_epochs(20000)
-    assert choose_max_length([10] * 990 + [300] * 10, 512) == 16
+    assert choose_max_length([10] * 996 + [300] * 4, 512) == 16
     assert choose_max_length(list(range(1, 101)), 64) == 64
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tunelab.cli import output
+from tunelab.cli import output as view
 
 Opt = typer.Option
 
@@ -49,7 +49,7 @@ def train(
     overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None] + list(set_ or [])
     run_config = RunConfig() if resume else load_config(config, overrides)
     summary = run_train(run_config, resume=resume, show_progress=not quiet)
-    output.show_train_summary(summary, as_json)
+    view.show_train_summary(summary, as_json)
 
 
 def evaluate(
@@ -66,14 +66,14 @@ def evaluate(
 
     evaluation, folder = run_evaluate(run, data, output=output_dir, text_column=text_column,
                                       label_column=label_column, format=format)
-    output.show_evaluation(evaluation, folder, as_json)
+    view.show_evaluation(evaluation, folder, as_json)
 
 
 def predict(
     run: Annotated[str, typer.Argument(help="A finished run folder.")],
-    input_file: Annotated[str | None, typer.Argument(help="CSV/TSV/JSONL file of texts; stdin lines if absent.")] = None,
+    input_file: Annotated[str | None, typer.Argument(help="CSV/TSV/JSONL file of texts; else stdin lines.")] = None,
     text: Annotated[list[str] | None, Opt("--text", "-t", help="A text to classify (repeatable).")] = None,
-    output_file: Annotated[str | None, Opt("--output", "-o", help="Write here (.jsonl or .csv) instead of stdout.")] = None,
+    output_file: Annotated[str | None, Opt("--output", "-o", help="Write .jsonl or .csv here, not stdout.")] = None,
     out_format: Annotated[str, Opt("--out-format", help="jsonl or csv.")] = "jsonl",
     text_column: Annotated[str | None, Opt(help="Text column/key of the input file.")] = None,
     batch_size: Annotated[int, Opt(help="Texts per forward pass.")] = 32,
@@ -81,9 +81,9 @@ def predict(
     """Predict labels (or NER spans) for texts from a file, --text, or stdin; JSONL or CSV out."""
     from tunelab.inference import Predictor
 
-    texts = output.read_texts(run, input_file, text, text_column)
+    texts = view.read_texts(run, input_file, text, text_column)
     predictions = Predictor.load(run).predict(texts, batch_size=batch_size)
-    output.write_predictions(texts, predictions, output_file, out_format)
+    view.write_predictions(texts, predictions, output_file, out_format)
 
 
 def runs(
@@ -93,7 +93,7 @@ def runs(
     """List runs with their task, method and key metrics."""
     from tunelab.recipes.runs import list_runs
 
-    output.show_runs(list_runs(Path(folder)), as_json)
+    view.show_runs(list_runs(Path(folder)), as_json)
 
 
 def demo(

@@ -42,8 +42,8 @@ def read_texts(run: str, input_file: str | None, texts: list[str] | None, text_c
     if texts:
         return list(texts)
     if input_file:
-        from tunelab.recipes.evaluate import data_config_for
         from tunelab.data import read_examples
+        from tunelab.recipes.evaluate import data_config_for
 
         config = data_config_for(Path(run), text_column=text_column, task="classification")
         return [e.text for e in read_examples(Path(input_file), config, labeled=False)]  # type: ignore[union-attr]

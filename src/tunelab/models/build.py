@@ -16,8 +16,11 @@ DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout"
 
 def quiet_transformers() -> None:
     """Silence transformers' load reports and download bars; TuneLab reports for itself."""
+    import warnings
+
     import transformers
 
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
 

@@ -15,6 +15,10 @@ def build_tiny_bert(folder: Path, texts: Iterable[str] = (), *, hidden: int = 32
     import torch
     from transformers import BertConfig, BertModel, BertTokenizer
 
+    from tunelab.models.build import quiet_transformers
+
+    quiet_transformers()
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     words = sorted({w for t in texts for w in re.findall(r"\w+|[^\w\s]", t.lower())})

@@ -32,8 +32,8 @@ def demo_config(output: Path, epochs: int | None = None) -> RunConfig:
 
 
 def run_demo(output: Path, *, epochs: int | None = None) -> dict[str, Any]:
-    from tunelab.recipes.outputs import format_per_class
     from tunelab.inference import Predictor
+    from tunelab.recipes.outputs import format_per_class
     from tunelab.recipes.train import run_train
 
     run_dir = free_run_dir(output)

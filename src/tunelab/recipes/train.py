@@ -7,7 +7,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,7 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
         max_length=max_length, data_fingerprint=bundle.fingerprint,
         metrics={split: {e.metric_name: round(e.metric, 6)} for split, e in evaluations.items()},
         timings=timings, task_state=result.task_state, splits=_split_summary(bundle),
-        versions=library_versions(), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        versions=library_versions(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         precision=precision.dtype, artifacts=artifacts)
     write_model_card(run_dir, manifest, config)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)

@@ -11,8 +11,14 @@ from tunelab.config import TrainConfig
 from tunelab.tasks.base import Encoded, Evaluation, Task, collate
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.batching import plan_batches
-from tunelab.training.checkpoint import (LoopState, list_checkpoints, load_checkpoint, load_model_state,
-                                         save_checkpoint, save_model_state)
+from tunelab.training.checkpoint import (
+    LoopState,
+    list_checkpoints,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+    save_model_state,
+)
 from tunelab.training.precision import Precision
 from tunelab.training.progress import Progress
 from tunelab.training.schedule import build_optimizer, build_scheduler
