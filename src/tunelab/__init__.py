@@ -57,6 +57,13 @@ def predict(run: str | Path, texts: list[str]) -> list[Any]:
     return run_predict(run, texts)
 
 
+def runs(folder: str | Path = "runs") -> list[dict[str, Any]]:
+    """The runs in `folder` with status, task, method and headline metrics (as `tunelab runs`)."""
+    from tunelab.recipes.runs import list_runs
+
+    return list_runs(Path(folder))
+
+
 SECTIONS = {"train": "data.train", "dev": "data.dev", "test": "data.test", "task": "data.task",
             "text_column": "data.text_column", "label_column": "data.label_column", "format": "data.format",
             "model": "model.name", "max_length": "model.max_length", "dropout": "model.dropout"}
@@ -86,4 +93,4 @@ def _overrides(**options: Any) -> list[str]:
 
 
 __all__ = ["ArtifactError", "ConfigError", "DataError", "ModelNotFoundError", "TunelabError", "UsageError",
-           "evaluate", "load", "predict", "train"]
+           "evaluate", "load", "predict", "runs", "train"]

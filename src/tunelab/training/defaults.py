@@ -10,14 +10,18 @@ import numpy as np
 
 from tunelab.config import RunConfig
 
-LEARNING_RATES = {"full": 1e-4, "lora": 5e-4, "adalora": 1e-3, "probe": 2e-3}
+# A 1e-4 peak under-fitted Banking77 in 4 epochs (dev accuracy 0.68, 0.83, 0.88 after epochs 1-3,
+# still rising): small encoders like MiniLM take a higher rate; the best dev checkpoint is kept anyway.
+LEARNING_RATES = {"full": 2e-4, "lora": 5e-4, "adalora": 1e-3, "probe": 2e-3}
+EPOCHS_BY_SIZE = ((500, 15), (2000, 10), (5000, 8), (20000, 6), (50000, 4))
 
 
-def choose_epochs(n_train: int) -> int:
-    """More passes over small data sets: ~10 for a few hundred examples, 3 for 50,000+."""
-    if n_train <= 0:
-        return 1
-    return int(min(15, max(3, round(12 - 2.0 * math.log10(max(n_train, 10) / 100) * 2))))
+def choose_epochs(n_train: int, task: str = "classification") -> int:
+    """More passes over small data sets, with early stopping as the guard against over-fitting.
+
+    NER sentences carry a label per word, so they need about half the passes."""
+    epochs = next((e for limit, e in EPOCHS_BY_SIZE if n_train < limit), 3)
+    return max(3, epochs // 2) if task == "ner" else epochs
 
 
 def choose_batch_size(n_train: int) -> int:
@@ -38,7 +42,7 @@ def resolve_defaults(config: RunConfig, n_train: int, token_lengths: Sequence[in
     train = config.train
     train = replace(
         train,
-        epochs=train.epochs or choose_epochs(n_train),
+        epochs=train.epochs or choose_epochs(n_train, config.data.task),
         batch_size=train.batch_size or choose_batch_size(n_train),
         lr=train.lr or LEARNING_RATES[train.method],
     )
