@@ -47,6 +47,8 @@ def run_demo(output: Path, *, epochs: int | None = None) -> dict[str, Any]:
              f"{test.get('macro', {}).get('f1', float('nan')):.4f} on {test.get('total_support', '?')} tickets",
              "", "Weakest intents on test:", format_per_class(test, limit=5), "", "Sample questions:"]
     for question, prediction in zip(questions, predictor.predict(questions)):
-        lines.append(f"  {question}\n    -> {prediction.label} ({prediction.score:.2f})")  # type: ignore[union-attr]
+        score = prediction.score  # type: ignore[union-attr]
+        flag = "  <- low confidence: a human should check" if score < 0.5 else ""
+        lines.append(f"  {question}\n    -> {prediction.label} ({score:.2f}){flag}")  # type: ignore[union-attr]
     lines.append(f"\nFull report: {run_dir / 'report.md'}\n")
     return {"run_dir": str(run_dir), "metrics": summary.metrics, "text": "\n".join(lines)}
