@@ -462,17 +462,38 @@ def launch(name: str, spec: dict[str, Any], work: Path, heartbeat: float,
     return result
 
 
+def measure(name: str, spec: dict[str, Any], work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Run a job; while other processes took more than --max-others of the CPUs during it, run it again
+    (up to --retries times) and keep the least disturbed attempt."""
+    best: dict[str, Any] | None = None
+    attempts = 0
+    for attempt in range(1 + max(0, args.retries)):
+        attempts = attempt + 1
+        shutil.rmtree(spec["run_dir"], ignore_errors=True)
+        result = launch(name, spec, work, args.heartbeat, args.wait_idle)
+        if "error" in result:
+            return result
+        share = result.get("other_cpu_share") or 0.0
+        if best is None or share < (best.get("other_cpu_share") or 0.0):
+            best = result
+        if share <= args.max_others:
+            break
+        if attempt < args.retries:
+            log(f"{name}: other processes used {share:.0%} of the CPUs during the job; measuring it again")
+    assert best is not None
+    best["attempts"] = attempts
+    return best
+
+
 def run_dataset(dataset: str, mode: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     data = prepare_data(dataset, mode, work)
     epochs = QUICK["epochs"] if mode == "quick" else None
     runs = work / "runs"
     entry: dict[str, Any] = {"dataset": dataset, "data": data, "jobs": {}}
     run_dir = runs / f"{dataset}-tunelab"
-    shutil.rmtree(run_dir, ignore_errors=True)
     base = {"dataset": dataset, "mode": mode, "data": data, "progress": args.progress}
-    tl = launch(f"{dataset}/tunelab", {**base, "side": "tunelab", "run_dir": str(run_dir), "epochs": epochs,
-                                       "result": str(work / f"{dataset}-tunelab.result.json")},
-                work, args.heartbeat, args.wait_idle)
+    tl = measure(f"{dataset}/tunelab", {**base, "side": "tunelab", "run_dir": str(run_dir), "epochs": epochs,
+                                        "result": str(work / f"{dataset}-tunelab.result.json")}, work, args)
     entry["jobs"]["tunelab"] = tl
     if "error" in tl:
         entry["jobs"]["trainer"] = {"error": "skipped: the TuneLab job failed, so its resolved "
@@ -480,10 +501,8 @@ def run_dataset(dataset: str, mode: str, work: Path, args: argparse.Namespace) -
         return entry
     hparams = {k: tl[k] for k in ("epochs", "batch_size", "lr", "seed", "max_length")}
     trainer_dir = runs / f"{dataset}-trainer"
-    shutil.rmtree(trainer_dir, ignore_errors=True)
-    tr = launch(f"{dataset}/trainer", {**base, "side": "trainer", "run_dir": str(trainer_dir), "hparams": hparams,
-                                       "result": str(work / f"{dataset}-trainer.result.json")},
-                work, args.heartbeat, args.wait_idle)
+    tr = measure(f"{dataset}/trainer", {**base, "side": "trainer", "run_dir": str(trainer_dir), "hparams": hparams,
+                                        "result": str(work / f"{dataset}-trainer.result.json")}, work, args)
     entry["jobs"]["trainer"] = tr
     if "error" not in tr:
         entry["ratios"] = {
@@ -655,6 +674,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait-idle", type=float, default=900.0,
                         help="before each job wait up to this many seconds for other processes to leave the "
                              "CPUs idle (0: do not wait); their CPU share during each job is recorded")
+    parser.add_argument("--max-others", type=float, default=0.1,
+                        help="a job during which other processes used more than this share of the CPUs is "
+                             "measured again (see --retries)")
+    parser.add_argument("--retries", type=int, default=1, help="extra attempts for a disturbed job (0: none)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -681,7 +704,8 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command, "make_target": "make bench-train" if args.mode == "full" else "make bench-train-quick",
         "machine": machine_info(), "torch_threads": threads,
-        "settings": {"quick": QUICK} if args.mode == "quick" else {},
+        "settings": {**({"quick": QUICK} if args.mode == "quick" else {}), "wait_idle_seconds": args.wait_idle,
+                     "max_others": args.max_others, "retries": args.retries},
         "results": results, "targets": [], "total_wall_seconds": round(time.perf_counter() - started, 1),
     }
     report["targets"] = targets_summary(results)

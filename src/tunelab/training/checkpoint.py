@@ -69,11 +69,12 @@ def save_checkpoint(folder: Path, model: Any, optimizer: Any, scheduler: Any, st
     save_file(opt_tensors, str(staging / "optimizer.safetensors"))
     rng_tensors, rng_meta = _capture_rng()
     save_file(rng_tensors, str(staging / "rng.safetensors"))
-    extra_tensors = (extra or {}).pop("tensors", {}) if extra else {}
+    extra = dict(extra or {})
+    extra_tensors = extra.pop("tensors", None)
     if extra_tensors:
         save_file(extra_tensors, str(staging / "extra.safetensors"))
     meta = {"loop": asdict(state), "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
-            "rng": rng_meta, "extra": extra or {}}
+            "rng": rng_meta, "extra": extra}
     write_json_atomic(staging / "state.json", meta)
     replace_dir_atomic(staging, target)
     for old in list_checkpoints(folder)[:-KEEP_LAST]:
