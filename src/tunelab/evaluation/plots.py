@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,25 +15,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from tunelab.artifacts.files import write_bytes_atomic  # noqa: E402
+
 ANNOTATE_MAX_LABELS = 25
 
 
 def save_figure(fig: Figure, path: Path, dpi: int = 100) -> None:
     """Write `fig` as PNG via a temp file in the same folder and os.replace; always closes the figure."""
-    path = Path(path)
+    buffer = io.BytesIO()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                fig.savefig(handle, format="png", dpi=dpi, bbox_inches="tight")
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; plots are ordinary readable files
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
+    write_bytes_atomic(Path(path), buffer.getvalue())
 
 
 def _tick_fontsize(n: int) -> float:
