@@ -9,7 +9,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv demo test test-fast lint format bench-train bench-train-quick clean
+.PHONY: help venv demo test test-fast lint format bench-train bench-train-quick bench-serve bench-serve-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -46,6 +46,12 @@ bench-train: $(STAMP) ## Full training benchmark vs the HF Trainer (Banking77, C
 
 bench-train-quick: $(STAMP) ## Quick training benchmark on subsets
 	$(PY) benchmarks/bench_train.py --mode quick
+
+bench-serve: $(STAMP) ## Serving benchmark vs FastAPI+pipeline baseline (16 clients, 30 s each)
+	$(PY) benchmarks/bench_serve.py
+
+bench-serve-quick: $(STAMP) ## 10 s serving smoke run (not recorded)
+	$(PY) benchmarks/bench_serve.py --quick
 
 clean: ## Remove the virtualenv and build outputs
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

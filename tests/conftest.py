@@ -1,15 +1,19 @@
-"""Shared fixtures: a tiny random BERT built in the test session and small data files."""
+"""Shared fixtures: a tiny random BERT built in the test session, small data files and a PostgreSQL database."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The database .ci/postgres.sh sets up; TUNELAB_TEST_PG_URL overrides it.
+DEFAULT_PG_URL = "postgresql+psycopg://tunelab:tunelab@127.0.0.1:5432/tunelab_test"
 
 INTENTS = {
     "refund": ["i want my money back", "please refund my order", "refund the charge now",
@@ -89,3 +93,74 @@ def shared_data(name: str) -> Path:
             pytest.fail(message + "; CI must have it")
         pytest.skip(message)
     return folder
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped after the test.
+
+    The server comes from TUNELAB_TEST_PG_URL (else DEFAULT_PG_URL); its role needs CREATEDB.
+    Unreachable: skip, or fail under CI. Each test gets its own database, so tests can run in any order.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    base_url = sa.make_url(os.environ.get("TUNELAB_TEST_PG_URL") or DEFAULT_PG_URL)
+    shown = base_url.render_as_string(hide_password=True)  # never print the password
+    connect_args = {"connect_timeout": 3} if base_url.get_backend_name() == "postgresql" else {}
+    admin = sa.create_engine(base_url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=connect_args)
+    try:
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.OperationalError as error:
+            reason = str(error.orig or error).strip().splitlines()[0]
+            message = f"PostgreSQL not reachable at {shown} ({reason}); run `bash .ci/postgres.sh` to start it"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message + "; CI must have it")
+            pytest.skip(message)
+
+        name = f"tunelab_t_{uuid.uuid4().hex[:10]}"
+        quoted = admin.dialect.identifier_preparer.quote(name)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+        try:
+            yield base_url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(
+                    sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                            " WHERE datname = :name AND pid <> pg_backend_pid()"),
+                    {"name": name},
+                )
+                force = " WITH (FORCE)" if (conn.dialect.server_version_info or (0,)) >= (13,) else ""
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}{force}"))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def served_runs(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> dict[str, Path]:
+    """Finished run folders on the tiny model, for registry and server tests: two classification runs
+    (different seeds), one multi-label, one NER. Trained once per session (a few seconds each)."""
+    import tunelab
+
+    root = tmp_path_factory.mktemp("served-runs")
+    intents = write_csv(root / "intents.csv", [{"text": t, "label": label}
+                                               for label, texts in INTENTS.items() for t in texts])
+    multi = root / "multi.jsonl"
+    multi.write_text("\n".join(json.dumps({"text": t, "label": [label] + (["urgent"] if "please" in t else [])})
+                               for label, texts in INTENTS.items() for t in texts) + "\n", encoding="utf-8")
+    ner = root / "ner.conll"
+    ner.write_text("\n\n".join("\n".join(f"{w} X X {t}" for w, t in zip(words, tags))
+                               for words, tags in NER_SENTENCES) + "\n", encoding="utf-8")
+    common = {"model": str(tiny_model), "epochs": 15, "batch_size": 6, "lr": 3e-3, "warmup_ratio": 0.0,
+              "patience": 0, "precision": "fp32", "show_progress": False}
+    specs = {"intents_a": (intents, "classification", 1), "intents_b": (intents, "classification", 2),
+             "multilabel": (multi, "multilabel", 1), "ner": (ner, "ner", 1)}
+    out = {}
+    for name, (data, task, seed) in specs.items():
+        tunelab.train(data=str(data), dev=str(data), test=str(data), task=task, output=str(root / name),
+                      seed=seed, **common)
+        out[name] = root / name
+    return out

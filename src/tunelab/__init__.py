@@ -92,5 +92,14 @@ def _overrides(**options: Any) -> list[str]:
     return out
 
 
-__all__ = ["ArtifactError", "ConfigError", "DataError", "ModelNotFoundError", "TunelabError", "UsageError",
-           "evaluate", "load", "predict", "runs", "train"]
+def __getattr__(name: str) -> Any:
+    """`tunelab.Client` / `tunelab.AsyncClient` import httpx only when asked for."""
+    if name in ("Client", "AsyncClient"):
+        from tunelab import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'tunelab' has no attribute {name!r}")
+
+
+__all__ = ["ArtifactError", "AsyncClient", "Client", "ConfigError", "DataError", "ModelNotFoundError", "TunelabError",
+           "UsageError", "evaluate", "load", "predict", "runs", "train"]

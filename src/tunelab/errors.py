@@ -7,7 +7,15 @@
     ├── ModelNotFoundError (FileNotFoundError, exit 2)  model_not_found
     ├── ArtifactError (exit 2)                  artifact_error
     │   └── IncompleteRunError                  incomplete_run
-    └── TrainingError (RuntimeError)            training_error
+    ├── TrainingError (RuntimeError)            training_error
+    ├── NotFoundError (LookupError, exit 2)     not_found          HTTP 404
+    ├── ConflictError (exit 2)                  conflict           HTTP 409
+    ├── AuthError (exit 2)                      unauthorized       HTTP 401
+    │   └── ForbiddenError                      forbidden          HTTP 403
+    └── RateLimitError (exit 1)                 rate_limited       HTTP 429  .retry_after seconds
+
+Every class has `http_status`; the server answers `{code, message, details}` with it and the SDK
+rebuilds the same class from `code` (see `error_from_code`).
 
 Errors that are also builtins (a DataError is a ValueError) can be caught either way.
 """
@@ -22,11 +30,13 @@ class TunelabError(Exception):
 
     code = "tunelab_error"
     exit_code = 1
+    http_status = 500
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details: dict = {}  # machine-readable context (the server's JSON error `details`)
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
@@ -37,6 +47,7 @@ class UsageError(TunelabError, ValueError):
 
     code = "usage_error"
     exit_code = 2
+    http_status = 400
 
 
 class ConfigError(UsageError):
@@ -69,6 +80,7 @@ class DataError(TunelabError, ValueError):
 
     code = "data_error"
     exit_code = 2
+    http_status = 422
 
     def __init__(self, problems: list[DataProblem], *, hint: str | None = None) -> None:
         self.problems = list(problems)
@@ -85,6 +97,7 @@ class ModelNotFoundError(TunelabError, FileNotFoundError):
 
     code = "model_not_found"
     exit_code = 2
+    http_status = 404
 
 
 class ArtifactError(TunelabError):
@@ -92,6 +105,7 @@ class ArtifactError(TunelabError):
 
     code = "artifact_error"
     exit_code = 2
+    http_status = 409
 
 
 class IncompleteRunError(ArtifactError):
@@ -104,3 +118,76 @@ class TrainingError(TunelabError, RuntimeError):
     """Training could not proceed (diverged, nothing to resume, ...)."""
 
     code = "training_error"
+
+
+class NotFoundError(TunelabError, LookupError):
+    """A named thing (model, version, alias, prediction, key) does not exist."""
+
+    code = "not_found"
+    exit_code = 2
+    http_status = 404
+
+
+class ConflictError(TunelabError):
+    """The request clashes with the current state (a name already taken, a revoked key)."""
+
+    code = "conflict"
+    exit_code = 2
+    http_status = 409
+
+
+class AuthError(TunelabError):
+    """No API key, or one that is unknown or revoked."""
+
+    code = "unauthorized"
+    exit_code = 2
+    http_status = 401
+
+
+class ForbiddenError(AuthError):
+    """The API key is valid but lacks the scope this call needs."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class RateLimitError(TunelabError):
+    """Too many requests for this API key; retry after `retry_after` seconds."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+def error_from_code(code: str, message: str, details: dict | None = None) -> TunelabError:
+    """Rebuild the error class named by a server's `code` (the SDK raises what the server raised)."""
+    details = details or {}
+    for cls in [TunelabError, *_all_subclasses(TunelabError)]:
+        if cls.code != code:
+            continue
+        if cls is DataError:
+            problems = [DataProblem(path=p.get("path", "request"), message=p.get("message", ""),
+                                    line=p.get("line"), column=p.get("column"))
+                        for p in details.get("problems", [])]
+            err = DataError(problems or [DataProblem("request", message)])
+        elif cls is RateLimitError:
+            err = RateLimitError(message, retry_after=float(details.get("retry_after", 1.0)))
+        else:
+            err = cls(message)
+        err.details = details
+        return err
+    err = TunelabError(message)
+    err.code = code  # a server code with no class of its own (invalid_request, payload_too_large, ...)
+    err.details = details
+    return err

@@ -40,16 +40,17 @@ def _f1(probs: np.ndarray, gold: np.ndarray, thresholds: np.ndarray) -> float:
 
 
 def test_tune_thresholds_beats_half() -> None:
-    # label 0: positives score 0.3-0.4, negatives 0.05-0.2 -> best threshold 0.3
-    # label 1: positives 0.9, negatives 0.6-0.7 -> best threshold 0.9 (0.5 would call everything positive)
+    # label 0: positives score 0.3-0.4, negatives 0.05-0.2 -> cut between 0.2 and 0.3: 0.25
+    # label 1: positives 0.9, negatives 0.6-0.7 -> cut between 0.7 and 0.9: 0.8 (0.5 calls everything positive)
+    # (halfway between scores, never a score itself: float noise must not flip a decision)
     # label 2: no positives -> 0.5
     probs = np.array([[0.3, 0.9, 0.1], [0.4, 0.9, 0.2], [0.35, 0.95, 0.7],
                       [0.05, 0.6, 0.3], [0.2, 0.7, 0.9], [0.1, 0.65, 0.4]])
     gold = np.array([[1, 1, 0], [1, 1, 0], [1, 1, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]])
     tuned = tune_thresholds(probs, gold)
     assert tuned.shape == (3,)
-    assert tuned[0] == pytest.approx(0.3)
-    assert tuned[1] == pytest.approx(0.9)
+    assert tuned[0] == pytest.approx(0.25)
+    assert tuned[1] == pytest.approx(0.8)
     assert tuned[2] == 0.5
     assert _f1(probs[:, :2], gold[:, :2], tuned[:2]) == 1.0
     assert _f1(probs[:, :2], gold[:, :2], np.full(2, 0.5)) < 1.0
@@ -62,7 +63,7 @@ def test_tune_thresholds_tie_prefers_closest_to_half() -> None:
     assert tune_thresholds(probs, gold)[0] == 0.5
     probs = np.array([[0.1], [0.45], [0.9], [0.7]])
     gold = np.array([[0], [1], [1], [1]])
-    assert tune_thresholds(probs, gold)[0] == pytest.approx(0.45)
+    assert tune_thresholds(probs, gold)[0] == pytest.approx(0.275)  # halfway between 0.1 and 0.45
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -70,18 +70,30 @@ def evaluate(
 
 
 def predict(
-    run: Annotated[str, typer.Argument(help="A finished run folder.")],
+    run: Annotated[str, typer.Argument(help="A finished run folder, or with --server a model name "
+                                            "(name, name@3, name@production).")],
     input_file: Annotated[str | None, typer.Argument(help="CSV/TSV/JSONL file of texts; else stdin lines.")] = None,
     text: Annotated[list[str] | None, Opt("--text", "-t", help="A text to classify (repeatable).")] = None,
     output_file: Annotated[str | None, Opt("--output", "-o", help="Write .jsonl or .csv here, not stdout.")] = None,
     out_format: Annotated[str, Opt("--out-format", help="jsonl or csv.")] = "jsonl",
     text_column: Annotated[str | None, Opt(help="Text column/key of the input file.")] = None,
-    batch_size: Annotated[int, Opt(help="Texts per forward pass.")] = 32,
+    batch_size: Annotated[int, Opt(help="Texts per forward pass (per request with --server).")] = 32,
+    server: Annotated[str | None, Opt(help="Ask a TuneLab server (URL) instead of loading the run here.")] = None,
+    api_key: Annotated[str | None, Opt(envvar="TUNELAB_API_KEY", help="API key for --server "
+                                       "(default $TUNELAB_API_KEY).", show_default=False)] = None,
 ) -> None:
     """Predict labels (or NER spans) for texts from a file, --text, or stdin; JSONL or CSV out."""
+    texts = view.read_texts(run if not server else None, input_file, text, text_column)
+    if server:
+        from tunelab.client import Client
+
+        with Client(server, api_key) as client:
+            served = [p for start in range(0, len(texts), batch_size)
+                      for p in client.predict(run, texts[start:start + batch_size]).predictions]
+        view.write_served(texts, served, output_file, out_format)
+        return
     from tunelab.inference import Predictor
 
-    texts = view.read_texts(run, input_file, text, text_column)
     predictions = Predictor.load(run).predict(texts, batch_size=batch_size)
     view.write_predictions(texts, predictions, output_file, out_format)
 
@@ -105,3 +117,24 @@ def demo(
 
     result: dict[str, Any] = run_demo(Path(output_dir), epochs=epochs)
     sys.stdout.write(result["text"])
+
+
+def export(
+    run: Annotated[str, typer.Argument(help="A finished run folder.")],
+    format: Annotated[str, Opt("--format", help="Export format (onnx).")] = "onnx",
+    quantize: Annotated[str, Opt(help="none, dynamic (int8), static (int8, calibrated on dev) or all.")] = "dynamic",
+    tolerance: Annotated[float, Opt(help="Largest dev-metric drop accepted, in points.")] = 1.0,
+    force: Annotated[bool, Opt("--force", help="Keep artifacts that fail the accuracy gate.")] = False,
+    data: Annotated[str | None, Opt("--data", help="Labelled file for the gate (default: the run's dev set).")]
+    = None,
+    as_json: Annotated[bool, Opt("--json", help="Print the report cards as JSON.")] = False,
+) -> None:
+    """Export to ONNX (fp32, int8) behind an accuracy gate; servers and `tunelab.load(..., backend="auto")`
+    then use the fastest artifact that passed."""
+    from tunelab.errors import UsageError
+    from tunelab.recipes.export import describe, run_export
+
+    if format != "onnx":
+        raise UsageError(f"unknown export format {format!r}", hint="use --format onnx")
+    result = run_export(run, quantize=quantize, tolerance=tolerance, force=force, data=data)
+    sys.stdout.write((json.dumps(result, indent=2) if as_json else describe(result)) + "\n")

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from tunelab.cli import commands
+from tunelab.cli import commands, service
 from tunelab.errors import TunelabError
 
 app = typer.Typer(help="TuneLab: fine-tune, evaluate and serve transformer models on your own labelled text.",
@@ -16,6 +16,11 @@ app.command("evaluate")(commands.evaluate)
 app.command("predict")(commands.predict)
 app.command("runs")(commands.runs)
 app.command("demo")(commands.demo)
+app.command("export")(commands.export)
+app.command("serve")(service.serve)
+app.add_typer(service.models_app, name="models")
+app.add_typer(service.keys_app, name="keys")
+app.add_typer(service.ab_app, name="ab")
 
 
 def main() -> None:

@@ -38,14 +38,19 @@ def show_evaluation(evaluation: Any, folder: Path, as_json: bool) -> None:
     echo(f"report: {folder / 'report.md'}")
 
 
-def read_texts(run: str, input_file: str | None, texts: list[str] | None, text_column: str | None) -> list[str]:
+def read_texts(run: str | None, input_file: str | None, texts: list[str] | None,
+               text_column: str | None) -> list[str]:
     if texts:
         return list(texts)
     if input_file:
+        from tunelab.config import DataConfig
         from tunelab.data import read_examples
         from tunelab.recipes.evaluate import data_config_for
 
-        config = data_config_for(Path(run), text_column=text_column, task="classification")
+        if run:
+            config = data_config_for(Path(run), text_column=text_column, task="classification")
+        else:
+            config = DataConfig(text_column=text_column or "text")
         return [e.text for e in read_examples(Path(input_file), config, labeled=False)]  # type: ignore[union-attr]
     if sys.stdin.isatty():
         raise UsageError("no input: give a file, --text, or pipe texts on stdin (one per line)")
@@ -54,7 +59,22 @@ def read_texts(run: str, input_file: str | None, texts: list[str] | None, text_c
 
 
 def write_predictions(texts: list[str], predictions: list[Any], path: str | None, fmt: str) -> None:
-    from tunelab.inference.serialize import prediction_to_dict, prediction_to_row
+    """Local predictions (dataclasses) as JSONL or CSV."""
+    from tunelab.inference.serialize import prediction_to_dict
+
+    write_prediction_dicts(texts, [prediction_to_dict(p) for p in predictions], path, fmt)
+
+
+def write_served(texts: list[str], served: list[Any], path: str | None, fmt: str) -> None:
+    """Predictions from a server (SDK results, with ids) as JSONL or CSV."""
+    from dataclasses import asdict
+
+    dicts = [{k: v for k, v in asdict(p).items() if v is not None} for p in served]
+    write_prediction_dicts(texts, dicts, path, fmt)
+
+
+def write_prediction_dicts(texts: list[str], dicts: list[dict[str, Any]], path: str | None, fmt: str) -> None:
+    from tunelab.inference.serialize import dict_to_row
 
     if path and path.endswith(".csv"):
         fmt = "csv"
@@ -63,10 +83,10 @@ def write_predictions(texts: list[str], predictions: list[Any], path: str | None
     handle = open(path, "w", encoding="utf-8", newline="") if path else sys.stdout
     try:
         if fmt == "jsonl":
-            for text, prediction in zip(texts, predictions):
-                handle.write(json.dumps({"text": text, **prediction_to_dict(prediction)}, ensure_ascii=False) + "\n")
+            for text, data in zip(texts, dicts):
+                handle.write(json.dumps({"text": text, **data}, ensure_ascii=False) + "\n")
         else:
-            rows = [prediction_to_row(t, p) for t, p in zip(texts, predictions)]
+            rows = [dict_to_row(t, d) for t, d in zip(texts, dicts)]
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["text"])
             writer.writeheader()
             writer.writerows(rows)

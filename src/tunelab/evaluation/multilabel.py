@@ -88,7 +88,14 @@ def _best_threshold(probs: np.ndarray, positives: np.ndarray) -> float:
     f1 = f1_from_counts(tp, fp, fn)
     best = np.flatnonzero(f1 == f1.max())
     distance = np.abs(candidates[best] - 0.5)
-    return float(candidates[best[int(np.argmin(distance))]])
+    chosen = float(candidates[best[int(np.argmin(distance))]])
+    # An observed probability as the threshold would make decisions at that very score flip on float noise
+    # (batched vs single inference differ in the last bits): move it halfway down to the next lower score,
+    # which changes no decision on the tuning data.
+    lower = sorted_probs[sorted_probs < chosen]
+    if chosen in probs and chosen != 0.5:
+        chosen = float((chosen + lower[-1]) / 2) if len(lower) else chosen / 2
+    return chosen
 
 
 def tune_thresholds(probs: np.ndarray, gold: np.ndarray) -> np.ndarray:

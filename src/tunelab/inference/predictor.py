@@ -27,10 +27,16 @@ class Predictor:
         self.precision = precision
         self.task = get_task(manifest.task)
         self.label_set = LabelSet(tuple(manifest.labels))
+        self.backend = "torch"
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, precision: str = "fp32") -> Predictor:
-        """Load a run folder written by `tunelab train`; refuses unfinished runs and pickle weights."""
+    def load(cls, run_dir: str | Path, *, precision: str = "fp32", backend: str = "torch",
+             threads: int | None = None, spinning: bool = True) -> Predictor:
+        """Load a run folder written by `tunelab train`; refuses unfinished runs and pickle weights.
+
+        `backend`: "torch" (the safetensors weights), an exported artifact by name ("onnx-fp32",
+        "onnx-int8", ...; see `tunelab export`), or "auto": the fastest artifact that passed the accuracy
+        gate when it beats torch, else torch."""
         from tunelab.models.build import load_tokenizer, quiet_transformers
         from tunelab.models.resolve import force_offline
 
@@ -38,12 +44,25 @@ class Predictor:
         quiet_transformers()
         run_dir = Path(run_dir)
         manifest = load_manifest(run_dir)
-        if not (run_dir / "model.safetensors").is_file():
-            raise ArtifactError(f"{run_dir} has no model.safetensors (TuneLab loads safetensors only)")
-        model = _load_model(run_dir, manifest.task)
         if precision not in ("fp32", "bf16"):
             raise UsageError("precision must be fp32 or bf16")
-        return cls(run_dir, manifest, model, load_tokenizer(run_dir), Precision("cpu", precision))
+        choice = choose_backend(manifest, run_dir, precision) if backend == "auto" else backend
+        if choice == "torch":
+            if not (run_dir / "model.safetensors").is_file():
+                raise ArtifactError(f"{run_dir} has no model.safetensors (TuneLab loads safetensors only)")
+            model = _load_model(run_dir, manifest.task)
+        else:
+            from tunelab.inference.onnx_model import OnnxModel
+
+            path = run_dir / "artifacts" / choice / "model.onnx"
+            if not path.is_file():
+                raise ArtifactError(f"{run_dir} has no artifact {choice!r}",
+                                    hint=f"create it with `tunelab export {run_dir}`")
+            model = OnnxModel(path, threads=threads, spinning=spinning)
+            precision = "fp32"
+        predictor = cls(run_dir, manifest, model, load_tokenizer(run_dir), Precision("cpu", precision))
+        predictor.backend = choice
+        return predictor
 
     @property
     def labels(self) -> list[str]:
@@ -59,10 +78,19 @@ class Predictor:
         return self.predict_examples(examples, batch_size)
 
     def predict_examples(self, examples: Sequence[Example], batch_size: int = 32) -> list[Prediction]:
+        return self._predict(examples, batch_size)[0]
+
+    def predict_with_tokens(self, texts: Sequence[str], batch_size: int = 32) -> tuple[list[Prediction], list[int]]:
+        """Predictions plus the number of tokens each text used (for usage metering)."""
+        texts = _check_texts(texts)
+        return self._predict(wrap_texts(self.task, list(texts)), batch_size)
+
+    def _predict(self, examples: Sequence[Example], batch_size: int) -> tuple[list[Prediction], list[int]]:
         encoded = self.task.encode(examples, self.tokenizer, self.label_set, self._max_length())
         logits = predict_logits(self.model, encoded, batch_size=batch_size, pad_id=self._pad_id(),
                                 autocast=self.precision.autocast(), per_token=self.task.name == "ner")
-        return self.task.decode(logits, encoded, examples, self.label_set, self.manifest.task_state)
+        predictions = self.task.decode(logits, encoded, examples, self.label_set, self.manifest.task_state)
+        return predictions, [len(e) for e in encoded]
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, float]]:
         """Class probabilities per text (classification and multi-label)."""
@@ -82,11 +110,29 @@ class Predictor:
 
     def _max_length(self) -> int:
         if self.task.name == "ner":  # spans past the training length still get tags
-            return int(min(512, getattr(self.model.config, "max_position_embeddings", 512)))
+            config = getattr(self.model, "config", None)
+            return int(min(512, getattr(config, "max_position_embeddings", 512)))
         return int(self.manifest.max_length)
 
     def _pad_id(self) -> int:
         return int(self.tokenizer.pad_token_id or 0)
+
+
+def choose_backend(manifest: Manifest, run_dir: Path, precision: str = "fp32") -> str:
+    """The fastest artifact (throughput at batch 32 on the export machine) that passed the accuracy gate,
+    if it beats the torch reference measured in the same export; else "torch"."""
+    optimized = manifest.artifacts.get("optimized", {}) if isinstance(manifest.artifacts, dict) else {}
+    reference = float(optimized.get("torch", {}).get("throughput_b32_per_s", 0.0))
+    best, best_speed = "torch", reference
+    for name, card in optimized.items():
+        if name == "torch" or not card.get("passed") or card.get("forced"):
+            continue
+        if not (run_dir / "artifacts" / name / "model.onnx").is_file():
+            continue
+        speed = float(card.get("throughput_b32_per_s", 0.0))
+        if speed > best_speed:
+            best, best_speed = name, speed
+    return best
 
 
 def _check_texts(texts: Sequence[str]) -> Sequence[str]:

@@ -22,8 +22,14 @@ def prediction_to_dict(prediction: Prediction, digits: int = 6) -> dict[str, Any
 
 def prediction_to_row(text: str, prediction: Prediction) -> dict[str, Any]:
     """A flat row for CSV output: label and score, then one column per class probability."""
-    data = prediction_to_dict(prediction)
+    return dict_to_row(text, prediction_to_dict(prediction))
+
+
+def dict_to_row(text: str, data: dict[str, Any]) -> dict[str, Any]:
+    """`prediction_to_row` for a prediction already in dict form (e.g. from the server, with its `id`)."""
     row: dict[str, Any] = {"text": text}
+    if "id" in data:
+        row["id"] = data["id"]
     if "label" in data:
         row.update(label=data["label"], score=data["score"])
         row.update({f"p_{k}": v for k, v in data["probabilities"].items()})

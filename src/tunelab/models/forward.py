@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,26 +11,51 @@ import numpy as np
 
 def predict_logits(model: Any, encoded: Sequence[Any], *, batch_size: int, pad_id: int,
                    autocast: Any = None, per_token: bool = False) -> list[np.ndarray]:
-    """Logits per example (per-token ones trimmed to the example's length), in the order given."""
-    import torch
+    """Logits per example (per-token ones trimmed to the example's length), in the order given.
 
+    `model` is a torch model, or anything with `is_onnx` and `run(ids, mask) -> logits` on numpy arrays."""
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     out: list[np.ndarray | None] = [None] * len(encoded)
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    with torch.inference_mode(), (autocast or contextlib.nullcontext()):
+    onnx = getattr(model, "is_onnx", False)
+    with contextlib.nullcontext() if onnx else _torch_mode(model, autocast):
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             width = max(len(encoded[i]) for i in rows)
-            ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
             for r, i in enumerate(rows):
-                ids[r, : len(encoded[i])] = torch.tensor(encoded[i].input_ids)
+                ids[r, : len(encoded[i])] = encoded[i].input_ids
                 mask[r, : len(encoded[i])] = 1
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-            logits = logits.float().cpu().numpy()
+            logits = model.run(ids, mask).astype(np.float32, copy=False) if onnx else _torch_logits(model, ids, mask)
             for r, i in enumerate(rows):
                 out[i] = logits[r, : len(encoded[i])] if per_token else logits[r]
-    model.train(was_training)
     return [x for x in out if x is not None]
+
+
+@contextlib.contextmanager
+def _torch_mode(model: Any, autocast: Any) -> Iterator[None]:
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), (autocast or contextlib.nullcontext()):
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _torch_logits(model: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    import torch
+
+    device = next(model.parameters()).device
+    result = model(input_ids=torch.from_numpy(ids).to(device), attention_mask=torch.from_numpy(mask).to(device))
+    return result.logits.float().cpu().numpy()
+
+
+def batch_logits(model: Any, ids: np.ndarray, mask: np.ndarray, autocast: Any = None) -> np.ndarray:
+    """One already-padded batch through a torch or ONNX model."""
+    if getattr(model, "is_onnx", False):
+        return model.run(ids, mask)
+    with _torch_mode(model, autocast):
+        return _torch_logits(model, ids, mask)

@@ -1,0 +1,70 @@
+"""Loaded models: versions load lazily on first use and stay in memory under an LRU cap."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from tunelab.registry import VersionInfo
+
+
+@dataclass
+class LoadedModel:
+    version: VersionInfo
+    predictor: Any  # tunelab.inference.Predictor
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.version.model, self.version.version
+
+
+class ModelCache:
+    """At most `capacity` predictors in memory; the least recently used one is dropped first.
+
+    Thread-safe: two requests for a version that is not loaded yet load it once."""
+
+    def __init__(self, capacity: int, precision: str = "auto", backend: str = "auto") -> None:
+        self.capacity = capacity
+        self.precision = precision
+        self.backend = backend
+        self._models: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple[str, int], threading.Lock] = {}
+        self.loads = 0
+        self.evictions = 0
+
+    def get(self, version: VersionInfo) -> LoadedModel:
+        key = (version.model, version.version)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            gate = self._loading.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in self._models:
+                    return self._models[key]
+            loaded = LoadedModel(version, self._load(version))
+            with self._lock:
+                self._models[key] = loaded
+                self.loads += 1
+                while len(self._models) > self.capacity:
+                    self._models.popitem(last=False)
+                    self.evictions += 1
+                self._loading.pop(key, None)
+        return loaded
+
+    def loaded(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return list(self._models)
+
+    def _load(self, version: VersionInfo) -> Any:
+        from tunelab.inference import Predictor
+        from tunelab.training.precision import choose_precision
+
+        dtype = choose_precision(self.precision).dtype
+        # the fastest artifact that passed its accuracy gate (`tunelab export`), else the torch weights;
+        # no spinning worker threads: the event loop needs the cores between batches
+        return Predictor.load(version.run_path, precision=dtype, backend=self.backend, spinning=False)
