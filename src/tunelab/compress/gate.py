@@ -89,3 +89,19 @@ def measure_speed(run_batch: Callable[[np.ndarray, np.ndarray], Any], token_pool
     return {"latency_b1_p50_ms": round(statistics.median(times), 3), "latency_b1_p95_ms": round(quantiles[18], 3),
             "throughput_b32_per_s": round(count * batch / elapsed, 1), "short_len": short_len,
             "batch_len": batch_len}
+
+
+def measure_interleaved(runners: dict[str, Callable[[np.ndarray, np.ndarray], Any]], token_pool: Sequence[int], *,
+                        seconds: float = 2.0, rounds: int = 3) -> dict[str, dict[str, float]]:
+    """`measure_speed` for several models in interleaved rounds (A B C, A B C, ...), medians per model:
+    a burst of load from elsewhere then hits every model alike instead of deciding the ranking."""
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            samples[name].append(measure_speed(run, token_pool, seconds=seconds / rounds))
+    out = {}
+    for name, rows in samples.items():
+        out[name] = {key: (statistics.median(r[key] for r in rows) if key.endswith(("_ms", "_per_s")) else rows[0][key])
+                     for key in rows[0]}
+        out[name]["rounds"] = rounds
+    return out
