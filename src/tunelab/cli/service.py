@@ -174,10 +174,16 @@ def keys_create(
     quiet: Annotated[bool, Opt("--quiet", "-q", help="Print only the key.")] = False,
 ) -> None:
     """Create an API key. It is printed once; only its hash is stored."""
+    import math
+
     from tunelab.errors import UsageError
 
+    if rate_per_s is not None and not (math.isfinite(rate_per_s) and 0 < rate_per_s <= 1e6):
+        raise UsageError("--rate-per-s must be a number in (0, 1000000]", hint="leave it out for the server default")
+    if burst is not None and not 1 <= burst <= 10**6:
+        raise UsageError("--burst must be between 1 and 1000000")
     if rate_per_s is not None and burst is None:
-        burst = max(1, int(rate_per_s * 2))
+        burst = max(1, math.ceil(rate_per_s * 2))
     if burst is not None and rate_per_s is None:
         raise UsageError("--burst needs --rate-per-s")
     info, token = _store(db).create_key(name, scopes, rate_per_s=rate_per_s, burst=burst)
@@ -222,6 +228,7 @@ def ab_report_cmd(
     from tunelab.registry.abstats import ab_report
 
     store = _store(db)
+    store.get_model(model)  # an unknown model is an error, not an empty report
     counts = store.feedback_counts(model)
     split = store.get_split(model)
     for version in split:

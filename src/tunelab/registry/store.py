@@ -193,6 +193,8 @@ class Store:
         check_name(name)
         if alias is not None:
             check_name(alias, "alias")  # before anything is written: a bad alias must not leave a version
+        if "\x00" in str(run_path):
+            raise UsageError("run path contains a NUL byte")
         run = Path(run_path).resolve()
         manifest = load_manifest(run)  # raises for missing or unfinished runs
         if not (run / "model.safetensors").is_file():

@@ -228,6 +228,8 @@ def create_app(settings: ServeSettings, state: ServerState | None = None) -> Fas
     def register(name: str, body: s.RegisterRequest, caller: Caller = scope("admin")) -> dict[str, Any]:
         """Register a finished run folder (on the server's disk) as the next version of `name`."""
         check_name(name)
+        if "\x00" in body.run_path:
+            raise UsageError("run_path contains a NUL byte")
         run = Path(body.run_path).resolve()
         if settings.runs_root and not run.is_relative_to(Path(settings.runs_root).resolve()):
             raise UsageError("run_path must be inside the server's runs folder", hint=settings.runs_root)
@@ -275,7 +277,8 @@ def create_app(settings: ServeSettings, state: ServerState | None = None) -> Fas
     def get_ab_report(name: str, alpha: float = Query(0.05, gt=0, lt=1), min_samples: int = Query(30, ge=1),
                       _caller: Caller = scope("admin")) -> dict[str, Any]:
         """Accuracy per version on feedback, confidence intervals, and whether the difference is significant."""
-        counts = state.store.feedback_counts(check_name(name))
+        state.store.get_model(check_name(name))  # 404 for an unknown model
+        counts = state.store.feedback_counts(name)
         split = state.store.get_split(name)
         for version in split:
             counts.setdefault(version, (0, 0))

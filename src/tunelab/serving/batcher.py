@@ -95,9 +95,20 @@ class MicroBatcher:
             lane.inflight.update(jobs)
             try:
                 results = await loop.run_in_executor(self._infer_pool, self.infer, key, jobs)
-            except Exception as exc:  # noqa: BLE001 - the error goes to every waiting request
-                _fail(jobs, exc)
-                lane.inflight.difference_update(jobs)
+            except Exception as exc:  # noqa: BLE001
+                if len(jobs) == 1:
+                    _fail(jobs, exc)
+                    lane.inflight.difference_update(jobs)
+                    continue
+                # one bad request must not fail the others it was batched with: retry each alone
+                for job in jobs:
+                    try:
+                        alone = await loop.run_in_executor(self._infer_pool, self.infer, key, [job])
+                    except Exception as single_exc:  # noqa: BLE001
+                        _fail([job], single_exc)
+                        lane.inflight.discard(job)
+                    else:
+                        loop.create_task(self._deliver(lane, key, [job], alone))
                 continue
             loop.create_task(self._deliver(lane, key, jobs, results))
 
@@ -125,6 +136,10 @@ class MicroBatcher:
             jobs.append(job)
             count += len(job.texts)
         return jobs
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def queued(self) -> int:
         return sum(len(lane.pending) for lane in self._lanes.values())

@@ -37,6 +37,14 @@ class Served:
     tokens: int
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class RouteCache:
     """Model routing facts (versions, aliases, split) cached for `ttl` seconds: changes made through another
     replica show up within that time; changes made through this one show at once (`invalidate`)."""
@@ -85,9 +93,12 @@ class ServerState:
         self.auth = Authenticator(self.store, enabled=settings.auth, rate_per_s=settings.rate_per_s,
                                   burst=settings.burst, cache_s=settings.key_cache_s)
         self.usage = UsageMeter(self.store)
-        self.batcher = MicroBatcher(self._infer, self._finish, max_batch_size=settings.max_batch_size,
-                                    max_wait_ms=settings.max_wait_ms)
+        self.batcher = self._new_batcher()
         self._tasks: list[asyncio.Task] = []
+
+    def _new_batcher(self) -> MicroBatcher:
+        return MicroBatcher(self._infer, self._finish, max_batch_size=self.settings.max_batch_size,
+                            max_wait_ms=self.settings.max_wait_ms)
 
     # ---- predict ---------------------------------------------------------------------------------
 
@@ -103,6 +114,9 @@ class ServerState:
         empty = [i for i, text in enumerate(texts) if not text.strip()]
         if empty:
             raise UsageError(f"inputs {empty[:10]} are empty")
+        broken = [i for i, text in enumerate(texts) if not _encodable(text)]
+        if broken:  # JSON can carry lone surrogates ("\ud800") that no tokenizer accepts
+            raise UsageError(f"inputs {broken[:10]} are not valid Unicode text (lone surrogates)")
 
     async def predict(self, ref: ModelRef, texts: list[str], caller: Caller, caller_id: str) -> Served:
         self.check_inputs(texts)
@@ -162,6 +176,8 @@ class ServerState:
     # ---- background work -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.batcher.closed:  # the app's lifespan ran before (tests run it more than once)
+            self.batcher = self._new_batcher()
         self._tasks = [asyncio.create_task(self._every(self.settings.usage_flush_s, self.usage.flush)),
                        asyncio.create_task(self._every(3600.0, self.purge, first=0.0))]
 
