@@ -506,7 +506,7 @@ def test_health_and_ready(server) -> None:
     assert body["schema"] == current_revision(server.store.engine) and body["schema"]
     assert body["models_loaded"] == []
     predict(server, "intents@2")
-    assert server.client.get("/v1/ready").json()["models_loaded"] == ["intents@2"]
+    assert server.client.get("/v1/ready").json()["models_loaded"] == ["intents@2 (torch)"]
 
 
 def test_ready_on_postgresql(pg_url: str, make_server) -> None:
@@ -610,3 +610,27 @@ def test_metrics_need_an_admin_key_unless_public(make_server) -> None:
     assert_error(private.client.get("/metrics", headers=private.headers("predict")), 403, "forbidden")
     public = make_server(metrics_public=True)
     assert public.client.get("/metrics").status_code == 200
+
+
+def test_models_load_lazily_under_an_lru_cap(make_server) -> None:
+    server = make_server(max_models=1)
+    assert server.state.models.loaded() == []
+    for ref in ("intents@1", "intents@2", "intents@1"):
+        r = server.client.post(f"/v1/models/{ref}/predict", json={"inputs": ["refund please"]},
+                               headers=server.headers("predict"))
+        assert r.status_code == 200
+        assert server.state.models.loaded() == [("intents", int(ref[-1]))]
+    assert server.state.models.loads == 3 and server.state.models.evictions == 2
+
+
+def test_no_key_reaches_the_logs(server, caplog) -> None:
+    import logging
+
+    token = server.keys["predict"]
+    key_id, secret = token.split("_")[1], token.split("_", 2)[2]
+    with caplog.at_level(logging.DEBUG):
+        server.client.post("/v1/models/intents/predict", json={"inputs": ["hi"]}, headers=server.headers("predict"))
+        server.client.post("/v1/models/intents/predict", json={"inputs": ["hi"]},
+                           headers={"Authorization": f"Bearer tl_{key_id}_wrong{secret}"})
+        server.client.get("/v1/keys", headers={"Authorization": "Bearer not-a-key-at-all"})
+    assert secret not in caplog.text and "wrong" not in caplog.text and "not-a-key-at-all" not in caplog.text

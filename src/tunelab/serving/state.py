@@ -146,7 +146,7 @@ class ServerState:
 
         loaded: LoadedModel = jobs[0].meta[0]
         texts = [text for job in jobs for text in job.texts]
-        predictions, tokens = loaded.predictor.predict_with_tokens(texts, batch_size=self.settings.max_batch_size)
+        predictions, tokens = loaded.predictor.predict_with_tokens(texts, batch_size=self.settings.infer_batch_size)
         self.metrics.batch_size.labels(key[0], str(key[1])).observe(len(texts))
         outputs = [prediction_to_dict(p) for p in predictions]
         results, start = [], 0
