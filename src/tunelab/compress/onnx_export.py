@@ -29,12 +29,9 @@ FRAGILE_OPS = ("LayerNormalization", "SkipLayerNormalization", "Gelu", "FastGelu
 
 def cpu_has_vnni() -> bool:
     """VNNI (AVX512-VNNI or AVX-VNNI) runs u8 x s8 dot products without 16-bit saturation."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = handle.read()
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags or "amx_int8" in flags
+    from tunelab.training.precision import cpu_flags
+
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
 
 
 def export_onnx(run_dir: Path, folder: Path, task: str) -> Path:
