@@ -25,7 +25,9 @@ def show_train_summary(summary: Any, as_json: bool) -> None:
     for split, values in summary.manifest.metrics.items():
         echo("  " + split + ": " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
     t = summary.manifest.timings
-    echo(f"  training: {t.get('train_seconds')} s, {t.get('samples_per_second')} samples/s")
+    mfu = (f", {t['model_gflops_per_second']} GFLOP/s = {t['mfu']:.1%} of the measured {t['peak_dtype']} matmul "
+           f"peak ({t['matmul_peak_gflops_per_second']} GFLOP/s)" if "mfu" in t else "")
+    echo(f"  training: {t.get('train_seconds')} s, {t.get('samples_per_second')} samples/s{mfu}")
     echo(f"  report: {summary.run_dir / 'report.md'}")
 
 

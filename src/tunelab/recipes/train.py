@@ -27,6 +27,7 @@ from tunelab.tasks import Evaluation, Task, get_task
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.defaults import resolve_defaults
 from tunelab.training.loop import TrainData, steps_per_epoch, train
+from tunelab.training.mfu import utilisation
 from tunelab.training.precision import choose_precision, set_threads
 from tunelab.types import DatasetBundle, Split
 
@@ -85,6 +86,8 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
                "samples_per_second": round(state.samples_seen / max(state.train_seconds, 1e-9), 3),
                "tokens_per_second": round(state.tokens_seen / max(state.train_seconds, 1e-9), 1),
                "steps": state.global_step, "best_step": state.best_step, "stopped_early": state.stopped_early}
+    timings.update(utilisation(model, config.train.method, state.tokens_seen, state.samples_seen,
+                               state.train_seconds, precision.dtype))
     metrics = write_evaluation(run_dir, f"{run_dir.name} ({task.name})", evaluations, labels, task.name,
                                state.history, {"training": timings})
     write_json_atomic(run_dir / "history.json", state.history)
