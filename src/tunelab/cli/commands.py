@@ -138,3 +138,31 @@ def export(
         raise UsageError(f"unknown export format {format!r}", hint="use --format onnx")
     result = run_export(run, quantize=quantize, tolerance=tolerance, force=force, data=data)
     sys.stdout.write((json.dumps(result, indent=2) if as_json else describe(result)) + "\n")
+
+
+def prune(
+    run: Annotated[str, typer.Argument(help="A finished run folder.")],
+    layers: Annotated[int | None, Opt(help="Layers to keep, spread evenly (default: half).")] = None,
+    keep: Annotated[str | None, Opt(help="Exact layer indices to keep, e.g. 0,2,5.")] = None,
+    epochs: Annotated[int | None, Opt(help="Recovery fine-tune epochs (default: half the run's).")] = None,
+    output: Annotated[str | None, Opt("--output", "-o", help="New run folder (default RUN-pruned).")] = None,
+    tolerance: Annotated[float, Opt(help="Largest dev-metric drop accepted, in points.")] = 1.0,
+    force: Annotated[bool, Opt("--force", help="Keep the pruned run even if it fails the gate.")] = False,
+    as_json: Annotated[bool, Opt("--json", help="Print the card as JSON.")] = False,
+) -> None:
+    """Structured pruning: drop transformer layers, fine-tune briefly to recover, keep it if it passes the gate."""
+    from tunelab.errors import UsageError
+    from tunelab.recipes.prune import run_prune
+
+    try:
+        indices = [int(x) for x in keep.split(",")] if keep else None
+    except ValueError:
+        raise UsageError("--keep takes comma-separated layer numbers, e.g. 0,2,5") from None
+    card = run_prune(run, layers=layers, keep=indices, epochs=epochs, output=output, tolerance=tolerance,
+                     force=force)
+    if as_json:
+        sys.stdout.write(json.dumps(card, indent=2) + "\n")
+        return
+    where = card["run_path"] or "not kept"
+    sys.stdout.write(f"{card['backend']}: {card['gate']['message']}\n  {card['parameters']:,} parameters "
+                     f"(was {card['parameters_original']:,}); run: {where}\n")

@@ -27,7 +27,7 @@ from tunelab.models.forward import batch_logits, predict_logits
 QUANTIZE = ("none", "dynamic", "static", "all")
 
 
-def _dev_examples(run_dir: Path, data: str | None) -> list[Any]:
+def dev_examples(run_dir: Path, data: str | None) -> list[Any]:
     from tunelab.config import load_config
     from tunelab.data import load_dataset, read_examples
     from tunelab.recipes.evaluate import data_config_for
@@ -60,7 +60,7 @@ def run_export(run: str | Path, *, quantize: str = "dynamic", tolerance: float =
     run_dir = Path(run)
     reference = Predictor.load(run_dir, backend="torch")
     task, labels, state = reference.task, reference.label_set, reference.manifest.task_state
-    examples = _dev_examples(run_dir, data)[:max_examples]
+    examples = dev_examples(run_dir, data)[:max_examples]
     encoded = task.encode(examples, reference.tokenizer, labels, reference._max_length())
     pad = reference._pad_id()
     pool = [t for e in encoded[:500] for t in e.input_ids]
