@@ -9,7 +9,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv demo test test-fast lint format bench-train bench-train-quick bench-serve bench-serve-quick clean
+.PHONY: help venv demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,12 @@ bench-serve: $(STAMP) ## Serving benchmark vs FastAPI+pipeline baseline (16 clie
 
 bench-serve-quick: $(STAMP) ## 10 s serving smoke run (not recorded)
 	$(PY) benchmarks/bench_serve.py --quick
+
+bench-infer: $(STAMP) ## Inference benchmark: pipeline vs TuneLab torch/ONNX/int8/pruned on Banking77 (long)
+	$(PY) benchmarks/bench_infer.py
+
+bench-infer-quick: $(STAMP) ## Inference benchmark on a Banking77 training subset
+	$(PY) benchmarks/bench_infer.py --quick
 
 clean: ## Remove the virtualenv and build outputs
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

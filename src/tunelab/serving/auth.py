@@ -118,10 +118,6 @@ class UsageMeter:
             for name, value in counts.items():
                 row[name] += int(value)
 
-    def pending(self, key_id: str) -> dict[str, int]:
-        with self._lock:
-            return dict(self._pending.get(key_id, {}))
-
     def flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, defaultdict(lambda: defaultdict(int))
