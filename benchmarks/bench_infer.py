@@ -182,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} |")
     b = report["best"]
     lines += ["", f"Fastest TuneLab path: {b['system']}, **{b['speedup_vs_pipeline']:.2f}x** the pipeline's "
-              f"throughput, test accuracy {-b['accuracy_loss_points']:+.2f} points against it (targets: 6x at <= 0.5 points loss; "
-              "p50 <= 1 ms at batch 1 for a 16-token text).", END]
+              f"throughput, test accuracy {-b['accuracy_loss_points']:+.2f} points against it (targets: 6x at "
+              "<= 0.5 points loss; p50 <= 1 ms at batch 1 for a 16-token text).", END]
     md = BENCH / "RESULTS.md"
     text = md.read_text(encoding="utf-8")
     if START in text and END in text:
