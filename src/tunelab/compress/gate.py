@@ -7,11 +7,48 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tunelab.tasks import Evaluation
+
+
+@dataclass
+class GateSet:
+    """The labelled examples an artifact is gated on, encoded once with the reference model's tokenizer."""
+
+    task: Any
+    labels: Any
+    examples: list[Any]
+    encoded: list[Any]
+    pad_id: int
+
+    @classmethod
+    def of(cls, reference: Any, examples: Sequence[Any]) -> GateSet:
+        """`reference`: the fp32 Predictor the candidates are compared with."""
+        examples = list(examples)
+        encoded = reference.task.encode(examples, reference.tokenizer, reference.label_set, reference._max_length())
+        return cls(reference.task, reference.label_set, examples, encoded, reference._pad_id())
+
+    def score(self, model: Any, state: dict[str, Any]) -> tuple[Evaluation, list[np.ndarray]]:
+        """One forward pass: the evaluation and the logits it came from (the gate compares both)."""
+        from tunelab.models.forward import predict_logits
+
+        logits = predict_logits(model, self.encoded, batch_size=32, pad_id=self.pad_id,
+                                per_token=self.task.name == "ner")
+        return self.task.evaluate(logits, self.encoded, self.examples, self.labels, state, tune=False), logits
+
+
+def record_cards(run_dir: Path, cards: dict[str, Any]) -> None:
+    """Add report cards to the run's manifest (`artifacts.optimized`), replacing same-named ones."""
+    from tunelab.artifacts.manifest import load_manifest, save_manifest
+
+    manifest = load_manifest(run_dir)
+    optimized = {**manifest.artifacts.get("optimized", {}), **cards}
+    manifest.artifacts = {**manifest.artifacts, "optimized": optimized}
+    save_manifest(run_dir, manifest)
 
 
 @dataclass(frozen=True)

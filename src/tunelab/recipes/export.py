@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 
 from tunelab.artifacts.files import read_json, write_json_atomic
-from tunelab.artifacts.manifest import load_manifest, save_manifest
 from tunelab.compress import onnx_export as ox
-from tunelab.compress.gate import gate, measure_interleaved
+from tunelab.compress.gate import GateSet, gate, measure_interleaved, record_cards
 from tunelab.errors import ArtifactError, UsageError
 from tunelab.inference import Predictor
-from tunelab.models.forward import batch_logits, predict_logits
+from tunelab.models.forward import batch_logits
 
 QUANTIZE = ("none", "dynamic", "static", "all")
 
@@ -59,19 +58,12 @@ def run_export(run: str | Path, *, quantize: str = "dynamic", tolerance: float =
         raise UsageError("--tolerance is in metric points and must be >= 0")
     run_dir = Path(run)
     reference = Predictor.load(run_dir, backend="torch")
-    task, labels, state = reference.task, reference.label_set, reference.manifest.task_state
-    examples = dev_examples(run_dir, data)[:max_examples]
-    encoded = task.encode(examples, reference.tokenizer, labels, reference._max_length())
-    pad = reference._pad_id()
+    state = reference.manifest.task_state
+    gate_set = GateSet.of(reference, dev_examples(run_dir, data)[:max_examples])
+    encoded = gate_set.encoded
     pool = [t for e in encoded[:500] for t in e.input_ids]
-    per_token = task.name == "ner"
-
-    def score(model: Any) -> tuple[Any, list[np.ndarray]]:
-        logits = predict_logits(model, encoded, batch_size=32, pad_id=pad, per_token=per_token)
-        return task.evaluate(logits, encoded, examples, labels, state, tune=False), logits
-
-    _log(f"export: {len(examples)} dev examples for the gate")
-    ref_eval, ref_logits = score(reference.model)
+    _log(f"export: {len(gate_set.examples)} dev examples for the gate")
+    ref_eval, ref_logits = gate_set.score(reference.model, state)
 
     def torch_batch(ids: np.ndarray, mask: np.ndarray) -> Any:
         return batch_logits(reference.model, ids, mask)
@@ -85,14 +77,14 @@ def run_export(run: str | Path, *, quantize: str = "dynamic", tolerance: float =
     staging = root / ".staging"
     shutil.rmtree(staging, ignore_errors=True)
     fp32_dir = staging / "onnx-fp32"
-    ox.export_onnx(run_dir, fp32_dir, task.name)
+    ox.export_onnx(run_dir, fp32_dir, gate_set.task.name)
     fusions = ox.optimize_onnx(fp32_dir / "model.onnx", read_json(run_dir / "config.json"))
     plans: list[tuple[str, Path, dict[str, Any]]] = [("onnx-fp32", fp32_dir, {"mode": "fp32", "graph": fusions})]
     if quantize in ("dynamic", "all"):
         info = ox.quantize_dynamic_int8(fp32_dir / "model.onnx", staging / "onnx-int8" / "model.onnx")
         plans.append(("onnx-int8", staging / "onnx-int8", info))
     if quantize in ("static", "all"):
-        batches = _calibration_batches(encoded, pad)
+        batches = _calibration_batches(encoded, gate_set.pad_id)
         info = ox.quantize_static_int8(fp32_dir / "model.onnx", staging / "onnx-int8-static" / "model.onnx", batches)
         plans.append(("onnx-int8-static", staging / "onnx-int8-static", info))
 
@@ -102,7 +94,7 @@ def run_export(run: str | Path, *, quantize: str = "dynamic", tolerance: float =
     try:
         for name, folder, info in plans:
             model = OnnxModel(folder / "model.onnx")
-            cand_eval, cand_logits = score(model)
+            cand_eval, cand_logits = gate_set.score(model, state)
             result = gate(ref_eval, cand_eval, ref_logits, cand_logits, tolerance, force)
             cards[name] = {"backend": name, **info, "metric_name": cand_eval.metric_name, "metric": cand_eval.metric,
                            "size_mb": round((folder / "model.onnx").stat().st_size / 1e6, 2),
@@ -125,12 +117,7 @@ def run_export(run: str | Path, *, quantize: str = "dynamic", tolerance: float =
                 shutil.rmtree(target, ignore_errors=True)  # an older artifact of that name no longer stands
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    manifest = load_manifest(run_dir)
-    optimized = dict(manifest.artifacts.get("optimized", {}))
-    optimized["torch"] = ref_card
-    optimized.update(cards)
-    manifest.artifacts = {**manifest.artifacts, "optimized": optimized}
-    save_manifest(run_dir, manifest)
+    record_cards(run_dir, {"torch": ref_card, **cards})
     write_json_atomic(root / "report.json", {"reference": ref_card, "artifacts": cards})
     return {"reference": ref_card, "artifacts": cards}
 

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.artifacts.files import write_json_atomic
-from tunelab.artifacts.manifest import load_manifest, save_manifest
-from tunelab.compress.gate import gate
+from tunelab.compress.gate import GateSet, gate, record_cards
 from tunelab.compress.prune import write_pruned
 from tunelab.config import load_config
 from tunelab.errors import UsageError
@@ -40,8 +39,8 @@ def run_prune(run: str | Path, *, layers: int | None = None, keep: list[int] | N
     if out.exists():
         raise UsageError(f"{out} exists already", hint="pass --output NEW_FOLDER or remove it")
     config = load_config(run_dir / "config.yaml")
-    examples = dev_examples(run_dir, None)
-    reference = original.evaluate(examples)
+    gate_set = GateSet.of(original, dev_examples(run_dir, None))
+    reference, ref_logits = gate_set.score(original.model, original.manifest.task_state)
     with tempfile.TemporaryDirectory(prefix=".prune-", dir=run_dir.parent) as tmp:
         indices = write_pruned(run_dir, target, Path(tmp) / "base", original.task.name)
         recovery = epochs or max(1, int(config.train.epochs or 2) // 2)
@@ -50,15 +49,8 @@ def run_prune(run: str | Path, *, layers: int | None = None, keep: list[int] | N
         new_config = replace(config, model=replace(config.model, name=str(Path(tmp) / "base")),
                              train=replace(config.train, epochs=recovery, patience=0), output=str(out))
         run_train(new_config, show_progress=show_progress)
-    pruned = Predictor.load(out, backend="torch")
-    candidate = pruned.evaluate(examples)
-    task, labels = original.task, original.label_set
-    encoded = task.encode(examples, original.tokenizer, labels, original._max_length())
-    from tunelab.models.forward import predict_logits
-
-    per_token = task.name == "ner"
-    ref_logits = predict_logits(original.model, encoded, batch_size=32, pad_id=original._pad_id(), per_token=per_token)
-    new_logits = predict_logits(pruned.model, encoded, batch_size=32, pad_id=pruned._pad_id(), per_token=per_token)
+    pruned = Predictor.load(out, backend="torch")  # same tokenizer and labels: the gate set's encoding holds
+    candidate, new_logits = gate_set.score(pruned.model, pruned.manifest.task_state)
     result = gate(reference, candidate, ref_logits, new_logits, tolerance, force)
     params = sum(p.numel() for p in pruned.model.parameters())
     card = {"backend": f"pruned-{len(indices)}of{total}", "kept_layers": indices, "recovery_epochs": recovery,
@@ -67,11 +59,7 @@ def run_prune(run: str | Path, *, layers: int | None = None, keep: list[int] | N
             "metric_name": candidate.metric_name, "metric": candidate.metric, "gate": result.to_dict(),
             "passed": result.passed, "forced": result.forced}
     print(f"prune: {result.message}", file=sys.stderr)
-    manifest = load_manifest(run_dir)
-    optimized = dict(manifest.artifacts.get("optimized", {}))
-    optimized[card["backend"]] = card
-    manifest.artifacts = {**manifest.artifacts, "optimized": optimized}
-    save_manifest(run_dir, manifest)
+    record_cards(run_dir, {card["backend"]: card})
     if result.passed:
         write_json_atomic(out / "prune_card.json", card)
     else:

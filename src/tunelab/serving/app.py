@@ -25,7 +25,7 @@ from tunelab.registry.store import MAX_VERSION
 from tunelab.serving import schemas as s
 from tunelab.serving.auth import Caller
 from tunelab.serving.settings import ServeSettings
-from tunelab.serving.state import ServerState
+from tunelab.serving.state import ServerState, valid_utf8
 
 log = logging.getLogger("tunelab.serve")
 ERRORS = {400: {"model": s.ErrorOut}, 401: {"model": s.ErrorOut}, 403: {"model": s.ErrorOut},
@@ -68,7 +68,7 @@ class LimitsMiddleware:
             if too_big:
                 await error_response(413, "payload_too_large", f"request body over {limit} bytes")(
                     scope, receive, send_wrapper)
-            elif not _utf8(body):
+            elif not valid_utf8(body):
                 await error_response(400, "invalid_encoding", "the request body is not valid UTF-8")(
                     scope, receive, send_wrapper)
             else:
@@ -109,14 +109,6 @@ def _replay(body: bytes) -> Any:
         return {"type": "http.disconnect"}
 
     return receive
-
-
-def _utf8(body: bytes) -> bool:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def create_app(settings: ServeSettings, state: ServerState | None = None) -> FastAPI:

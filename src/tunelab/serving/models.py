@@ -35,6 +35,15 @@ class ModelCache:
         self.loads = 0
         self.evictions = 0
 
+    def peek(self, version: VersionInfo) -> LoadedModel | None:
+        """The loaded model if it is in memory (marked as recently used), else None; never loads."""
+        key = (version.model, version.version)
+        with self._lock:
+            loaded = self._models.get(key)
+            if loaded is not None:
+                self._models.move_to_end(key)
+            return loaded
+
     def get(self, version: VersionInfo) -> LoadedModel:
         key = (version.model, version.version)
         with self._lock:

@@ -37,10 +37,11 @@ class Served:
     tokens: int
 
 
-def _encodable(text: str) -> bool:
+def valid_utf8(data: str | bytes) -> bool:
+    """Bytes that decode as UTF-8, or text that encodes to it (no lone surrogates)."""
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+        data.decode("utf-8") if isinstance(data, bytes) else data.encode("utf-8")
+    except UnicodeError:
         return False
     return True
 
@@ -114,7 +115,7 @@ class ServerState:
         empty = [i for i, text in enumerate(texts) if not text.strip()]
         if empty:
             raise UsageError(f"inputs {empty[:10]} are empty")
-        broken = [i for i, text in enumerate(texts) if not _encodable(text)]
+        broken = [i for i, text in enumerate(texts) if not valid_utf8(text)]
         if broken:  # JSON can carry lone surrogates ("\ud800") that no tokenizer accepts
             raise UsageError(f"inputs {broken[:10]} are not valid Unicode text (lone surrogates)")
 
@@ -133,9 +134,9 @@ class ServerState:
         return Served(version, outputs, tokens)
 
     async def _loaded(self, version: VersionInfo) -> LoadedModel:
-        key = (version.model, version.version)
-        if key in self.models.loaded():
-            return self.models.get(version)
+        loaded = self.models.peek(version)  # the usual case: in memory, no thread hop
+        if loaded is not None:
+            return loaded
         loaded = await asyncio.get_running_loop().run_in_executor(None, self.models.get, version)
         self.metrics.models_loaded.set(len(self.models.loaded()))
         return loaded
