@@ -172,6 +172,10 @@ class _Api:
     def revoke_key(self, key_id: str) -> Any:
         return self._send(_Call("DELETE", f"/v1/keys/{_seg(key_id)}", _ident))
 
+    # ---- assistant --------------------------------------------------------------------------------
+
+    # ---- monitor ----------------------------------------------------------------------------------
+
     def health(self) -> Any:
         return self._send(_Call("GET", "/v1/health", _ident))
 

@@ -7,6 +7,8 @@ import sys
 import typer
 
 from tunelab.cli import commands, service
+from tunelab.cli.assistant import assistant_app
+from tunelab.cli.monitor import monitor_app
 from tunelab.errors import TunelabError
 
 app = typer.Typer(help="TuneLab: fine-tune, evaluate and serve transformer models on your own labelled text.",
@@ -22,6 +24,8 @@ app.command("serve")(service.serve)
 app.add_typer(service.models_app, name="models")
 app.add_typer(service.keys_app, name="keys")
 app.add_typer(service.ab_app, name="ab")
+app.add_typer(assistant_app, name="assistant")
+app.add_typer(monitor_app, name="monitor")
 
 
 def main() -> None:

@@ -132,3 +132,9 @@ key_usage = Table(
     Column("errors", BigInteger, nullable=False, default=0),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
 )
+
+# ---- assistant (migration 0002) ------------------------------------------------------------------
+
+# ---- monitor (migration 0003) --------------------------------------------------------------------
+
+# ---- dashboard (migration 0004) ------------------------------------------------------------------

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from fastapi import Path as FastPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,6 +24,7 @@ from tunelab.registry.abstats import ab_report
 from tunelab.registry.store import MAX_VERSION
 from tunelab.serving import schemas as s
 from tunelab.serving.auth import Caller
+from tunelab.serving.deps import require
 from tunelab.serving.settings import ServeSettings
 from tunelab.serving.state import ServerState, valid_utf8
 
@@ -136,15 +137,7 @@ def create_app(settings: ServeSettings, state: ServerState | None = None) -> Fas
                            allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["*"])
     app.add_middleware(LimitsMiddleware, state=state)
 
-    def scope(name: str) -> Any:
-        async def dependency(request: Request) -> Caller:
-            # async on purpose: a sync dependency would hop to the threadpool on every request; the key
-            # lookup is cached, so the database is touched at most once per key per key_cache_s
-            def identified(caller: Caller) -> None:
-                request.state.caller = caller
-
-            return state.auth.authenticate(request.headers, name, identified)
-        return Depends(dependency)
+    scope = require
 
     # ---- health ----------------------------------------------------------------------------------
 
@@ -323,6 +316,9 @@ def create_app(settings: ServeSettings, state: ServerState | None = None) -> Fas
         state.auth.forget(info.id)
         return info.to_dict()
 
+    from tunelab.serving.routes import install_all
+
+    install_all(app, state)
     return app
 
 

@@ -96,6 +96,11 @@ class ServerState:
         self.usage = UsageMeter(self.store)
         self.batcher = self._new_batcher()
         self._tasks: list[asyncio.Task] = []
+        # what the applications and the dashboard hold (loaded assistants, monitors, training jobs), by name
+        self.extensions: dict[str, Any] = {}
+        # called (sync or async, no arguments) at the end of start() and the start of stop()
+        self.on_start: list[Any] = []
+        self.on_stop: list[Any] = []
 
     def _new_batcher(self) -> MicroBatcher:
         return MicroBatcher(self._infer, self._finish, max_batch_size=self.settings.max_batch_size,
@@ -181,8 +186,19 @@ class ServerState:
             self.batcher = self._new_batcher()
         self._tasks = [asyncio.create_task(self._every(self.settings.usage_flush_s, self.usage.flush)),
                        asyncio.create_task(self._every(3600.0, self.purge, first=0.0))]
+        for hook in self.on_start:
+            await _maybe_await(hook())
+
+    def every(self, seconds: float, func: Any, first: float | None = None) -> None:
+        """Run `func` on a worker thread every `seconds` while the server runs (call from an on_start hook)."""
+        self._tasks.append(asyncio.create_task(self._every(seconds, func, first)))
 
     async def stop(self) -> None:
+        for hook in self.on_stop:
+            try:
+                await _maybe_await(hook())
+            except Exception:  # noqa: BLE001 - shutting down: report, don't hang
+                log.exception("shutdown hook %s failed", getattr(hook, "__name__", hook))
         for task in self._tasks:
             task.cancel()
         await self.batcher.close()
@@ -208,3 +224,7 @@ class ServerState:
             except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
                 log.exception("background task %s failed", getattr(func, "__name__", func))
             await asyncio.sleep(seconds)
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if asyncio.iscoroutine(value) else value

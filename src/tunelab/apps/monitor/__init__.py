@@ -1,0 +1,1 @@
+"""Financial-news sentiment monitor: ingest events, classify, aggregate per entity, alert."""
