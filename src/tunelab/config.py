@@ -71,6 +71,9 @@ class TrainConfig:
     """Passes over train; default from data size."""
     batch_size: int | None = None
     """Examples per step; default from data size."""
+    max_tokens: int | None = None
+    """Token-budget batching: each step takes as many length-grouped examples as fit in this many padded
+    tokens (instead of batch_size examples). Off by default."""
     lr: float | None = None
     """Peak learning rate; default depends on the method."""
     warmup_ratio: float = 0.06
@@ -128,6 +131,7 @@ class RunConfig:
             (0 <= self.train.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)"),
             (self.train.epochs is None or self.train.epochs > 0, "train.epochs must be > 0"),
             (self.train.batch_size is None or self.train.batch_size > 0, "train.batch_size must be > 0"),
+            (self.train.max_tokens is None or self.train.max_tokens > 0, "train.max_tokens must be > 0"),
             (self.train.lr is None or self.train.lr > 0, "train.lr must be > 0"),
             (self.model.max_length is None or 8 <= self.model.max_length <= 8192,
              "model.max_length must be in [8, 8192]"),

@@ -56,3 +56,14 @@ def test_probe_freezes_the_encoder(intent_csv: Path, tiny_model: Path, tmp_path:
     assert torch.equal(before[key], after[after_key])
     head = next(k for k in after if k.startswith("classifier."))
     assert head
+
+
+def test_token_budget_training_runs_the_planned_steps(intent_csv: Path, tiny_model: Path, tmp_path: Path) -> None:
+    run = tunelab.train(data=str(intent_csv), model=str(tiny_model), output=str(tmp_path / "budget"),
+                        max_tokens=16, lr=5e-3, **{**COMMON, "epochs": 2})
+    n = run.manifest.splits["train"]["examples"]
+    # batch 4 would take 2 * ceil(n / 4) steps; a 16-token budget holds at most 2 of these 6-10 token texts
+    assert run.manifest.timings["steps"] >= 2 * ((n + 1) // 2) > 2 * ((n + 3) // 4)
+    import yaml
+
+    assert yaml.safe_load((run.run_dir / "config.yaml").read_text())["train"]["max_tokens"] == 16

@@ -49,3 +49,21 @@ def test_optimizer_state_round_trips_without_pickle() -> None:
     opt2.load_state_dict(restored)
     for k, v in opt.state_dict()["state"][0].items():
         assert torch.equal(v, opt2.state_dict()["state"][0][k])
+
+
+def test_token_budget_batches_fit_the_budget_and_cover_every_example() -> None:
+    from tunelab.training.batching import count_steps
+
+    rng = random.Random(1)
+    lengths = [rng.randint(4, 120) for _ in range(500)]
+    batches = plan_batches(lengths, 16, seed=3, epoch=0, max_tokens=1024)
+    assert sorted(i for b in batches for i in b) == list(range(500))
+    assert all(len(b) * max(lengths[i] for i in b) <= 1024 for b in batches)
+    sizes = {len(b) for b in batches}
+    assert max(sizes) > 16 > min(sizes)  # short texts travel in bigger batches than long ones
+    assert batches == plan_batches(lengths, 16, seed=3, epoch=0, max_tokens=1024)
+    assert count_steps(lengths, 16, 3, 2, 1024) == sum(
+        len(plan_batches(lengths, 16, 3, e, max_tokens=1024)) for e in range(2))
+    assert count_steps(lengths, 16, 3, 2) == 2 * 32
+    one = plan_batches([200, 10], 16, seed=0, epoch=0, max_tokens=50)  # a text longer than the budget goes alone
+    assert sorted(map(len, one)) == [1, 1]

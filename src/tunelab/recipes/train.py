@@ -25,8 +25,9 @@ from tunelab.recipes.card import write_model_card
 from tunelab.recipes.outputs import write_evaluation
 from tunelab.tasks import Evaluation, Task, get_task
 from tunelab.tasks.run import evaluate_examples
+from tunelab.training.batching import count_steps
 from tunelab.training.defaults import resolve_defaults
-from tunelab.training.loop import TrainData, steps_per_epoch, train
+from tunelab.training.loop import TrainData, train
 from tunelab.training.mfu import utilisation
 from tunelab.training.precision import choose_precision, set_threads
 from tunelab.types import DatasetBundle, Split
@@ -42,8 +43,12 @@ class TrainSummary:
     warnings: tuple[str, ...]
 
 
-def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progress: bool = True) -> TrainSummary:
-    """Train one run end to end. With `resume`, continue the run in that folder from its last checkpoint."""
+def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progress: bool = True,
+              on_event: Any = None, task: Task | None = None) -> TrainSummary:
+    """Train one run end to end. With `resume`, continue the run in that folder from its last checkpoint.
+    `on_event(entry)` receives each training history entry as it happens (see `training.loop.train`).
+    `task`: a task object in place of `config.data.task`'s (distillation passes one that carries the
+    teacher's logits; it must keep that task's name)."""
     started = time.perf_counter()
     say = _printer(show_progress)
     run_dir, config = _prepare_run_dir(config, resume)
@@ -51,7 +56,7 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
     for warning in bundle.warnings:
         say(f"warning: {warning}")
     _check_resume_data(run_dir, bundle, resume)
-    task = get_task(config.data.task)
+    task = task or get_task(config.data.task)
     model_path = resolve_model_path(config.model.name)
     tokenizer = load_tokenizer(model_path)
     labels = task.build_labels(bundle.train.examples)
@@ -68,13 +73,14 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
     max_length = int(config.model.max_length or 128)
     train_data = _encode(task, bundle.train, tokenizer, labels, max_length)
     dev_data = _encode(task, bundle.dev, tokenizer, labels, max_length) if bundle.dev else None
-    total = min(config.train.max_steps or 10**12,
-                config.train.epochs * steps_per_epoch(len(train_data.encoded), config.train.batch_size))
+    t = config.train
+    total = min(t.max_steps or 10**12, count_steps([len(e) for e in train_data.encoded], t.batch_size, t.seed,
+                                                   t.epochs, t.max_tokens))
     model = task.build_model(model_path, labels, config.model.dropout)
     model = apply_method(model, config.train, task.peft_task_type, total).to(precision.device)
     result = train(model, task, labels, train_data, dev_data, config.train, run_dir, precision=precision,
                    pad_id=int(tokenizer.pad_token_id or 0), resume=resume is not None,
-                   show_progress=show_progress)
+                   show_progress=show_progress, on_event=on_event)
     evaluations: dict[str, Evaluation] = {"dev": result.dev} if result.dev else {}
     if bundle.test:
         test_data = _encode(task, bundle.test, tokenizer, labels, max_length)

@@ -8,20 +8,48 @@ import numpy as np
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int,
-                 group: int = 50) -> list[list[int]]:
-    """Batches of example indices for one epoch, a pure function of (lengths, batch_size, seed, epoch).
+                 group: int = 50, max_tokens: int | None = None) -> list[list[int]]:
+    """Batches of example indices for one epoch, a pure function of its arguments.
 
     Shuffle, cut into mega-batches of `group` batches, sort each by length (longest first),
-    cut into batches, then shuffle the order of the batches."""
+    cut into batches, then shuffle the order of the batches. With `max_tokens`, a batch holds as many
+    examples as fit in that many padded tokens (short texts travel in big batches, long ones in small),
+    instead of `batch_size` examples."""
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(lengths))
     mega = batch_size * group
     batches: list[list[int]] = []
     for start in range(0, len(order), mega):
         chunk = sorted(order[start : start + mega].tolist(), key=lambda i: -lengths[i])
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+        if max_tokens:
+            batches.extend(_cut_by_tokens(chunk, lengths, max_tokens))
+        else:
+            batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     shuffled = rng.permutation(len(batches))
     return [batches[i] for i in shuffled]
+
+
+def _cut_by_tokens(chunk: list[int], lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+    """Cut indices sorted longest first into batches of at most `max_tokens` padded tokens (at least one each)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in chunk:
+        width = lengths[current[0]] if current else lengths[i]  # sorted: the first is the longest
+        if current and (len(current) + 1) * width > max_tokens:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def count_steps(lengths: Sequence[int], batch_size: int, seed: int, epochs: int,
+                max_tokens: int | None = None) -> int:
+    """Optimiser steps over `epochs` epochs (with a token budget the count varies a little per epoch)."""
+    if not max_tokens:
+        return epochs * ((len(lengths) + batch_size - 1) // batch_size)
+    return sum(len(plan_batches(lengths, batch_size, seed, e, max_tokens=max_tokens)) for e in range(epochs))
 
 
 def plan_eval_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -10,7 +10,7 @@ from typing import Any
 from tunelab.config import TrainConfig
 from tunelab.tasks.base import Encoded, Evaluation, Task, collate
 from tunelab.tasks.run import evaluate_examples
-from tunelab.training.batching import plan_batches
+from tunelab.training.batching import count_steps, plan_batches
 from tunelab.training.checkpoint import (
     LoopState,
     list_checkpoints,
@@ -40,26 +40,26 @@ class TrainResult:
     task_state: dict[str, Any] = field(default_factory=dict)
 
 
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return (n + batch_size - 1) // batch_size
-
-
 def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainData | None,
           cfg: TrainConfig, run_dir: Path, *, precision: Precision, pad_id: int,
-          resume: bool = False, show_progress: bool = True) -> TrainResult:
-    """Fine-tune `model` in place; keep the best dev checkpoint; return the final loop state."""
+          resume: bool = False, show_progress: bool = True, on_event: Any = None) -> TrainResult:
+    """Fine-tune `model` in place; keep the best dev checkpoint; return the final loop state.
+
+    `on_event(entry)`, when given, is called (on this thread) with each new history entry (a step's loss, a dev
+    score) plus `total_steps`: the dashboard streams them live."""
     assert cfg.epochs and cfg.batch_size and cfg.lr
     lengths = [len(e) for e in data.encoded]
-    total = min(cfg.max_steps or 10**12, cfg.epochs * steps_per_epoch(len(lengths), cfg.batch_size))
+    total = min(cfg.max_steps or 10**12, count_steps(lengths, cfg.batch_size, cfg.seed, cfg.epochs, cfg.max_tokens))
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     scheduler = build_scheduler(optimizer, int(cfg.warmup_ratio * total), total, cfg.power)
     state, task_state = LoopState(total_steps=total), {}
     if resume:
         state, task_state = _restore(run_dir, model, optimizer, scheduler)
     progress = Progress(total, state.global_step, enabled=show_progress)
+    reported = len(state.history)
     model.train()
     while not _done(state, cfg, total):
-        batches = plan_batches(lengths, cfg.batch_size, cfg.seed, state.epoch)
+        batches = plan_batches(lengths, cfg.batch_size, cfg.seed, state.epoch, max_tokens=cfg.max_tokens)
         for batch_ids in batches[state.batch_in_epoch :]:
             started = time.perf_counter()
             loss = _train_step(model, task, data, batch_ids, cfg, precision, pad_id, optimizer, scheduler)
@@ -75,6 +75,7 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
             if cfg.eval_every and state.global_step % cfg.eval_every == 0:
                 task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
                                        progress, task_state)
+            reported = _report(state, reported, on_event)
             if state.global_step >= total or state.stopped_early:
                 break
             if state.global_step % cfg.checkpoint_every == 0:
@@ -90,9 +91,18 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
                 task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
                                        progress, task_state)
             state.finished = True
+        reported = _report(state, reported, on_event)
         save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
     progress.close()
     return _finish(model, task, labels, dev, state, precision, pad_id, run_dir, task_state)
+
+
+def _report(state: LoopState, reported: int, on_event: Any) -> int:
+    """Hand history entries added since `reported` to `on_event`; returns the new count."""
+    if on_event is not None:
+        for entry in state.history[reported:]:
+            on_event({**entry, "total_steps": state.total_steps})
+    return len(state.history)
 
 
 def _done(state: LoopState, cfg: TrainConfig, total: int) -> bool:
