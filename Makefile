@@ -9,7 +9,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick clean
+.PHONY: help venv demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-assistant bench-assistant-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -53,11 +53,23 @@ bench-serve: $(STAMP) ## Serving benchmark vs FastAPI+pipeline baseline (16 clie
 bench-serve-quick: $(STAMP) ## 10 s serving smoke run (not recorded)
 	$(PY) benchmarks/bench_serve.py --quick
 
-bench-infer: $(STAMP) ## Inference benchmark: pipeline vs TuneLab torch/ONNX/int8/pruned on Banking77 (long)
+bench-infer: $(STAMP) ## Inference: pipeline vs TuneLab fp32/bf16/ONNX/int8/distilled/pruned; Banking77 + CoNLL (long)
 	$(PY) benchmarks/bench_infer.py
 
-bench-infer-quick: $(STAMP) ## Inference benchmark on a Banking77 training subset
+bench-infer-quick: $(STAMP) ## Inference benchmark on training subsets (results/infer-quick.json only)
 	$(PY) benchmarks/bench_infer.py --quick
+
+bench-assistant: $(STAMP) ## Assistant benchmark: Banking77 unseen-intent hand-off (all training questions) + WikiQA MAP/MRR (long)
+	$(PY) benchmarks/bench_assistant.py
+
+bench-assistant-quick: $(STAMP) ## Assistant benchmark with 40 Banking77 questions per intent, 4 epochs
+	$(PY) benchmarks/bench_assistant.py --quick
+
+bench-monitor: $(STAMP) ## Monitor benchmark: Twitter financial sentiment accuracy/macro-F1 + burst replay (~10 min)
+	$(PY) benchmarks/bench_monitor.py
+
+bench-monitor-quick: $(STAMP) ## Monitor benchmark on a 2,000-headline training subset, 2 epochs
+	$(PY) benchmarks/bench_monitor.py --quick
 
 clean: ## Remove the virtualenv and build outputs
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -73,6 +73,109 @@ class FeedbackResult:
 
 
 @dataclass(frozen=True)
+class MonitorAlert:
+    """An alert raised by a monitor rule; `status`: pending (webhook not yet delivered), delivered or logged."""
+
+    id: int
+    monitor: str
+    rule: str
+    kind: str
+    key: str
+    at: str
+    value: float
+    message: str
+    details: dict[str, Any]
+    status: str | None = None
+    attempts: int | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MonitorAlert:
+        return cls(int(d["id"]), d["monitor"], d["rule"], d["kind"], d["key"], d["at"], float(d["value"]),
+                   d["message"], dict(d.get("details") or {}), d.get("status"), d.get("attempts"))
+
+
+@dataclass(frozen=True)
+class EventsResult:
+    accepted: int
+    duplicates: int
+    alerts: list[MonitorAlert]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EventsResult:
+        return cls(int(d["accepted"]), int(d["duplicates"]), [MonitorAlert.from_dict(a) for a in d["alerts"]])
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One window of one ticker / entity / topic (kind `all`: the whole stream)."""
+
+    window_start: str
+    window_s: int
+    kind: str
+    key: str
+    volume: int
+    negative: int
+    positive: int
+    negative_share: float
+    mean_score: float
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Aggregate:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+def _timestamp(value: Any) -> Any:
+    from datetime import datetime
+
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+@dataclass(frozen=True)
+class AssistantReply:
+    """An assistant's answer: `id` (for feedback), the route (intent, faq, handoff), confidence and evidence."""
+
+    id: str
+    assistant: str
+    version: int
+    conversation_id: str
+    route: str
+    label: str
+    answer: str | None
+    confidence: float
+    evidence: dict[str, Any]
+    suggestions: list[dict[str, Any]]
+    handoff_id: int | None
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AssistantReply:
+        return cls(d["id"], d["assistant"], int(d["version"]), d["conversation_id"], d["route"], d["label"],
+                   d.get("answer"), float(d["confidence"]), dict(d.get("evidence") or {}),
+                   list(d.get("suggestions") or []), d.get("handoff_id"), dict(d))
+
+
+@dataclass(frozen=True)
+class HandoffInfo:
+    """A question handed to a human; `label` and `reply` once resolved."""
+
+    id: int
+    assistant: str
+    question: str
+    status: str
+    suggestions: list[dict[str, Any]]
+    label: str | None
+    reply: str | None
+    conversation_id: str
+    turn_id: str
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> HandoffInfo:
+        return cls(int(d["id"]), d["assistant"], d["question"], d["status"], list(d.get("suggestions") or []),
+                   d.get("label"), d.get("reply"), d["conversation_id"], d["turn_id"], dict(d))
+
+
+@dataclass(frozen=True)
 class _Call:
     method: str
     path: str
@@ -174,7 +277,65 @@ class _Api:
 
     # ---- assistant --------------------------------------------------------------------------------
 
+    def ask(self, assistant: str, question: str, *, conversation_id: str | None = None,
+            version: int | None = None) -> Any:
+        """Ask an assistant one question; the reply carries the route, confidence, evidence and answer."""
+        body = {k: v for k, v in {"question": question, "conversation_id": conversation_id,
+                                  "version": version}.items() if v is not None}
+        return self._send(_Call("POST", f"/v1/assistants/{_seg(assistant)}/ask", AssistantReply.from_dict, body))
+
+    def assistants(self) -> Any:
+        return self._send(_Call("GET", "/v1/assistants", lambda d: d["assistants"]))
+
+    def register_assistant(self, name: str, path: str) -> Any:
+        return self._send(_Call("POST", f"/v1/assistants/{_seg(name)}/versions", _ident, {"path": path}))
+
+    def conversation(self, assistant: str, conversation_id: str) -> Any:
+        return self._send(_Call("GET", f"/v1/assistants/{_seg(assistant)}/conversations/{_seg(conversation_id)}",
+                                lambda d: d["turns"]))
+
+    def handoffs(self, assistant: str, *, status: str = "open", limit: int = 100) -> Any:
+        """The hand-off queue (`status`: open, resolved or all)."""
+        return self._send(_Call("GET", f"/v1/assistants/{_seg(assistant)}/handoffs",
+                                lambda d: [HandoffInfo.from_dict(h) for h in d["handoffs"]],
+                                params={"status": status, "limit": limit}))
+
+    def resolve_handoff(self, assistant: str, handoff_id: int, label: str, *, reply: str | None = None) -> Any:
+        """Resolve a hand-off with the right intent, FAQ id or out_of_scope (and the human's reply)."""
+        body = {k: v for k, v in {"label": label, "reply": reply}.items() if v is not None}
+        return self._send(_Call("POST", f"/v1/assistants/{_seg(assistant)}/handoffs/{int(handoff_id)}/resolve",
+                                HandoffInfo.from_dict, body))
+
     # ---- monitor ----------------------------------------------------------------------------------
+
+    def define_monitor(self, name: str, config: Mapping[str, Any]) -> Any:
+        """Create or replace a monitor from its config (the YAML's content as a dict, rules inline)."""
+        return self._send(_Call("PUT", f"/v1/monitors/{_seg(name)}", _ident, {"config": dict(config)}))
+
+    def monitors(self) -> Any:
+        return self._send(_Call("GET", "/v1/monitors", lambda d: d["monitors"]))
+
+    def send_events(self, monitor: str, events: Iterable[Mapping[str, Any]]) -> Any:
+        """Post news items ({text, timestamp, source, tickers?, entities?}); returns EventsResult with the
+        alerts they raised. Timestamps may be datetimes, ISO 8601 text or epoch seconds."""
+        body = {"events": [{**e, "timestamp": _timestamp(e.get("timestamp"))} for e in events]}
+        return self._send(_Call("POST", f"/v1/monitors/{_seg(monitor)}/events", EventsResult.from_dict, body))
+
+    def alerts(self, monitor: str, **filters: Any) -> Any:
+        """Alerts, newest first; filters: rule, key, status, since, until, limit."""
+        params = {k: _timestamp(v) for k, v in filters.items() if v is not None}
+        return self._send(_Call("GET", f"/v1/monitors/{_seg(monitor)}/alerts",
+                                lambda d: [MonitorAlert.from_dict(a) for a in d["alerts"]], params=params))
+
+    def alert(self, monitor: str, alert_id: int) -> Any:
+        """One alert as a dict, with every webhook delivery attempt."""
+        return self._send(_Call("GET", f"/v1/monitors/{_seg(monitor)}/alerts/{int(alert_id)}", _ident))
+
+    def aggregates(self, monitor: str, **filters: Any) -> Any:
+        """Windowed aggregates, newest first; filters: kind, key, since, until, limit."""
+        params = {k: _timestamp(v) for k, v in filters.items() if v is not None}
+        return self._send(_Call("GET", f"/v1/monitors/{_seg(monitor)}/aggregates",
+                                lambda d: [Aggregate.from_dict(a) for a in d["aggregates"]], params=params))
 
     def health(self) -> Any:
         return self._send(_Call("GET", "/v1/health", _ident))

@@ -1,0 +1,283 @@
+"""run_build: knowledge base -> intent classifier + FAQ index -> thresholds calibrated on held-out questions.
+
+The calibration set: a share of every intent's examples and one phrasing of every FAQ entry (in scope), and the
+KB's out-of-scope examples. When the KB has fewer than `min_oos` of those, out-of-scope questions are simulated
+by holding out whole intents (a second classifier is trained without them) and whole FAQ entries (left out of
+the calibration index): questions about them must be handed off, as real unseen topics would be.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import random
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunelab.apps.assistant.calibrate import Calibration, Target, calibrate
+from tunelab.apps.assistant.index import FaqIndex, SentenceEncoder
+from tunelab.apps.assistant.kb import OUT_OF_SCOPE, FaqEntry, Intent, KnowledgeBase, load_kb
+from tunelab.apps.assistant.layout import AssistantManifest, save_assistant_manifest, save_kb_copy
+from tunelab.apps.assistant.router import score_questions
+from tunelab.artifacts.files import write_json_atomic
+from tunelab.errors import UsageError
+from tunelab.registry.names import check_name
+
+ENCODER_MAX_LENGTH = 128  # tokens per question for the FAQ sentence embeddings
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    name: str
+    model: str = "minilm"
+    target: Target = Target()
+    holdout: str = "auto"  # auto | always | never: simulate out-of-scope questions by holding out intents/FAQs
+    holdout_fraction: float = 0.2  # share of intents (and FAQ entries) held out when simulating
+    calibration_fraction: float = 0.2  # share of each intent's examples kept out of training for calibration
+    min_oos: int = 20  # fewer KB out-of-scope examples than this: simulate
+    seed: int = 42
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    precision: str = "auto"
+    patience: int = 3
+    max_steps: int | None = None
+    show_progress: bool = True
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    folder: Path
+    manifest: AssistantManifest
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    train: list[tuple[str, str]]  # (text, intent) for the classifier
+    calib_in: list[tuple[str, str]]  # held-out in-scope questions with their intent or FAQ id
+    oos: list[str]  # out-of-scope calibration questions
+    held_intents: tuple[str, ...]
+    held_faq: tuple[str, ...]
+    calib_faq: list[tuple[str, list[str]]]  # the calibration index: entries and the phrasings left in
+
+
+def run_build(kb_path: str | Path, output: str | Path, options: BuildOptions,
+              extra: Sequence[tuple[str, str]] = ()) -> BuildSummary:
+    """Build an assistant folder from a knowledge base; `extra` are (question, label) pairs from resolved
+    hand-offs (label: an intent, a FAQ id or out_of_scope)."""
+    say = _printer(options.show_progress)
+    check_name(options.name, "assistant name")
+    kb, warnings = merge_examples(load_kb(kb_path), extra)
+    plan = plan_calibration(kb, options)
+    folder, staging = _prepare_output(Path(output))
+    try:
+        manifest = _build(kb, kb_path, plan, staging, options, len(extra), say)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    staging.replace(folder)
+    return BuildSummary(folder, manifest, tuple(warnings))
+
+
+def _build(kb: KnowledgeBase, kb_path: str | Path, plan: _Plan, staging: Path, options: BuildOptions, n_extra: int,
+           say: Any) -> AssistantManifest:
+    say(f"assistant {options.name}: {len(kb.intents)} intents, {len(kb.faq)} FAQ entries, "
+        f"{len(kb.out_of_scope)} out-of-scope examples, {n_extra} from resolved hand-offs")
+    say(f"calibration set: {len(plan.calib_in)} in-scope, {len(plan.oos)} out-of-scope questions"
+        + (f" (held out intents {', '.join(plan.held_intents)})" if plan.held_intents else "")
+        + (f" (held out FAQ entries {', '.join(plan.held_faq)})" if plan.held_faq else ""))
+    calib_classifier = _train_classifiers(kb, plan, staging, options, say)
+    encoder, index, calib_index = _build_index(kb, plan, staging, options, say)
+    say("[3/3] calibrating the thresholds on the held-out questions")
+    questions = [q for q, _ in plan.calib_in] + plan.oos
+    gold = [label for _, label in plan.calib_in] + [OUT_OF_SCOPE] * len(plan.oos)
+    scores = score_questions(questions, calib_classifier, encoder, calib_index)
+    calibration = calibrate(scores.scored(), gold, options.target)
+    _save_calibration(staging, questions, gold, scores.scored(), calibration)
+    shutil.rmtree(staging / ".calibration-classifier", ignore_errors=True)
+    save_kb_copy(staging, kb)
+    manifest = _manifest(kb, kb_path, options, calibration, plan, n_extra)
+    save_assistant_manifest(staging, manifest)  # last: a folder with assistant.json is complete
+    m = calibration.metrics
+    say(f"thresholds: intent >= {calibration.thresholds.intent:.3f}, faq >= {calibration.thresholds.faq:.3f}; "
+        f"held-out in-scope accuracy {m.in_scope_accuracy:.3f}, out-of-scope precision {m.oos_precision:.3f}, "
+        f"recall {m.oos_recall:.3f} (target {options.target.metric} >= {options.target.value}: "
+        f"{'met' if calibration.target_met else 'MISSED'})")
+    return manifest
+
+
+def merge_examples(kb: KnowledgeBase, extra: Sequence[tuple[str, str]]) -> tuple[KnowledgeBase, list[str]]:
+    """Add resolved hand-offs to the intent examples, FAQ phrasings or out-of-scope list they were resolved to."""
+    add: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    known = kb.answer_ids() | {OUT_OF_SCOPE}
+    for text, label in extra:
+        if label in known:
+            add.setdefault(label, []).append(text)
+        else:
+            warnings.append(f"resolved hand-off {text[:40]!r} names {label!r}, which the knowledge base lacks: skipped")
+    intents = tuple(replace(i, examples=i.examples + tuple(add.get(i.name, ()))) for i in kb.intents)
+    faq = tuple(replace(f, questions=f.questions + tuple(add.get(f.id, ()))) for f in kb.faq)
+    return replace(kb, intents=intents, faq=faq, out_of_scope=kb.out_of_scope + tuple(add.get(OUT_OF_SCOPE, ()))), \
+        warnings
+
+
+def plan_calibration(kb: KnowledgeBase, options: BuildOptions) -> _Plan:
+    """Which questions train the classifier and which are held out to calibrate the thresholds."""
+    rng = random.Random(options.seed)
+    simulate = options.holdout == "always" or (options.holdout == "auto" and len(kb.out_of_scope) < options.min_oos)
+    held_intents = _pick([i.name for i in kb.intents], options.holdout_fraction, 2, rng) if simulate else ()
+    held_faq = _pick([f.id for f in kb.faq], options.holdout_fraction, 1, rng) if simulate else ()
+    train, calib_in, oos = [], [], list(kb.out_of_scope)
+    for intent in kb.intents:
+        examples = list(intent.examples)
+        rng.shuffle(examples)
+        k = round(options.calibration_fraction * len(examples)) if len(examples) >= 4 else 0
+        k = max(1, k) if len(examples) >= 4 else 0
+        train += [(t, intent.name) for t in examples[k:]]
+        if intent.name in held_intents:
+            oos += examples
+        else:
+            calib_in += [(t, intent.name) for t in examples[:k]]
+    calib_faq = []
+    for entry in kb.faq:
+        if entry.id in held_faq:
+            oos += list(entry.questions)
+        elif len(entry.questions) >= 2:
+            kept = list(entry.questions)
+            calib_in.append((kept.pop(rng.randrange(len(kept))), entry.id))
+            calib_faq.append((entry.id, kept))
+        else:
+            calib_faq.append((entry.id, list(entry.questions)))
+    if not oos:
+        raise UsageError("no out-of-scope questions to calibrate the hand-off threshold on",
+                         hint=f"add at least {options.min_oos} `out_of_scope` examples to the knowledge base, "
+                              "or have at least 3 intents or 2 FAQ entries so some can be held out (--holdout auto)")
+    return _Plan(train, calib_in, oos, held_intents, held_faq, calib_faq)
+
+
+def _pick(names: list[str], fraction: float, keep: int, rng: random.Random) -> tuple[str, ...]:
+    """A seeded share of `names` to hold out (at least one), leaving at least `keep`."""
+    n = min(len(names) - keep, max(1, round(fraction * len(names))))
+    return tuple(sorted(rng.sample(names, n))) if n > 0 else ()
+
+
+def _train_classifiers(kb: KnowledgeBase, plan: _Plan, staging: Path, options: BuildOptions, say: Any) -> Any:
+    """Train the served classifier (every intent) and, when intents are held out, a calibration classifier
+    without them; returns the one to score the calibration questions with (a Predictor), or None."""
+    from tunelab.inference import Predictor
+
+    if not kb.intents:
+        return None
+    data = staging / ".data"
+    calib_rows = [(t, label) for t, label in plan.calib_in if kb.intent(label) is not None]
+    say(f"[1/3] training the intent classifier on {len(plan.train)} examples")
+    calibration_run = _train(plan.train, calib_rows, data / "all", staging / "classifier", options)
+    if plan.held_intents:
+        seen = [(t, label) for t, label in plan.train if label not in plan.held_intents]
+        say(f"[1/3] training the calibration classifier without the {len(plan.held_intents)} held-out intents")
+        calibration_run = _train(seen, calib_rows, data / "seen", staging / ".calibration-classifier", options)
+    shutil.rmtree(data, ignore_errors=True)
+    return Predictor.load(calibration_run)
+
+
+def _train(rows: list[tuple[str, str]], test_rows: list[tuple[str, str]], data: Path, out: Path,
+           options: BuildOptions) -> Path:
+    from tunelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from tunelab.recipes.train import run_train
+
+    data.mkdir(parents=True, exist_ok=True)
+    train_csv = _write_rows(data / "train.csv", rows)
+    labels = {label for _, label in rows}
+    test = [r for r in test_rows if r[1] in labels]
+    config = RunConfig(
+        data=DataConfig(train=str(train_csv), test=str(_write_rows(data / "test.csv", test)) if test else None,
+                        test_fraction=0.0),
+        model=ModelConfig(name=options.model),
+        train=TrainConfig(epochs=options.epochs, batch_size=options.batch_size, lr=options.lr, seed=options.seed,
+                          precision=options.precision, max_steps=options.max_steps,
+                          patience=options.patience),
+        output=str(out))
+    config.validate()
+    run_train(config, show_progress=options.show_progress)
+    return out
+
+
+def _write_rows(path: Path, rows: list[tuple[str, str]]) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def _build_index(kb: KnowledgeBase, plan: _Plan, staging: Path, options: BuildOptions,
+                 say: Any) -> tuple[SentenceEncoder | None, FaqIndex | None, FaqIndex | None]:
+    if not kb.faq:
+        return None, None, None
+    from tunelab.models.resolve import resolve_model_path
+
+    say(f"[2/3] embedding {sum(len(f.questions) for f in kb.faq)} FAQ phrasings with {options.model}")
+    encoder = SentenceEncoder.load(resolve_model_path(options.model), ENCODER_MAX_LENGTH)
+    encoder.save(staging / "encoder")
+    index = FaqIndex.build(encoder, [(f.id, f.questions) for f in kb.faq])
+    index.save(staging)
+    return encoder, index, FaqIndex.build(encoder, plan.calib_faq)
+
+
+def _save_calibration(folder: Path, questions: list[str], gold: list[str], scored: Any,
+                      calibration: Calibration) -> None:
+    def number(x: Any) -> float | None:
+        return round(float(x), 6) if np.isfinite(x) else None
+
+    rows = [{"question": q, "gold": g, "intent": str(i), "intent_p": number(p), "faq": str(f), "faq_s": number(s)}
+            for q, g, i, p, f, s in zip(questions, gold, scored.intent, scored.intent_p, scored.faq, scored.faq_s)]
+    write_json_atomic(folder / "calibration.json", {**calibration.to_dict(), "questions": rows})
+
+
+def _manifest(kb: KnowledgeBase, kb_path: Any, options: BuildOptions, calibration: Calibration, plan: _Plan,
+              n_extra: int) -> AssistantManifest:
+    digest = hashlib.sha256(Path(kb_path).read_bytes()).hexdigest()
+    counts = {"intents": len(kb.intents), "intent_examples": sum(len(i.examples) for i in kb.intents),
+              "faq_entries": len(kb.faq), "faq_questions": sum(len(f.questions) for f in kb.faq),
+              "out_of_scope_examples": len(kb.out_of_scope), "handoff_examples": n_extra}
+    sources = {"held_out_intents": list(plan.held_intents), "held_out_faq": list(plan.held_faq),
+               "calibration_in_scope": len(plan.calib_in), "calibration_out_of_scope": len(plan.oos),
+               "classifier_trained_on": len(plan.train)}
+    return AssistantManifest(name=options.name, thresholds={"intent": calibration.thresholds.intent,
+                                                            "faq": calibration.thresholds.faq},
+                             calibration=calibration.to_dict(), counts=counts, base_model=options.model,
+                             max_length=ENCODER_MAX_LENGTH,
+                             created_at=datetime.now(UTC).isoformat(timespec="seconds"), kb_source=str(kb_path),
+                             kb_sha256=digest, sources=sources)
+
+
+def _prepare_output(folder: Path) -> tuple[Path, Path]:
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise UsageError(f"output folder {folder} already exists and is not empty",
+                         hint="choose another --output (builds are versioned by folder), or remove it")
+    staging = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    if folder.exists():
+        folder.rmdir()
+    return folder, staging
+
+
+def _printer(enabled: bool) -> Any:
+    def say(message: str) -> None:
+        if enabled:
+            print(message, file=sys.stderr, flush=True)
+
+    return say
+
+
+__all__ = ["BuildOptions", "BuildSummary", "FaqEntry", "Intent", "merge_examples", "plan_calibration", "run_build"]

@@ -1,0 +1,168 @@
+"""A built assistant loaded from its folder: score questions, route them (intent, FAQ, hand-off), render answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunelab.apps.assistant.calibrate import Scored, Thresholds, route_labels
+from tunelab.apps.assistant.index import FaqIndex, SentenceEncoder
+from tunelab.apps.assistant.kb import OUT_OF_SCOPE, KnowledgeBase, render_answer
+from tunelab.apps.assistant.layout import MANIFEST, AssistantManifest, load_assistant_manifest, load_kb_copy
+from tunelab.errors import UsageError
+
+SUGGESTIONS = 3
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    kind: str  # "intent" or "faq"
+    id: str
+    score: float
+    answer: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    route: str  # "intent", "faq" or "handoff"
+    label: str  # the intent name, the FAQ id, or "out_of_scope"
+    answer: str | None  # None on a hand-off
+    confidence: float  # the score of the best candidate: intent probability or FAQ cosine similarity
+    evidence: dict[str, Any]
+    suggestions: tuple[Suggestion, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question": self.question, "route": self.route, "label": self.label, "answer": self.answer,
+                "confidence": round(self.confidence, 6), "evidence": self.evidence,
+                "suggestions": [{"kind": s.kind, "id": s.id, "score": round(s.score, 6), "answer": s.answer}
+                                for s in self.suggestions]}
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Raw scores for n questions: intent probabilities (n, intents) and FAQ similarities (n, entries)."""
+
+    intents: tuple[str, ...]
+    probabilities: np.ndarray
+    faq_ids: tuple[str, ...]
+    similarities: np.ndarray
+    best_rows: np.ndarray  # which FAQ phrasing gave each similarity
+
+    def scored(self) -> Scored:
+        n = self.probabilities.shape[0]
+        top_i = self.probabilities.argmax(1) if self.intents else np.zeros(n, dtype=np.int64)
+        top_f = self.similarities.argmax(1) if self.faq_ids else np.zeros(n, dtype=np.int64)
+        return Scored(
+            intent=np.array([self.intents[i] if self.intents else "" for i in top_i], dtype=object),
+            intent_p=self.probabilities.max(1) if self.intents else np.full(n, -np.inf),
+            faq=np.array([self.faq_ids[i] if self.faq_ids else "" for i in top_f], dtype=object),
+            faq_s=self.similarities.max(1) if self.faq_ids else np.full(n, -np.inf))
+
+
+class Assistant:
+    """`Assistant.load(folder)`; `answer(questions)` routes each one; `score(questions)` gives raw scores."""
+
+    def __init__(self, folder: Path, manifest: AssistantManifest, kb: KnowledgeBase, classifier: Any,
+                 encoder: SentenceEncoder | None, index: FaqIndex | None) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self.kb = kb
+        self.classifier = classifier  # a tunelab Predictor, or None for a FAQ-only assistant
+        self.encoder = encoder
+        self.index = index
+        self.thresholds = Thresholds(**manifest.thresholds)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Assistant:
+        from tunelab.inference import Predictor
+
+        folder = Path(folder)
+        manifest = load_assistant_manifest(folder)
+        kb = load_kb_copy(folder)
+        classifier = Predictor.load(folder / "classifier") if kb.intents else None
+        encoder = index = None
+        if kb.faq:
+            encoder = SentenceEncoder.load(folder / "encoder", manifest.max_length)
+            index = FaqIndex.load(folder)
+        return cls(folder, manifest, kb, classifier, encoder, index)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    def score(self, questions: Sequence[str]) -> Scores:
+        return score_questions(questions, self.classifier, self.encoder, self.index)
+
+    def answer(self, questions: Sequence[str], thresholds: Thresholds | None = None) -> list[Answer]:
+        if not questions or any(not isinstance(q, str) or not q.strip() for q in questions):
+            raise UsageError("questions must be non-empty texts")
+        scores = self.score(questions)
+        labels = route_labels(scores.scored(), thresholds or self.thresholds)
+        return [self._answer(q, str(label), scores, i) for i, (q, label) in enumerate(zip(questions, labels))]
+
+    def _answer(self, question: str, label: str, scores: Scores, i: int) -> Answer:
+        candidates = self._candidates(scores, i)
+        best = candidates[0] if candidates else Suggestion("none", "", 0.0, "")
+        if label == OUT_OF_SCOPE:
+            evidence = {"thresholds": {"intent": self.thresholds.intent, "faq": self.thresholds.faq},
+                        "best": {"kind": best.kind, "id": best.id, "score": round(best.score, 6)}}
+            return Answer(question, "handoff", OUT_OF_SCOPE, None, best.score, evidence,
+                          tuple(candidates[:SUGGESTIONS]))
+        if label in scores.intents:
+            p = float(scores.probabilities[i, scores.intents.index(label)])
+            order = np.argsort(-scores.probabilities[i])[:SUGGESTIONS]
+            evidence = {"intent": label, "probability": round(p, 6), "threshold": self.thresholds.intent,
+                        "alternatives": {scores.intents[j]: round(float(scores.probabilities[i, j]), 6)
+                                         for j in order}}
+            intent = self.kb.intent(label)
+            text = render_answer(intent.answer if intent else "", question, label, self.kb.variables)
+            return Answer(question, "intent", label, text, p, evidence)
+        j = scores.faq_ids.index(label)
+        s = float(scores.similarities[i, j])
+        assert self.index is not None
+        evidence = {"faq": label, "similarity": round(s, 6), "threshold": self.thresholds.faq,
+                    "matched_question": self.index.questions[int(scores.best_rows[i, j])]}
+        entry = self.kb.entry(label)
+        return Answer(question, "faq", label, entry.answer if entry else "", s, evidence)
+
+    def _candidates(self, scores: Scores, i: int) -> list[Suggestion]:
+        """Intents and FAQ entries ranked by score over their route's threshold (comparable across routes)."""
+        out = []
+        for j, intent in enumerate(scores.intents):
+            p = float(scores.probabilities[i, j])
+            item = self.kb.intent(intent)
+            text = render_answer(item.answer, "", intent, self.kb.variables) if item else ""
+            out.append((p / max(self.thresholds.intent, 1e-6), Suggestion("intent", intent, p, text)))
+        for j, entry_id in enumerate(scores.faq_ids):
+            s = float(scores.similarities[i, j])
+            entry = self.kb.entry(entry_id)
+            out.append((s / max(self.thresholds.faq, 1e-6), Suggestion("faq", entry_id, s, entry.answer if entry
+                                                                         else "")))
+        out.sort(key=lambda pair: -pair[0])
+        return [s for _, s in out]
+
+
+def score_questions(questions: Sequence[str], classifier: Any, encoder: SentenceEncoder | None,
+                    index: FaqIndex | None) -> Scores:
+    """Intent probabilities from `classifier` (a Predictor) and FAQ similarities from `encoder` + `index`."""
+    n = len(questions)
+    if classifier is not None:
+        intents = tuple(classifier.labels)
+        probs = classifier.predict_proba(list(questions))
+        probabilities = np.array([[p[name] for name in intents] for p in probs], dtype=np.float32).reshape(n, -1)
+    else:
+        intents, probabilities = (), np.zeros((n, 0), dtype=np.float32)
+    if encoder is not None and index is not None and index.entry_ids:
+        similarities, rows = index.entry_scores(encoder.embed(list(questions)))
+        faq_ids = index.entry_ids
+    else:
+        faq_ids, similarities, rows = (), np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
+    return Scores(intents, probabilities, faq_ids, similarities, rows)
+
+
+__all__ = ["MANIFEST", "Answer", "Assistant", "Scores", "Suggestion", "score_questions"]

@@ -1,0 +1,337 @@
+"""Monitor config and alert rules from YAML: typed, validated, every problem named by file and field at once."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tunelab.errors import ConfigError, UsageError
+from tunelab.registry.names import check_name
+
+SCOPES = ("all", "ticker", "entity", "topic")
+THRESHOLD_METRICS = ("negative_share", "mean_score", "volume", "negative")
+SPIKE_METRICS = ("volume", "negative")
+NEGATIVE_NAMES = ("negative", "bearish", "neg")
+POSITIVE_NAMES = ("positive", "bullish", "pos")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to load: a run folder, or a registered model (`name`, `name@3`, `name@production`)."""
+
+    model: str
+    negative_labels: tuple[str, ...] = ()  # sentiment only; empty: found by name (negative, bearish, ...)
+    positive_labels: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()  # NER only: entity types to keep (empty: all)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One alert rule. threshold: `metric` above/below a value over `window` (with `min_volume` items);
+    spike: z-score of a count in the current window against the `baseline_windows` windows before it."""
+
+    name: str
+    type: str  # threshold | spike
+    scope: str  # all | ticker | entity | topic
+    metric: str
+    window_s: float
+    cooldown_s: float
+    min_volume: int = 1
+    keys: tuple[str, ...] = ()  # empty: every key of the scope
+    above: float | None = None
+    below: float | None = None
+    z: float = 3.0
+    baseline_windows: int = 24
+    min_baseline_windows: int = 3
+
+    @property
+    def lookback_s(self) -> float:
+        return self.window_s * (self.baseline_windows + 1) if self.type == "spike" else self.window_s
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)  # values may name environment variables: ${TOKEN}
+    timeout_s: float = 5.0
+    backoff_s: float = 2.0  # first retry after this; doubled per failed attempt
+    max_backoff_s: float = 3600.0  # retried for ever at most this far apart: an alert is never dropped
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    name: str
+    sentiment: ModelSpec
+    rules: tuple[Rule, ...]
+    window_s: float = 3600.0  # aggregate window
+    topics: ModelSpec | None = None
+    entities: ModelSpec | None = None
+    webhook: WebhookConfig | None = None
+    base_dir: str = "."  # relative model folders are resolved from here (the config file's folder)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def lookback_s(self) -> float:
+        return max([self.window_s, *(r.lookback_s for r in self.rules)])
+
+
+class _Problems:
+    """Collects `field: message` problems; raises one ConfigError naming the file."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(f"{where}: {message}")
+
+    def raise_any(self) -> None:
+        if self.items:
+            listed = "\n".join(f"  - {p}" for p in self.items)
+            error = ConfigError(f"{self.source}: {len(self.items)} problem(s) in the monitor config:\n{listed}",
+                                hint="see docs/monitor.md for the format")
+            error.details = {"file": self.source, "problems": list(self.items)}
+            raise error
+
+
+def parse_duration(value: Any) -> float:
+    """`90`, `"90s"`, `"15m"`, `"1h"`, `"2d"`, `"1w"` -> seconds (> 0)."""
+    if isinstance(value, bool):
+        raise ValueError("a duration, e.g. 15m, 1h or 3600")
+    if isinstance(value, int | float):
+        seconds = float(value) if abs(value) < 1e300 else math.inf
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 15m, 1h, 2d or seconds)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > 366 * 86400:
+        raise ValueError(f"{repr(value)[:40]}: a duration must be positive and at most a year")
+    return seconds
+
+
+def load_monitor_config(path: str | Path) -> MonitorConfig:
+    """Read and validate a monitor YAML file (its `rules` may be a list or the path of a rules file)."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    return parse_monitor_config(raw, source=str(path), base_dir=path.resolve().parent)
+
+
+def parse_monitor_config(raw: Any, *, source: str = "config", base_dir: str | Path = ".") -> MonitorConfig:
+    problems = _Problems(source)
+    if not isinstance(raw, dict):
+        problems.add("(top level)", "must be a mapping with name, sentiment, rules")
+        problems.raise_any()
+    known = {"name", "sentiment", "topics", "entities", "window", "webhook", "rules"}
+    for key in sorted(set(raw) - known):
+        problems.add(str(key), f"unknown key (known: {', '.join(sorted(known))})")
+    name = _name(raw.get("name"), problems)
+    window = _duration(raw, "window", 3600.0, problems, "window")
+    sentiment = _model_spec(raw.get("sentiment"), "sentiment", problems, required=True)
+    topics = _model_spec(raw.get("topics"), "topics", problems)
+    entities = _model_spec(raw.get("entities"), "entities", problems)
+    webhook = _webhook(raw.get("webhook"), problems)
+    rules_raw, rules_source, rules_problems = raw.get("rules"), source, problems
+    if isinstance(rules_raw, str):  # a separate rules file, relative to this one
+        rules_path = Path(base_dir) / rules_raw
+        rules_source = str(rules_path)
+        rules_problems = _Problems(rules_source)
+        try:
+            loaded = _read_yaml(rules_path)
+        except ConfigError as exc:
+            problems.add("rules", exc.message)
+            loaded = []
+        rules_raw = loaded.get("rules") if isinstance(loaded, dict) else loaded
+    rules = _rules(rules_raw, window, rules_problems)
+    problems.raise_any()
+    if rules_problems is not problems:
+        rules_problems.raise_any()
+    assert sentiment is not None
+    return MonitorConfig(name, sentiment, rules, window, topics, entities, webhook, str(base_dir),
+                         _self_contained(raw, rules_raw, Path(base_dir)))
+
+
+def _self_contained(raw: dict[str, Any], rules: Any, base_dir: Path) -> dict[str, Any]:
+    """The config as stored in the database: rules inline, relative run folders made absolute."""
+    out = {**raw, "rules": rules}
+    for section in ("sentiment", "topics", "entities"):
+        spec = out.get(section)
+        model = spec if isinstance(spec, str) else spec.get("model") if isinstance(spec, dict) else None
+        if isinstance(model, str) and not Path(model).is_absolute() and (base_dir / model).is_dir():
+            absolute = str((base_dir / model).resolve())
+            out[section] = absolute if isinstance(spec, str) else {**spec, "model": absolute}
+    return out
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+
+
+def _name(value: Any, problems: _Problems) -> str:
+    if value is None:
+        problems.add("name", "missing: give the monitor a name (lower-case letters, digits, '.', '_', '-')")
+        return ""
+    try:
+        return check_name(value, "monitor name")
+    except UsageError as exc:
+        problems.add("name", f"{exc.message} ({exc.hint})")
+    return ""
+
+
+def _duration(raw: dict, key: str, default: float, problems: _Problems, where: str) -> float:
+    if raw.get(key) is None:
+        return default
+    try:
+        return parse_duration(raw[key])
+    except ValueError as exc:
+        problems.add(where, str(exc))
+        return default
+
+
+def _number(raw: dict, key: str, default: Any, problems: _Problems, where: str, *, integer: bool = False,
+            low: float = -math.inf, high: float = math.inf) -> Any:
+    value = raw.get(key, default)
+    if value is None:
+        return None
+    ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
+    if isinstance(value, bool) or not ok_type or not abs(value) < 1e300 or not low <= value <= high:
+        kind = "an integer" if integer else "a number"
+        bounds = f" between {low:g} and {high:g}" if math.isfinite(low) and math.isfinite(high) else ""
+        problems.add(where, f"must be {kind}{bounds}, got {repr(value)[:40]}")
+        return default
+    return value
+
+
+def _strings(value: Any, where: str, problems: _Problems) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+        problems.add(where, "must be a list of strings")
+        return ()
+    return tuple(str(v) for v in value)
+
+
+def _model_spec(value: Any, where: str, problems: _Problems, *, required: bool = False) -> ModelSpec | None:
+    if value is None:
+        if required:
+            problems.add(where, "missing: `sentiment: {model: NAME@ALIAS or a run folder}`")
+        return None
+    if isinstance(value, str):
+        value = {"model": value}
+    if not isinstance(value, dict):
+        problems.add(where, "must be a mapping with `model`")
+        return None
+    known = {"model", "negative_labels", "positive_labels", "types"}
+    for key in sorted(set(value) - known):
+        problems.add(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+    model = value.get("model")
+    if not isinstance(model, str) or not model.strip():
+        problems.add(f"{where}.model", "missing: a registered model (name@alias) or a run folder")
+        model = ""
+    return ModelSpec(model, _strings(value.get("negative_labels"), f"{where}.negative_labels", problems),
+                     _strings(value.get("positive_labels"), f"{where}.positive_labels", problems),
+                     _strings(value.get("types"), f"{where}.types", problems))
+
+
+def _webhook(value: Any, problems: _Problems) -> WebhookConfig | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = {"url": value}
+    if not isinstance(value, dict):
+        problems.add("webhook", "must be a URL or a mapping with `url`")
+        return None
+    known = {"url", "headers", "timeout", "backoff", "max_backoff"}
+    for key in sorted(set(value) - known):
+        problems.add(f"webhook.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+    url = value.get("url")
+    if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+        problems.add("webhook.url", "must be an http:// or https:// URL")
+        url = ""
+    headers = value.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        problems.add("webhook.headers", "must map header names to strings")
+        headers = {}
+    return WebhookConfig(url, dict(headers), _duration(value, "timeout", 5.0, problems, "webhook.timeout"),
+                         _duration(value, "backoff", 2.0, problems, "webhook.backoff"),
+                         _duration(value, "max_backoff", 3600.0, problems, "webhook.max_backoff"))
+
+
+RULE_KEYS = {"name", "type", "scope", "keys", "metric", "above", "below", "window", "cooldown", "min_volume",
+             "z", "baseline_windows", "min_baseline_windows"}
+
+
+def _rules(value: Any, window: float, problems: _Problems) -> tuple[Rule, ...]:
+    if value is None:
+        problems.add("rules", "missing: a list of alert rules (or the path of a YAML file with them)")
+        return ()
+    if not isinstance(value, list):
+        problems.add("rules", "must be a list of rules")
+        return ()
+    rules, names = [], set()
+    for i, item in enumerate(value):
+        rule = _rule(item, f"rules[{i}]", window, problems)
+        if rule is None:
+            continue
+        if rule.name in names:
+            problems.add(f"rules[{i}].name", f"{rule.name!r} is used by an earlier rule")
+        names.add(rule.name)
+        rules.append(rule)
+    return tuple(rules)
+
+
+def _rule(item: Any, where: str, window: float, problems: _Problems) -> Rule | None:
+    if not isinstance(item, dict):
+        problems.add(where, "must be a mapping")
+        return None
+    before = len(problems.items)
+    for key in sorted(set(item) - RULE_KEYS):
+        problems.add(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(RULE_KEYS))})")
+    name = item.get("name")
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", name):
+        problems.add(f"{where}.name", "missing or invalid: 1-64 letters, digits, '.', '_' or '-'")
+    kind = item.get("type")
+    if kind not in ("threshold", "spike"):
+        problems.add(f"{where}.type", f"must be threshold or spike, got {kind!r}")
+    scope = item.get("scope", "ticker")
+    if scope not in SCOPES:
+        problems.add(f"{where}.scope", f"must be one of {', '.join(SCOPES)}, got {scope!r}")
+    metrics = SPIKE_METRICS if kind == "spike" else THRESHOLD_METRICS
+    metric = item.get("metric", "negative" if kind == "spike" else "negative_share")
+    if metric not in metrics:
+        problems.add(f"{where}.metric", f"must be one of {', '.join(metrics)} for a {kind} rule, got {metric!r}")
+    above = _number(item, "above", None, problems, f"{where}.above")
+    below = _number(item, "below", None, problems, f"{where}.below")
+    if kind == "threshold" and (item.get("above") is None) == (item.get("below") is None):
+        problems.add(f"{where}.above", "a threshold rule needs exactly one of `above` or `below`")
+    rule_window = _duration(item, "window", window, problems, f"{where}.window")
+    rule = Rule(
+        name=str(name), type=str(kind), scope=str(scope), metric=str(metric), window_s=rule_window,
+        cooldown_s=_duration(item, "cooldown", rule_window, problems, f"{where}.cooldown"),
+        min_volume=_number(item, "min_volume", 1, problems, f"{where}.min_volume", integer=True, low=1, high=10**9),
+        keys=tuple(k.lstrip("$").upper() if scope == "ticker" else k
+                   for k in _strings(item.get("keys"), f"{where}.keys", problems)),
+        above=above, below=below, z=_number(item, "z", 3.0, problems, f"{where}.z", low=0.1, high=1000),
+        baseline_windows=_number(item, "baseline_windows", 24, problems, f"{where}.baseline_windows",
+                                 integer=True, low=1, high=10_000),
+        min_baseline_windows=_number(item, "min_baseline_windows", 3, problems, f"{where}.min_baseline_windows",
+                                     integer=True, low=1, high=10_000))
+    return rule if len(problems.items) == before else None

@@ -1,0 +1,132 @@
+"""One running monitor: dedupe -> classify -> keys -> rules (event time) -> one transaction -> log the alerts.
+
+    monitor = Monitor.open(config, store)          # loads the models, warms the rules from stored items
+    result = monitor.ingest(events)                 # IngestResult(accepted, duplicates, alerts)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from tunelab.apps.monitor.classify import Classified, Classifier
+from tunelab.apps.monitor.config import MonitorConfig
+from tunelab.apps.monitor.engine import Key, Observation, RuleEngine
+from tunelab.apps.monitor.events import Event, normalise_key
+from tunelab.apps.monitor.store import ItemRow, MonitorStore
+
+log = logging.getLogger("tunelab.monitor")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+    alerts: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "alerts": list(self.alerts)}
+
+
+def item_keys(event: Event, classified: Classified) -> tuple[Key, ...]:
+    """What an item counts for: the whole stream, each ticker, each entity (given or found), its topic."""
+    keys: list[Key] = [("all", "*")]
+    keys += [("ticker", t[:128]) for t in event.tickers]
+    entities = dict.fromkeys(normalise_key(e) for e in (*event.entities, *classified.entities))
+    keys += [("entity", e) for e in entities if e]
+    if classified.topic:
+        keys.append(("topic", classified.topic))
+    return tuple(dict.fromkeys(keys))
+
+
+class Monitor:
+    """Thread-safe: one ingest at a time per monitor (the rules keep per-key state in memory)."""
+
+    def __init__(self, config: MonitorConfig, classifier: Classifier, store: MonitorStore) -> None:
+        self.config = config
+        self.classifier = classifier
+        self.store = store
+        self.engine = RuleEngine(config.rules, config.lookback_s)
+        self._lock = threading.Lock()
+        self.warm()
+
+    @classmethod
+    def open(cls, config: MonitorConfig, registry: Any, classifier: Classifier | None = None,
+             *, save: bool = True) -> Monitor:
+        """Load the configured models (from run folders or the registry `Store`) and record the config."""
+        from tunelab.apps.monitor.classify import ModelClassifier
+
+        classifier = classifier or ModelClassifier.load(config, registry)
+        store = MonitorStore(registry.engine)
+        if save:
+            store.save_config(config.name, config.raw)
+        return cls(config, classifier, store)
+
+    def warm(self) -> int:
+        """Rebuild the rules' state from the stored items of the last lookback (after a restart): incidents that
+        are still open stay open, cool-downs continue. Returns how many items were read."""
+        engine = RuleEngine(self.config.rules, self.config.lookback_s)
+        latest = self.store.latest_item_time(self.config.name)
+        rows = [] if latest is None else self.store.items_since(
+            self.config.name, latest - timedelta(seconds=self.config.lookback_s))
+        for row in rows:
+            keys: list[Key] = [("all", "*")] + [("ticker", x) for x in row.tickers]
+            keys += [("entity", x) for x in row.entities] + ([("topic", row.topic)] if row.topic else [])
+            engine.observe(Observation(_epoch(row.at), bool(row.negative), bool(row.positive), float(row.score),
+                                       tuple(keys)), emit=False)
+        for rule, kind, key, at in self.store.last_alerts(self.config.name):
+            engine.remember_alert(rule, (kind, key), at.timestamp())
+        self.engine = engine
+        return len(rows)
+
+    def ingest(self, events: Sequence[Event]) -> IngestResult:
+        with self._lock:
+            fresh, duplicates = self._dedupe(events)
+            classified = self.classifier.classify([e.text for e in fresh])
+            rows = [self._row(e, c) for e, c in zip(fresh, classified)]
+            rows.sort(key=lambda r: r.at)  # stable: arrival order among equal timestamps
+            drafts = []
+            for row in rows:
+                drafts += self.engine.observe(Observation(row.at, row.negative, row.positive, row.score, row.keys))
+            try:
+                ids = self.store.write_batch(self.config.name, self.config.window_s, rows, drafts,
+                                             webhook=self.config.webhook is not None)
+            except Exception:
+                self.warm()  # the rules saw items that were not stored: rebuild them from the database
+                raise
+        alerts = tuple({"id": i, "monitor": self.config.name, "rule": d.rule, "kind": d.kind, "key": d.key,
+                        "at": _iso(d.at), "value": d.value, "details": d.details, "message": d.message}
+                       for i, d in zip(ids, drafts))
+        for alert in alerts:
+            log.warning("ALERT [%s] #%s at %s: %s", self.config.name, alert["id"], alert["at"], alert["message"])
+        return IngestResult(len(rows), duplicates, alerts)
+
+    def _dedupe(self, events: Sequence[Event]) -> tuple[list[Event], int]:
+        unique: dict[str, Event] = {}
+        for event in events:
+            unique.setdefault(event.hash, event)
+        stored = self.store.existing_hashes(self.config.name, unique)
+        fresh = [e for h, e in unique.items() if h not in stored]
+        return fresh, len(events) - len(fresh)
+
+    @staticmethod
+    def _row(event: Event, c: Classified) -> ItemRow:
+        entities = tuple(dict.fromkeys((*event.entities, *c.entities)))
+        return ItemRow(event.hash, event.epoch, event.source, event.text, c.label, c.score, c.negative, c.positive,
+                       c.topic, event.tickers, entities, item_keys(event, c))
+
+
+def _epoch(value: Any) -> float:
+    from tunelab.apps.monitor.store import utc
+
+    return utc(value).timestamp()
+
+
+def _iso(epoch: float) -> str:
+    from tunelab.apps.monitor.store import to_time
+
+    return to_time(epoch).isoformat()
