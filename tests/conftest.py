@@ -164,3 +164,27 @@ def served_runs(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> d
                       seed=seed, **common)
         out[name] = root / name
     return out
+
+
+# ---- the assistant built once per session (tests/apps/assistant and the dashboard's assistant pages) ----------
+
+
+@pytest.fixture(scope="session")
+def kb_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small knowledge base of tests/apps/assistant/conftest.py (`kb_yaml`) as a file."""
+    from tests.apps.assistant.conftest import kb_yaml
+
+    path = tmp_path_factory.mktemp("kb") / "kb.yaml"
+    path.write_text(kb_yaml(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, kb_file: Path) -> Path:
+    """An assistant folder built from `kb_file` on the tiny model (named `support`, not registered)."""
+    from tests.apps.assistant.conftest import tiny_options
+    from tunelab.apps.assistant.build import run_build
+
+    out = tmp_path_factory.mktemp("assistant") / "support"
+    run_build(kb_file, out, tiny_options(tiny_model))
+    return out

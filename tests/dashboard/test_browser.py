@@ -1,8 +1,9 @@
 """The dashboard in a real browser: Playwright driving Debian's headless Chromium against a live server.
 
 One journey on the tiny model: log in, upload a file, fix a validation error, train, see the curves, try the
-playground, relabel a feedback item, promote the version. A screenshot of each page goes to
-test-output/dashboard/. Skips when chromium or playwright is absent (fails under CI=true: CI installs both).
+playground, relabel a feedback item, promote the version. A second, short one does the assistant and monitor
+pages. A screenshot of each page goes to test-output/dashboard/. Skips when chromium or playwright is absent
+(fails under CI=true: CI installs both).
 """
 
 from __future__ import annotations
@@ -233,6 +234,79 @@ def phone(browser: Any, base: str, cookies: list[dict[str, Any]]) -> None:
     page = context.new_page()
     for path, name in (("/", "runs"), ("/runs/tickets-v1", "run"), ("/models", "models"),
                        ("/playground", "playground"), ("/feedback", "feedback"), ("/admin", "admin")):
+        page.goto(base + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow}px wider than a phone screen"
+        shot(page, f"phone-{name}")
+    context.close()
+
+
+def test_assistant_and_monitor_pages(chromium: str, live_server: dict[str, Any], built: Path) -> None:
+    """The application pages: chat (a FAQ answer, then a forced hand-off), resolve it from the queue, the monitor's
+    charts drawn by Chart.js under the CSP, an alert's evidence; all of them at phone width."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.apps.monitor.conftest import KeywordClassifier, burst, calm_stream, monitor_raw
+    from tunelab.apps.assistant.calibrate import NEVER, Thresholds
+    from tunelab.apps.assistant.store import AssistantStore
+    from tunelab.apps.monitor.config import parse_monitor_config
+    from tunelab.apps.monitor.monitor import Monitor
+
+    store = live_server["state"].store
+    AssistantStore(store).register(built, "support")
+    Monitor.open(parse_monitor_config(monitor_raw(), source="test"), store, KeywordClassifier()).ingest(
+        calm_stream(hours=4, tickers=("AAPL", "MSFT")) + burst("ACME", start_min=200, count=6))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    base = live_server["base"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                    args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        try:
+            page.goto(f"{base}/assistant")
+            page.get_by_label("Admin API key").fill(live_server["key"])
+            page.get_by_role("button", name="Log in").click()
+            expect(page.locator("#assistants")).to_contain_text("support")
+            shot(page, "20-assistants")
+            page.get_by_role("link", name="Chat", exact=True).click()
+            page.get_by_label("Your question").fill("hello world")
+            page.get_by_role("button", name="Ask").click()
+            expect(page.locator(".turn")).to_have_count(1)
+            desk = live_server["state"].extensions["assistant"]
+            desk.loaded(desk.assistants.get("support")).thresholds = Thresholds(NEVER, NEVER)
+            page.get_by_label("Your question").fill("can i pay with seashells")
+            page.get_by_role("button", name="Ask").click()
+            expect(page.locator('.turn[data-route="handoff"]')).to_contain_text("Top 3 suggestions")
+            expect(page.locator(".turn")).to_have_count(2)  # the same conversation
+            shot(page, "21-assistant-chat")
+            page.get_by_role("link", name="Hand-off queue (1 open)").click()
+            page.get_by_label("Right answer").select_option("refund")
+            shot(page, "22-handoff-queue")
+            page.get_by_role("button", name="Resolve").click()
+            expect(page.locator("#queue-empty")).to_be_visible()
+            assert AssistantStore(store).resolved_examples("support") == [("can i pay with seashells", "refund")]
+            page.goto(f"{base}/monitor/markets")
+            expect(page.locator("body")).to_have_attribute("data-charts", "4")  # monitor.js drew every chart
+            shot(page, "23-monitor")
+            page.locator("#alerts a").first.click()
+            expect(page.locator("#items")).to_contain_text("$ACME plunges")
+            shot(page, "24-monitor-alert")
+            phone_pages(browser, base, page.context.cookies())
+        finally:
+            browser.close()
+    assert errors == [], errors  # no script errors, no CSP violations
+
+
+def phone_pages(browser: Any, base: str, cookies: list[dict[str, Any]]) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    context.add_cookies(cookies)
+    page = context.new_page()
+    for path, name in (("/assistant", "assistants"), ("/assistant/support", "assistant-chat"),
+                       ("/assistant/support/handoffs", "handoffs"), ("/monitor", "monitors"),
+                       ("/monitor/markets", "monitor"), ("/monitor/markets/alerts/1", "monitor-alert")):
         page.goto(base + path)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow}px wider than a phone screen"

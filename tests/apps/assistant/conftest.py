@@ -1,11 +1,10 @@
-"""Assistant fixtures: a small knowledge base (the intents of tests/conftest.py plus two FAQ entries) and one
-assistant built from it on the tiny model, once per session."""
+"""Assistant test helpers: a small knowledge base (the intents of tests/conftest.py plus two FAQ entries) and the
+tiny build options. The session fixtures `kb_file` and `built` (the assistant built from it on the tiny model)
+live in tests/conftest.py, shared with the dashboard's assistant pages."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import INTENTS
 
@@ -25,13 +24,6 @@ def kb_yaml(extra: str = "") -> str:
     return "\n".join(lines) + "\n" + extra
 
 
-@pytest.fixture(scope="session")
-def kb_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("kb") / "kb.yaml"
-    path.write_text(kb_yaml(), encoding="utf-8")
-    return path
-
-
 def tiny_options(model: Path, **overrides):
     from tunelab.apps.assistant.build import BuildOptions
 
@@ -39,11 +31,3 @@ def tiny_options(model: Path, **overrides):
                 "precision": "fp32", "patience": 0, "show_progress": False, **overrides}
     return BuildOptions(**settings)
 
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, kb_file: Path) -> Path:
-    from tunelab.apps.assistant.build import run_build
-
-    out = tmp_path_factory.mktemp("assistant") / "support"
-    run_build(kb_file, out, tiny_options(tiny_model))
-    return out

@@ -1,8 +1,9 @@
 """The web dashboard served at `/` by `tunelab serve`: server-rendered pages (Jinja2) with small scripts.
 
 Pages (one module each under `pages/`, listed in `web.PAGES`): runs and run detail, new run, models,
-playground, feedback review, admin; plus login. Pages call the same `Store` and `ServerState` methods
-as the `/v1` API. Static files (CSS, scripts, the vendored Chart.js) are under `static/`.
+playground, feedback review, assistant (chat tester, hand-off queue), monitor (charts, alerts), admin; plus
+login. Pages call the same `Store`, `ServerState`, `Desk` and `MonitorHub` methods as the `/v1` API. Static
+files (CSS, scripts, the vendored Chart.js) are under `static/`.
 """
 
 from __future__ import annotations

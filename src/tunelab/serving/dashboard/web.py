@@ -35,16 +35,15 @@ class Page:
     module: str | None  # None: planned, not built yet (left out of the nav)
 
 
-# The page registry, in nav order. The assistant chat tester and the monitor page get their entries here
-# when those applications land: write pages/assistant.py / pages/monitor.py with a `router` and set `module`.
+# The page registry, in nav order. A planned page has `module=None` until pages/<module>.py (with `router`) exists.
 PAGES: tuple[Page, ...] = (
     Page("runs", "Runs", "/", "runs"),
     Page("new", "New run", "/new", "newrun"),
     Page("models", "Models", "/models", "models"),
     Page("playground", "Playground", "/playground", "playground"),
     Page("feedback", "Feedback", "/feedback", "feedback"),
-    Page("assistant", "Assistant", "/assistant", None),
-    Page("monitor", "Monitor", "/monitor", None),
+    Page("assistant", "Assistant", "/assistant", "assistant"),
+    Page("monitor", "Monitor", "/monitor", "monitor"),
     Page("admin", "Admin", "/admin", "admin"),
 )
 
