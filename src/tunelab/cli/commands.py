@@ -144,13 +144,16 @@ def prune(
     run: Annotated[str, typer.Argument(help="A finished run folder.")],
     layers: Annotated[int | None, Opt(help="Layers to keep, spread evenly (default: half).")] = None,
     keep: Annotated[str | None, Opt(help="Exact layer indices to keep, e.g. 0,2,5.")] = None,
+    heads: Annotated[float | None, Opt(help="Attention heads to remove instead of layers: a count (12) or a "
+                                             "fraction (0.25); the least important by gradient importance.")] = None,
     epochs: Annotated[int | None, Opt(help="Recovery fine-tune epochs (default: half the run's).")] = None,
     output: Annotated[str | None, Opt("--output", "-o", help="New run folder (default RUN-pruned).")] = None,
     tolerance: Annotated[float, Opt(help="Largest dev-metric drop accepted, in points.")] = 1.0,
     force: Annotated[bool, Opt("--force", help="Keep the pruned run even if it fails the gate.")] = False,
     as_json: Annotated[bool, Opt("--json", help="Print the card as JSON.")] = False,
 ) -> None:
-    """Structured pruning: drop transformer layers, fine-tune briefly to recover, keep it if it passes the gate."""
+    """Structured pruning: drop transformer layers or attention heads, fine-tune briefly to recover, keep it if
+    it passes the gate."""
     from tunelab.errors import UsageError
     from tunelab.recipes.prune import run_prune
 
@@ -158,11 +161,41 @@ def prune(
         indices = [int(x) for x in keep.split(",")] if keep else None
     except ValueError:
         raise UsageError("--keep takes comma-separated layer numbers, e.g. 0,2,5") from None
-    card = run_prune(run, layers=layers, keep=indices, epochs=epochs, output=output, tolerance=tolerance,
-                     force=force)
+    card = run_prune(run, layers=layers, keep=indices, heads=heads, epochs=epochs, output=output,
+                     tolerance=tolerance, force=force)
     if as_json:
         sys.stdout.write(json.dumps(card, indent=2) + "\n")
         return
     where = card["run_path"] or "not kept"
     sys.stdout.write(f"{card['backend']}: {card['gate']['message']}\n  {card['parameters']:,} parameters "
                      f"(was {card['parameters_original']:,}); run: {where}\n")
+
+
+def distill(
+    teacher: Annotated[str, Opt("--teacher", help="The fine-tuned teacher run folder.")],
+    student: Annotated[str, Opt(help="'minilm' (bundled), 'mpnet' (installed parts) or a local model folder.")]
+    = "minilm",
+    layers: Annotated[int | None, Opt(help="Cut the student to this many layers (spread evenly).")] = None,
+    output: Annotated[str | None, Opt("--output", "-o", help="Student run folder (default TEACHER-distilled).")]
+    = None,
+    epochs: Annotated[int | None, Opt(help="Student epochs (default: the teacher's).")] = None,
+    lr: Annotated[float | None, Opt(help="Student peak learning rate (default: full fine-tuning's).")] = None,
+    alpha: Annotated[float, Opt(help="Weight of the teacher term; 1 - alpha goes to the gold labels.")] = 0.5,
+    temperature: Annotated[float, Opt(help="Softmax temperature T (the KD term is scaled by T^2).")] = 2.0,
+    tolerance: Annotated[float, Opt(help="Largest dev-metric drop below the teacher accepted, in points.")] = 1.0,
+    force: Annotated[bool, Opt("--force", help="Keep the student run even if it fails the gate.")] = False,
+    as_json: Annotated[bool, Opt("--json", help="Print the card as JSON.")] = False,
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Knowledge distillation: train a smaller student on the teacher's logits and the gold labels;
+    keep it if it passes the accuracy gate against the teacher."""
+    from tunelab.recipes.distill import run_distill
+
+    card = run_distill(teacher, student=student, layers=layers, output=output, epochs=epochs, lr=lr, alpha=alpha,
+                       temperature=temperature, tolerance=tolerance, force=force, show_progress=not quiet)
+    if as_json:
+        sys.stdout.write(json.dumps(card, indent=2) + "\n")
+        return
+    where = card["run_path"] or "not kept"
+    sys.stdout.write(f"{card['backend']}: {card['gate']['message']}\n  {card['parameters']:,} parameters "
+                     f"(teacher {card['parameters_teacher']:,}); run: {where}\n")

