@@ -12,7 +12,7 @@ peaks measured on the same machine as the limit line.
 
     .venv/bin/python benchmarks/bench_infer.py [--quick]
 
---quick trains on subsets and evaluates on test slices, and writes only results/infer-quick.json
+--quick trains on subsets and evaluates on test slices, and writes results/infer-quick.json
 (RESULTS.md keeps a section for each mode).
 """
 
