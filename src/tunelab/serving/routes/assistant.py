@@ -44,7 +44,8 @@ class RegisterAssistantRequest(_Body):
     path: str = Field(min_length=1, max_length=4096, description="A built assistant folder on the server")
 
 
-def _desk(state: Any) -> Any:
+def desk_of(state: Any) -> Any:
+    """The server's assistant desk (created on first use): the API routes and the dashboard share it."""
     from tunelab.apps.assistant.desk import Desk
 
     desk = state.extensions.get("assistant")
@@ -56,7 +57,7 @@ def _desk(state: Any) -> Any:
 
 def install(app: FastAPI, state: Any) -> None:
     """Add the assistant routes to the app."""
-    desk = _desk(state)
+    desk = desk_of(state)
 
     @app.post("/v1/assistants/{name}/ask", tags=TAGS, responses=ERRORS)
     async def ask(name: str, body: AskRequest, request: Request, caller: Caller = require("predict")) -> Any:

@@ -54,7 +54,8 @@ def _clean(value: str | None, what: str) -> str | None:
     return value
 
 
-def _hub(state: Any) -> MonitorHub:
+def hub_of(state: Any) -> MonitorHub:
+    """The server's monitor hub (created on first use): the API routes and the dashboard share it."""
     hub = state.extensions.get("monitor")
     if hub is None:
         hub = state.extensions["monitor"] = MonitorHub(state.store)
@@ -63,7 +64,7 @@ def _hub(state: Any) -> MonitorHub:
 
 def install(app: FastAPI, state: Any) -> None:
     """Add the monitor routes (and any background work) to the app."""
-    hub = _hub(state)
+    hub = hub_of(state)
     state.on_start.append(lambda: state.every(DELIVERY_INTERVAL_S, hub.deliver, first=DELIVERY_INTERVAL_S))
     scope = require
     tags = ["monitor"]
