@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -188,3 +189,16 @@ def built(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, kb_file: P
     out = tmp_path_factory.mktemp("assistant") / "support"
     run_build(kb_file, out, tiny_options(tiny_model))
     return out
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A registry Store on a fresh SQLite file, then on a fresh PostgreSQL database (skipped when unreachable)."""
+    from tunelab.registry import Store
+
+    url = f"sqlite:///{tmp_path / 'registry.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    store = Store(url)
+    try:
+        yield store
+    finally:
+        store.close()

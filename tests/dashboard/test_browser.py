@@ -82,6 +82,20 @@ def broken_csv(path: Path) -> Path:
     return path
 
 
+def open_page(p: Any, chromium: str, *, failed_loads: bool) -> tuple[Any, Any, list[str]]:
+    """Debian's chromium, headless, one desktop-sized page; `errors` collects script errors, console errors
+    and (with `failed_loads`) every response with status >= 400."""
+    browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    if failed_loads:
+        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return browser, page, errors
+
+
 def test_journey_upload_fix_train_try_relabel_promote(chromium: str, live_server: dict[str, Any], tiny_model: Path,
                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -105,13 +119,7 @@ def test_journey_upload_fix_train_try_relabel_promote(chromium: str, live_server
     SHOTS.mkdir(parents=True, exist_ok=True)
     base = live_server["base"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True,
-                                    args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        browser, page, errors = open_page(p, chromium, failed_loads=True)
         try:
             journey(page, expect, base, live_server, tiny_model, tmp_path)
             phone(browser, base, page.context.cookies())
@@ -259,12 +267,7 @@ def test_assistant_and_monitor_pages(chromium: str, live_server: dict[str, Any],
     SHOTS.mkdir(parents=True, exist_ok=True)
     base = live_server["base"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True,
-                                    args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        browser, page, errors = open_page(p, chromium, failed_loads=False)
         try:
             page.goto(f"{base}/assistant")
             page.get_by_label("Admin API key").fill(live_server["key"])

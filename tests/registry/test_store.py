@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Iterator
 from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,9 @@ from tunelab.registry.store import feedback_correct, now
 INTENT_LABELS = {"refund", "shipping", "password"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'registry.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    opened = Store(url)
-    try:
-        yield opened
-    finally:
-        opened.close()
+@pytest.fixture
+def store(registry: Store) -> Store:
+    return registry
 
 
 @pytest.fixture

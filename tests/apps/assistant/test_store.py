@@ -16,12 +16,9 @@ from tunelab.errors import ConflictError, IncompleteRunError, NotFoundError, Usa
 from tunelab.registry import Store
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path / 'r.db'}"
-    opened = Store(url)
-    yield opened
-    opened.close()
+@pytest.fixture
+def store(registry: Store) -> Store:
+    return registry
 
 
 def handoff_answer(question: str) -> Answer:

@@ -105,16 +105,6 @@ def config() -> Any:
     return parse_monitor_config(monitor_raw(), source="test.yaml")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    from tunelab.registry import Store
-
-    url = f"sqlite:///{tmp_path / 'registry.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    store = Store(url)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 @pytest.fixture(scope="session")
