@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tunelab.compress.distill import DistillTask, KDSettings, KDTarget, kd_loss
+from tunelab.config import load_config
 from tunelab.errors import UsageError
 from tunelab.inference import Predictor
 from tunelab.tasks import get_task
@@ -111,6 +112,7 @@ def test_student_cut_to_one_layer_learns_from_the_teacher(teacher_copy: Path, ti
     record = manifest["artifacts"]["distillation"]
     assert record["teacher"] == str(teacher_copy.resolve()) and record["alpha"] == 1.0
     assert record["temperature"] == 2.0 and "cut to 1 layers" in manifest["base_model"]
+    assert load_config(Path(card["run_path"]) / "config.yaml").model.name == card["run_path"]
     optimized = json.loads((teacher_copy / "manifest.json").read_text())["artifacts"]["optimized"]
     assert optimized["distilled-1L"]["passed"] is True
 

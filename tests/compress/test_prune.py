@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tunelab.compress.prune import spread
+from tunelab.config import load_config
 from tunelab.errors import UsageError
 from tunelab.inference import Predictor
 
@@ -41,6 +42,12 @@ def test_pruned_run_is_kept_when_it_passes(run_copy: Path) -> None:
     assert len(pruned.predict(["where is my parcel"])) == 1
     optimized = json.loads((run_copy / "manifest.json").read_text())["artifacts"]["optimized"]
     assert optimized["pruned-1of2"]["passed"] is True
+    # the staging folder is gone: config.yaml now names the pruned run itself, the manifest its origin
+    config = load_config(Path(card["run_path"]) / "config.yaml")
+    assert Path(config.model.name) == Path(card["run_path"]) and (Path(config.model.name) / "config.json").is_file()
+    base = json.loads((Path(card["run_path"]) / "manifest.json").read_text())["base_model"]
+    assert base.startswith(str(run_copy.resolve())) and "keeping layers [1]" in base
+    assert ".prune-" not in (Path(card["run_path"]) / "README.md").read_text()
 
 
 def test_pruned_run_is_removed_when_refused(run_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -81,6 +81,7 @@ def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_se
                      how: dict[str, Any]) -> dict[str, Any]:
     """Score the student on the teacher's dev examples, gate it, write the cards and the manifest note."""
     from tunelab.artifacts.manifest import load_manifest, save_manifest
+    from tunelab.recipes.train import rebase_run
 
     student = Predictor.load(out, backend="torch")
     own = GateSet.of(student, gate_set.examples)  # the student's own tokenizer and max length
@@ -104,9 +105,9 @@ def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_se
         shutil.rmtree(out, ignore_errors=True)  # refused: no folder that looks like a usable model stays
         card["run_path"] = None
         return card
-    manifest = load_manifest(out)
     student_name = how["student"] + (f" cut to {how['layers']} layers" if how["layers"] else "")
-    manifest.base_model = student_name
+    rebase_run(out, student_name)
+    manifest = load_manifest(out)
     manifest.artifacts = {**manifest.artifacts, "distillation": {
         "teacher": card["teacher"], "teacher_base_model": reference.manifest.base_model,
         "teacher_metric": ref_eval.metric, **how, "gate": card["gate"]}}

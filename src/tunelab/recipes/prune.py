@@ -34,7 +34,7 @@ def run_prune(run: str | Path, *, layers: int | None = None, keep: list[int] | N
               tolerance: float = 1.0, force: bool = False, show_progress: bool = True) -> dict[str, Any]:
     """Prune `run` to `layers` layers (default: half) or exactly the layers in `keep`, or remove `heads`
     attention heads (a count, or a fraction when below 1); recover; gate."""
-    from tunelab.recipes.train import run_train
+    from tunelab.recipes.train import rebase_run, run_train
 
     if tolerance < 0:
         raise UsageError("--tolerance is in metric points and must be >= 0")
@@ -64,7 +64,7 @@ def run_prune(run: str | Path, *, layers: int | None = None, keep: list[int] | N
     pruned = Predictor.load(out, backend="torch")  # same tokenizer and labels: the gate set's encoding holds
     candidate, new_logits = gate_set.score(pruned.model, pruned.manifest.task_state)
     result = gate(reference, candidate, ref_logits, new_logits, tolerance, force)
-    what.pop("summary")
+    what_done = what.pop("summary")
     card = {**what, "recovery_epochs": recovery, "run_path": str(out.resolve()),
             "parameters": sum(p.numel() for p in pruned.model.parameters()),
             "parameters_original": sum(p.numel() for p in original.model.parameters()),
@@ -73,6 +73,7 @@ def run_prune(run: str | Path, *, layers: int | None = None, keep: list[int] | N
     print(f"prune: {result.message}", file=sys.stderr)
     record_cards(run_dir, {card["backend"]: card})
     if result.passed:
+        rebase_run(out, f"{run_dir.resolve()}, pruned: {what_done}")
         write_json_atomic(out / "prune_card.json", card)
     else:
         shutil.rmtree(out, ignore_errors=True)  # refused: no folder that looks like a usable model stays

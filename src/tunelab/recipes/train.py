@@ -15,7 +15,7 @@ import numpy as np
 
 from tunelab.artifacts.export import export_model
 from tunelab.artifacts.files import write_json_atomic
-from tunelab.artifacts.manifest import MANIFEST, Manifest, library_versions, save_manifest
+from tunelab.artifacts.manifest import MANIFEST, Manifest, library_versions, load_manifest, save_manifest
 from tunelab.config import RunConfig, load_config, save_config
 from tunelab.data import load_dataset
 from tunelab.errors import UsageError
@@ -110,6 +110,19 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     save_manifest(run_dir, manifest)  # last: a folder with manifest.json is complete
     return TrainSummary(run_dir, manifest, metrics, bundle.warnings)
+
+
+def rebase_run(run_dir: Path, base_model: str) -> None:
+    """A run trained from weights staged in a temporary folder (pruned layers or heads, a cut student):
+    name its origin in the manifest and model card, and point config.yaml's model at the run itself, so the
+    config still loads (and fine-tunes this model further) once the staging folder is gone."""
+    config = load_config(run_dir / "config.yaml")
+    config = replace(config, model=replace(config.model, name=str(run_dir.resolve())))
+    save_config(config, run_dir / "config.yaml")
+    manifest = load_manifest(run_dir)
+    manifest.base_model = base_model
+    write_model_card(run_dir, manifest, config)
+    save_manifest(run_dir, manifest)
 
 
 def _printer(enabled: bool) -> Any:
