@@ -34,6 +34,9 @@ def test_onnx_fp32_matches_torch_and_is_kept(exported: dict[str, Path]) -> None:
     card = report["artifacts"]["onnx-fp32"]
     assert card["passed"] and card["gate"]["label_agreement"] == 1.0
     assert card["gate"]["max_abs_logit_diff"] < 1e-4
+    # exported with eager attention, which ONNX Runtime fuses into one node per layer (int8: QAttention)
+    assert "Attention x2" in card["graph"], card["graph"]
+    assert _op_types(run / "artifacts" / "onnx-int8" / "model.onnx").count("QAttention") == 2
     for key in ("size_mb", "latency_b1_p50_ms", "latency_b1_p95_ms", "throughput_b32_per_s", "metric"):
         assert card[key] > 0 or key == "metric"
     assert (run / "artifacts" / "onnx-fp32" / "model.onnx").is_file()
@@ -45,6 +48,12 @@ def test_onnx_fp32_matches_torch_and_is_kept(exported: dict[str, Path]) -> None:
     for a, b in zip(torch_model.predict(TEXTS), onnx_model.predict(TEXTS)):
         assert a.label == b.label
         assert a.score == pytest.approx(b.score, abs=1e-4)
+
+
+def _op_types(path: Path) -> list[str]:
+    import onnx
+
+    return [node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node]
 
 
 def test_every_artifact_is_recorded_in_the_manifest(exported: dict[str, Path]) -> None:

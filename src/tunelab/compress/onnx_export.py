@@ -39,11 +39,18 @@ def export_onnx(run_dir: Path, folder: Path, task: str) -> Path:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
-    from tunelab.models.heads import load_pretrained
+    from tunelab.models.heads import load_pretrained, pruned_heads
 
     auto = AutoModelForTokenClassification if task == "ner" else AutoModelForSequenceClassification
     model = load_pretrained(auto, run_dir).eval()  # from_pretrained, plus pruned attention heads
     model.config.return_dict = True
+    if model.config.model_type in ("bert", "roberta", "xlm-roberta", "distilbert") and not pruned_heads(model.config):
+        # the eager attention graph is the pattern ONNX Runtime fuses into one Attention (QAttention in int8)
+        # node; the SDPA graph stays ~200 small nodes. Measured on a MiniLM intent model (AVX2, 2 threads):
+        # int8 p50 for a 16-token text 2.32 -> 2.09 ms. Head-pruned layers keep SDPA: their head counts differ
+        # per layer, which the fused node (one num_heads for the model) cannot express; MPNet's relative position
+        # bias is not part of the fused pattern.
+        _use_eager_attention(model)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.onnx"
     ids = torch.ones((2, 8), dtype=torch.long)
@@ -65,6 +72,17 @@ def export_onnx(run_dir: Path, folder: Path, task: str) -> Path:
         torch.onnx.export(Logits(model), (ids, mask), str(path), input_names=list(INPUTS), output_names=["logits"],
                           dynamic_axes=axes, opset_version=17, dynamo=False)
     return path
+
+
+def _use_eager_attention(model: Any) -> None:
+    setter = getattr(model, "set_attn_implementation", None)
+    try:
+        if setter is not None:
+            setter("eager")
+        else:  # older transformers
+            model.config._attn_implementation = "eager"
+    except (ValueError, AttributeError):  # a model without an eager path keeps its own; the graph is still right
+        pass
 
 
 def optimize_onnx(path: Path, model_config: dict[str, Any]) -> str:
