@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -33,6 +33,39 @@ NER_SENTENCES = [
     (["Carol", "left", "Berlin"], ["B-PER", "O", "B-LOC"]),
     (["Globex", "and", "Acme", "merged"], ["B-ORG", "O", "B-ORG", "O"]),
 ]
+
+
+class CliResult(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+
+def invoke_cli(argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> CliResult:
+    """`tunelab *argv` in-process through the real entry point (it maps TunelabError to a message and an exit
+    code), with `sys.argv` patched; what it printed is captured."""
+    import sys
+
+    from tunelab.cli.main import main
+
+    monkeypatch.setattr(sys, "argv", ["tunelab", *argv])
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capsys.readouterr()
+    return CliResult(code, out, err)
+
+
+def isolated_cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """No outside TUNELAB_* setting leaks in, TUNELAB_HOME is a temporary folder (never the user's ~/.tunelab);
+    returns the URL of a fresh SQLite registry for `--db`."""
+    for name in [n for n in os.environ if n.startswith("TUNELAB_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("TUNELAB_HOME", str(tmp_path / "home"))
+    return f"sqlite:///{tmp_path / 'registry.db'}"
 
 
 def all_texts() -> list[str]:

@@ -11,43 +11,23 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.conftest import CliResult, invoke_cli, isolated_cli_env
 
 import tunelab
-from tunelab.cli.main import main
 
 TOKEN = re.compile(r"^tl_[0-9a-f]+_[A-Za-z0-9_-]+$")
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """`cli(*args)` -> Result; `--db` pointing at a fresh SQLite registry is added to every command but `serve`."""
-    for name in [n for n in os.environ if n.startswith("TUNELAB_")]:  # no outside setting leaks in
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TUNELAB_HOME", str(tmp_path / "home"))  # never the user's ~/.tunelab
-    db = f"sqlite:///{tmp_path / 'registry.db'}"
+    """`cli(*args)` -> CliResult; `--db` pointing at a fresh SQLite registry is added to every command but `serve`."""
+    db = isolated_cli_env(tmp_path, monkeypatch)
 
-    def run(*args: str, db_option: bool = True) -> Result:
-        argv = ["tunelab", *args, *(["--db", db] if db_option else [])]
-        monkeypatch.setattr(sys, "argv", argv)
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
+    def run(*args: str, db_option: bool = True) -> CliResult:
+        return invoke_cli([*args, *(["--db", db] if db_option else [])], monkeypatch, capsys)
 
     run.db = db  # type: ignore[attr-defined]
     return run

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.apps.assistant.conftest import tiny_options
+from tests.conftest import CliResult, invoke_cli
 from tunelab.apps.assistant.build import merge_examples, plan_calibration, run_build
 from tunelab.apps.assistant.calibrate import NEVER, Thresholds
 from tunelab.apps.assistant.evaluation import evaluate_assistant
@@ -109,18 +109,8 @@ def test_build_refusals(tmp_path: Path, built: Path, kb_file: Path, tiny_model: 
 
 def test_cli_ask_and_eval_on_a_folder(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from tunelab.cli.main import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["tunelab", "assistant", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
+    def run(*args: str) -> CliResult:
+        return invoke_cli(["assistant", *args], monkeypatch, capsys)
 
     code, out, _ = run("ask", str(built), "-q", "hello world", "-q", "i forgot my password")
     lines = [json.loads(line) for line in out.splitlines()]

@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import invoke_cli, isolated_cli_env
 from tunelab.apps.assistant.calibrate import NEVER, Thresholds
 
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    from tunelab.cli.main import main
-
-    monkeypatch.setenv("TUNELAB_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("TUNELAB_DB", raising=False)
-    db = f"sqlite:///{tmp_path / 'registry.db'}"
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["tunelab", "assistant", *args, "--db", db])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    db = isolated_cli_env(tmp_path, monkeypatch)
+    return lambda *args: invoke_cli(["assistant", *args, "--db", db], monkeypatch, capsys)
 
 
 def test_register_ask_and_work_the_queue(cli, built: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,47 +4,22 @@ and the folder watcher that `run --follow` uses."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.apps.monitor.conftest import burst, calm_stream, event, monitor_raw, write_jsonl
+from tests.conftest import invoke_cli, isolated_cli_env
 from tunelab.apps.monitor.sources import watch
-from tunelab.cli.main import main
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
 
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    for name in [n for n in os.environ if n.startswith("TUNELAB_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TUNELAB_HOME", str(tmp_path / "home"))
-    db = f"sqlite:///{tmp_path / 'registry.db'}"
-
-    def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["tunelab", "monitor", *args, "--db", db])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
+    db = isolated_cli_env(tmp_path, monkeypatch)
+    return lambda *args: invoke_cli(["monitor", *args, "--db", db], monkeypatch, capsys)
 
 
 def test_create_run_alerts_aggregates_replay(cli, tmp_path: Path, sentiment_run: Path) -> None:
