@@ -21,6 +21,8 @@ import numpy as np
 from tunelab.errors import ArtifactError
 
 INPUTS = ("input_ids", "attention_mask")
+# model types whose (eager) attention ONNX Runtime's BERT optimizer fuses; MPNet gets only its LayerNorm/GELU fusions
+ATTENTION_FUSABLE = ("bert", "roberta", "xlm-roberta", "distilbert")
 # fused nodes (com.microsoft domain) defeat ONNX shape inference; their outputs are float tensors
 _FUSED_GRAPH_OPTIONS = {"DefaultTensorType": 1}  # onnx.TensorProto.FLOAT
 FRAGILE_OPS = ("LayerNormalization", "SkipLayerNormalization", "Gelu", "FastGelu", "BiasGelu", "Softmax",
@@ -44,13 +46,13 @@ def export_onnx(run_dir: Path, folder: Path, task: str) -> Path:
     auto = AutoModelForTokenClassification if task == "ner" else AutoModelForSequenceClassification
     model = load_pretrained(auto, run_dir).eval()  # from_pretrained, plus pruned attention heads
     model.config.return_dict = True
-    if model.config.model_type in ("bert", "roberta", "xlm-roberta", "distilbert") and not pruned_heads(model.config):
+    if model.config.model_type in ATTENTION_FUSABLE and not pruned_heads(model.config):
         # the eager attention graph is the pattern ONNX Runtime fuses into one Attention (QAttention in int8)
         # node; the SDPA graph stays ~200 small nodes. Measured on a MiniLM intent model (AVX2, 2 threads):
         # int8 p50 for a 16-token text 2.32 -> 2.09 ms. Head-pruned layers keep SDPA: their head counts differ
         # per layer, which the fused node (one num_heads for the model) cannot express; MPNet's relative position
         # bias is not part of the fused pattern.
-        _use_eager_attention(model)
+        model.set_attn_implementation("eager")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.onnx"
     ids = torch.ones((2, 8), dtype=torch.long)
@@ -74,24 +76,12 @@ def export_onnx(run_dir: Path, folder: Path, task: str) -> Path:
     return path
 
 
-def _use_eager_attention(model: Any) -> None:
-    setter = getattr(model, "set_attn_implementation", None)
-    try:
-        if setter is not None:
-            setter("eager")
-        else:  # older transformers
-            model.config._attn_implementation = "eager"
-    except (ValueError, AttributeError):  # a model without an eager path keeps its own; the graph is still right
-        pass
-
-
 def optimize_onnx(path: Path, model_config: dict[str, Any]) -> str:
     """Fuse attention, LayerNorm and GELU in place for BERT-like encoders; returns what was done."""
     model_type = str(model_config.get("model_type", ""))
     heads = int(model_config.get("num_attention_heads", 0))
     hidden = int(model_config.get("hidden_size", 0))
-    kind = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "distilbert": "bert",
-            "mpnet": "bert"}.get(model_type)
+    kind = "bert" if model_type in (*ATTENTION_FUSABLE, "mpnet") else None
     if kind is None or not heads:
         return f"no transformer fusions for model type {model_type!r} (ONNX Runtime's own optimizations apply)"
     from onnxruntime.transformers.optimizer import optimize_model
