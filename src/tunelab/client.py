@@ -6,182 +6,305 @@
         print(result.predictions[0].label)
         client.feedback(result.predictions[0].id, label="shipping")
 
-Results are typed dataclasses; the server's errors come back as the same exception classes
-(`NotFoundError`, `AuthError`, `RateLimitError`, ...). Every method is written once, in `_Api`:
-it builds the request and names the parser; `Client` sends it now, `AsyncClient` returns an awaitable.
+Results are the server's own wire types (`tunelab.serving.schemas`, pydantic; no FastAPI, no torch); the
+server's errors come back as the same exception classes (`NotFoundError`, `AuthError`, `RateLimitError`, ...).
+Every call is written once, as a function that builds a typed `Call[T]`; the `endpoint` descriptor makes it a
+method that returns `T` on `Client` and an awaitable of `T` on `AsyncClient`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 from urllib.parse import quote
 
 import httpx
 
 from tunelab.errors import RateLimitError, TunelabError, UsageError, error_from_code
+from tunelab.serving import schemas as s
 from tunelab.types import Span
 
+T = TypeVar("T")
+P = ParamSpec("P")
 
-@dataclass(frozen=True)
-class ServedPrediction:
-    """One prediction from the server: `id` (for feedback) and the task's fields."""
-
-    id: str
-    label: str | None = None
-    score: float | None = None
-    probabilities: dict[str, float] | None = None
-    labels: tuple[str, ...] | None = None
-    scores: dict[str, float] | None = None
-    spans: tuple[Span, ...] | None = None
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ServedPrediction:
-        spans = d.get("spans")
-        return cls(id=d["id"], label=d.get("label"), score=d.get("score"), probabilities=d.get("probabilities"),
-                   labels=tuple(d["labels"]) if d.get("labels") is not None else None, scores=d.get("scores"),
-                   spans=tuple(Span(**s) for s in spans) if spans is not None else None)
+# the names earlier SDK versions used for the same results
+PredictResult = s.PredictResponse
+ServedPrediction = s.PredictionOut
+FeedbackResult = s.FeedbackOut
+MonitorAlert = s.AlertOut
+EventsResult = s.EventsResult
+Aggregate = s.AggregateOut
+AssistantReply = s.AssistantReply
+HandoffInfo = s.HandoffOut
 
 
 @dataclass(frozen=True)
-class PredictResult:
-    model: str
-    version: int
-    task: str
-    predictions: list[ServedPrediction]
+class Call(Generic[T]):
+    """One HTTP call and how to read its answer."""
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> PredictResult:
-        return cls(d["model"], int(d["version"]), d["task"], [ServedPrediction.from_dict(p) for p in d["predictions"]])
-
-
-@dataclass(frozen=True)
-class FeedbackResult:
-    id: int
-    prediction_id: str
-    model: str
-    version: int
-    correct: bool | None
-    created_at: str
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> FeedbackResult:
-        return cls(int(d["id"]), d["prediction_id"], d["model"], int(d["version"]), d.get("correct"), d["created_at"])
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    json: Any = None
+    params: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class MonitorAlert:
-    """An alert raised by a monitor rule; `status`: pending (webhook not yet delivered), delivered or logged."""
+class endpoint(Generic[P, T]):  # noqa: N801 - used like a decorator
+    """A call builder as a method: `Client.x(...) -> T`, `AsyncClient.x(...) -> Awaitable[T]`."""
 
-    id: int
-    monitor: str
-    rule: str
-    kind: str
-    key: str
-    at: str
-    value: float
-    message: str
-    details: dict[str, Any]
-    status: str | None = None
-    attempts: int | None = None
+    def __init__(self, build: Callable[P, Call[T]]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> MonitorAlert:
-        return cls(int(d["id"]), d["monitor"], d["rule"], d["kind"], d["key"], d["at"], float(d["value"]),
-                   d["message"], dict(d.get("details") or {}), d.get("status"), d.get("attempts"))
+    @overload
+    def __get__(self, obj: None, owner: type) -> endpoint[P, T]: ...
+
+    @overload
+    def __get__(self, obj: Client, owner: type) -> Callable[P, T]: ...
+
+    @overload
+    def __get__(self, obj: AsyncClient, owner: type) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    def __get__(self, obj: Client | AsyncClient | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        build, sender = self.build, obj
+
+        if isinstance(sender, AsyncClient):
+            async def send_async(*args: P.args, **kwargs: P.kwargs) -> T:
+                return await sender.send(build(*args, **kwargs))
+
+            return functools.wraps(build)(send_async)
+
+        def send(*args: P.args, **kwargs: P.kwargs) -> T:
+            return sender.send(build(*args, **kwargs))
+
+        return functools.wraps(build)(send)
 
 
-@dataclass(frozen=True)
-class EventsResult:
-    accepted: int
-    duplicates: int
-    alerts: list[MonitorAlert]
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> EventsResult:
-        return cls(int(d["accepted"]), int(d["duplicates"]), [MonitorAlert.from_dict(a) for a in d["alerts"]])
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    """One window of one ticker / entity / topic (kind `all`: the whole stream)."""
-
-    window_start: str
-    window_s: int
-    kind: str
-    key: str
-    volume: int
-    negative: int
-    positive: int
-    negative_share: float
-    mean_score: float
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Aggregate:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+def _seg(value: object) -> str:
+    """One URL path segment, escaped; '.' and '..' would be normalised away into another route."""
+    text = str(value)
+    if text in ("", ".", ".."):
+        raise UsageError(f"invalid name {text!r} in a URL path")
+    return quote(text, safe="@")
 
 
 def _timestamp(value: Any) -> Any:
-    from datetime import datetime
-
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-@dataclass(frozen=True)
-class AssistantReply:
-    """An assistant's answer: `id` (for feedback), the route (intent, faq, handoff), confidence and evidence."""
-
-    id: str
-    assistant: str
-    version: int
-    conversation_id: str
-    route: str
-    label: str
-    answer: str | None
-    confidence: float
-    evidence: dict[str, Any]
-    suggestions: list[dict[str, Any]]
-    handoff_id: int | None
-    raw: dict[str, Any]
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> AssistantReply:
-        return cls(d["id"], d["assistant"], int(d["version"]), d["conversation_id"], d["route"], d["label"],
-                   d.get("answer"), float(d["confidence"]), dict(d.get("evidence") or {}),
-                   list(d.get("suggestions") or []), d.get("handoff_id"), dict(d))
+def _present(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
 
 
-@dataclass(frozen=True)
-class HandoffInfo:
-    """A question handed to a human; `label` and `reply` once resolved."""
-
-    id: int
-    assistant: str
-    question: str
-    status: str
-    suggestions: list[dict[str, Any]]
-    label: str | None
-    reply: str | None
-    conversation_id: str
-    turn_id: str
-    raw: dict[str, Any]
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> HandoffInfo:
-        return cls(int(d["id"]), d["assistant"], d["question"], d["status"], list(d.get("suggestions") or []),
-                   d.get("label"), d.get("reply"), d["conversation_id"], d["turn_id"], dict(d))
+# ---- the calls, each described once -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Call:
-    method: str
-    path: str
-    parse: Callable[[Any], Any]
-    json: Any = None
-    params: Mapping[str, Any] | None = None
+def predict(model: str, texts: Sequence[str] | str, *, version: int | str | None = None,
+            caller_id: str | None = None) -> Call[s.PredictResponse]:
+    """Predict for texts with `model` (`version` may be a number or an alias such as "production")."""
+    ref = f"{model}@{version}" if version is not None else model
+    body = _present(inputs=[texts] if isinstance(texts, str) else list(texts), caller_id=caller_id)
+    return Call("POST", f"/v1/models/{_seg(ref)}/predict", s.PredictResponse.model_validate, body)
+
+
+def feedback(prediction_id: str, *, label: str | Iterable[Any] | None = None, thumb: int | None = None,
+             comment: str | None = None) -> Call[s.FeedbackOut]:
+    """Send the correct label (labels, or spans as dicts/Span), a thumb (+1/-1) and/or a comment."""
+    if label is not None and not isinstance(label, str):
+        label = [{"start": x.start, "end": x.end, "label": x.label} if isinstance(x, Span | s.SpanOut) else x
+                 for x in label]
+    body = _present(prediction_id=prediction_id, label=label, thumb=thumb, comment=comment)
+    return Call("POST", "/v1/feedback", s.FeedbackOut.model_validate, body)
+
+
+def models() -> Call[list[s.ModelOut]]:
+    return Call("GET", "/v1/models", lambda d: s.ModelList.model_validate(d).models)
+
+
+def model(name: str) -> Call[s.ModelOut]:
+    return Call("GET", f"/v1/models/{_seg(name)}", s.ModelOut.model_validate)
+
+
+def version(name: str, number: int) -> Call[s.VersionDetail]:
+    """One version with its run's manifest."""
+    return Call("GET", f"/v1/models/{_seg(name)}/versions/{int(number)}", s.VersionDetail.model_validate)
+
+
+def register(name: str, run_path: str, *, alias: str | None = None, description: str = "") -> Call[s.VersionOut]:
+    body = {"run_path": run_path, "alias": alias, "description": description}
+    return Call("POST", f"/v1/models/{_seg(name)}/versions", s.VersionOut.model_validate, body)
+
+
+def promote(name: str, version: int, alias: str = "production") -> Call[s.VersionOut]:
+    return Call("PUT", f"/v1/models/{_seg(name)}/aliases/{_seg(alias)}", s.VersionOut.model_validate,
+                {"version": version})
+
+
+def rollback(name: str, alias: str = "production") -> Call[s.VersionOut]:
+    return Call("POST", f"/v1/models/{_seg(name)}/aliases/{_seg(alias)}/rollback", s.VersionOut.model_validate)
+
+
+def aliases(name: str) -> Call[s.AliasHistory]:
+    return Call("GET", f"/v1/models/{_seg(name)}/aliases", s.AliasHistory.model_validate)
+
+
+def set_split(name: str, weights: Mapping[int, float]) -> Call[dict[int, float]]:
+    body = {"weights": {str(k): float(v) for k, v in weights.items()}}
+    return Call("PUT", f"/v1/models/{_seg(name)}/split", lambda d: s.SplitOut.model_validate(d).weights, body)
+
+
+def ab_report(name: str, *, alpha: float = 0.05, min_samples: int = 30) -> Call[s.ABReportOut]:
+    return Call("GET", f"/v1/models/{_seg(name)}/ab-report", s.ABReportOut.model_validate,
+                params={"alpha": alpha, "min_samples": min_samples})
+
+
+def predictions(*, model: str | None = None, version: int | None = None, max_score: float | None = None,
+                without_feedback: bool | None = None, limit: int | None = None) -> Call[list[s.LoggedPrediction]]:
+    """Logged predictions, newest first (admin)."""
+    params = _present(model=model, version=version, max_score=max_score, without_feedback=without_feedback,
+                      limit=limit)
+    return Call("GET", "/v1/predictions", lambda d: s.PredictionList.model_validate(d).predictions, params=params)
+
+
+def create_key(name: str, scopes: Sequence[str], *, rate_per_s: float | None = None,
+               burst: int | None = None) -> Call[s.KeyCreated]:
+    body = {"name": name, "scopes": list(scopes), "rate_per_s": rate_per_s, "burst": burst}
+    return Call("POST", "/v1/keys", s.KeyCreated.model_validate, body)
+
+
+def keys() -> Call[list[s.KeyOut]]:
+    return Call("GET", "/v1/keys", lambda d: s.KeyList.model_validate(d).keys)
+
+
+def revoke_key(key_id: str) -> Call[s.KeyOut]:
+    return Call("DELETE", f"/v1/keys/{_seg(key_id)}", s.KeyOut.model_validate)
+
+
+def ask(assistant: str, question: str, *, conversation_id: str | None = None,
+        version: int | None = None) -> Call[s.AssistantReply]:
+    """Ask an assistant one question; the reply carries the route, confidence, evidence and answer."""
+    body = _present(question=question, conversation_id=conversation_id, version=version)
+    return Call("POST", f"/v1/assistants/{_seg(assistant)}/ask", s.AssistantReply.model_validate, body)
+
+
+def assistants() -> Call[list[s.AssistantVersionOut]]:
+    return Call("GET", "/v1/assistants", lambda d: s.AssistantList.model_validate(d).assistants)
+
+
+def register_assistant(name: str, path: str) -> Call[s.AssistantVersionOut]:
+    return Call("POST", f"/v1/assistants/{_seg(name)}/versions", s.AssistantVersionOut.model_validate,
+                {"path": path})
+
+
+def conversation(assistant: str, conversation_id: str) -> Call[list[s.TurnOut]]:
+    return Call("GET", f"/v1/assistants/{_seg(assistant)}/conversations/{_seg(conversation_id)}",
+                lambda d: s.ConversationOut.model_validate(d).turns)
+
+
+def handoffs(assistant: str, *, status: str = "open", limit: int = 100) -> Call[list[s.HandoffOut]]:
+    """The hand-off queue (`status`: open, resolved or all)."""
+    return Call("GET", f"/v1/assistants/{_seg(assistant)}/handoffs",
+                lambda d: s.HandoffList.model_validate(d).handoffs, params={"status": status, "limit": limit})
+
+
+def resolve_handoff(assistant: str, handoff_id: int, label: str, *, reply: str | None = None) -> Call[s.HandoffOut]:
+    """Resolve a hand-off with the right intent, FAQ id or out_of_scope (and the human's reply)."""
+    return Call("POST", f"/v1/assistants/{_seg(assistant)}/handoffs/{int(handoff_id)}/resolve",
+                s.HandoffOut.model_validate, _present(label=label, reply=reply))
+
+
+def define_monitor(name: str, config: Mapping[str, Any]) -> Call[s.MonitorDefined]:
+    """Create or replace a monitor from its config (the YAML's content as a dict, rules inline)."""
+    return Call("PUT", f"/v1/monitors/{_seg(name)}", s.MonitorDefined.model_validate, {"config": dict(config)})
+
+
+def monitors() -> Call[list[s.MonitorOut]]:
+    return Call("GET", "/v1/monitors", lambda d: s.MonitorList.model_validate(d).monitors)
+
+
+def send_events(monitor: str, events: Iterable[Mapping[str, Any]]) -> Call[s.EventsResult]:
+    """Post news items ({text, timestamp, source, tickers?, entities?}); the answer lists the alerts they raised.
+    Timestamps may be datetimes, ISO 8601 text or epoch seconds."""
+    body = {"events": [{**e, "timestamp": _timestamp(e.get("timestamp"))} for e in events]}
+    return Call("POST", f"/v1/monitors/{_seg(monitor)}/events", s.EventsResult.model_validate, body)
+
+
+def alerts(monitor: str, *, rule: str | None = None, key: str | None = None, status: str | None = None,
+           since: datetime | str | None = None, until: datetime | str | None = None,
+           limit: int | None = None) -> Call[list[s.AlertOut]]:
+    """Alerts, newest first."""
+    params = _present(rule=rule, key=key, status=status, since=_timestamp(since), until=_timestamp(until),
+                      limit=limit)
+    return Call("GET", f"/v1/monitors/{_seg(monitor)}/alerts", lambda d: s.AlertList.model_validate(d).alerts,
+                params=params)
+
+
+def alert(monitor: str, alert_id: int) -> Call[s.AlertDetail]:
+    """One alert with every webhook delivery attempt."""
+    return Call("GET", f"/v1/monitors/{_seg(monitor)}/alerts/{int(alert_id)}", s.AlertDetail.model_validate)
+
+
+def aggregates(monitor: str, *, kind: str | None = None, key: str | None = None, since: datetime | str | None = None,
+               until: datetime | str | None = None, limit: int | None = None) -> Call[list[s.AggregateOut]]:
+    """Windowed aggregates, newest first."""
+    params = _present(kind=kind, key=key, since=_timestamp(since), until=_timestamp(until), limit=limit)
+    return Call("GET", f"/v1/monitors/{_seg(monitor)}/aggregates",
+                lambda d: s.AggregateList.model_validate(d).aggregates, params=params)
+
+
+def health() -> Call[s.HealthOut]:
+    return Call("GET", "/v1/health", s.HealthOut.model_validate)
+
+
+def ready() -> Call[s.ReadyOut]:
+    return Call("GET", "/v1/ready", s.ReadyOut.model_validate)
+
+
+def status() -> Call[s.StatusOut]:
+    """What the server process holds (admin)."""
+    return Call("GET", "/v1/status", s.StatusOut.model_validate)
+
+
+class _Api:
+    """Every call of the API as a method (see `endpoint`)."""
+
+    predict = endpoint(predict)
+    feedback = endpoint(feedback)
+    models = endpoint(models)
+    model = endpoint(model)
+    version = endpoint(version)
+    register = endpoint(register)
+    promote = endpoint(promote)
+    rollback = endpoint(rollback)
+    aliases = endpoint(aliases)
+    set_split = endpoint(set_split)
+    ab_report = endpoint(ab_report)
+    predictions = endpoint(predictions)
+    create_key = endpoint(create_key)
+    keys = endpoint(keys)
+    revoke_key = endpoint(revoke_key)
+    ask = endpoint(ask)
+    assistants = endpoint(assistants)
+    register_assistant = endpoint(register_assistant)
+    conversation = endpoint(conversation)
+    handoffs = endpoint(handoffs)
+    resolve_handoff = endpoint(resolve_handoff)
+    define_monitor = endpoint(define_monitor)
+    monitors = endpoint(monitors)
+    send_events = endpoint(send_events)
+    alerts = endpoint(alerts)
+    alert = endpoint(alert)
+    aggregates = endpoint(aggregates)
+    health = endpoint(health)
+    ready = endpoint(ready)
+    status = endpoint(status)
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -197,153 +320,6 @@ def _raise_for(response: httpx.Response) -> None:
     raise error_from_code(code, message, details)
 
 
-def _seg(value: object) -> str:
-    """One URL path segment, escaped; '.' and '..' would be normalised away into another route."""
-    text = str(value)
-    if text in ("", ".", ".."):
-        raise UsageError(f"invalid name {text!r} in a URL path")
-    return quote(text, safe="@")
-
-
-def _ident(x: Any) -> Any:
-    return x
-
-
-class _Api:
-    """The API's calls, each described once. Subclasses implement `_send(call)`."""
-
-    def _send(self, call: _Call) -> Any:  # pragma: no cover - implemented by Client / AsyncClient
-        raise NotImplementedError
-
-    def predict(self, model: str, texts: Sequence[str] | str, *, version: int | str | None = None,
-                caller_id: str | None = None) -> Any:
-        """Predict for texts with `model` (`version` may be a number or an alias such as "production")."""
-        if isinstance(texts, str):
-            texts = [texts]
-        ref = f"{model}@{version}" if version is not None else model
-        body: dict[str, Any] = {"inputs": list(texts)}
-        if caller_id is not None:
-            body["caller_id"] = caller_id
-        return self._send(_Call("POST", f"/v1/models/{_seg(ref)}/predict", PredictResult.from_dict, body))
-
-    def feedback(self, prediction_id: str, *, label: str | Iterable[Any] | None = None, thumb: int | None = None,
-                 comment: str | None = None) -> Any:
-        """Send the correct label (labels, or spans as dicts/Span), a thumb (+1/-1) and/or a comment."""
-        if label is not None and not isinstance(label, str):
-            label = [{"start": x.start, "end": x.end, "label": x.label} if isinstance(x, Span) else x for x in label]
-        body = {k: v for k, v in {"prediction_id": prediction_id, "label": label, "thumb": thumb,
-                                  "comment": comment}.items() if v is not None}
-        return self._send(_Call("POST", "/v1/feedback", FeedbackResult.from_dict, body))
-
-    def models(self) -> Any:
-        return self._send(_Call("GET", "/v1/models", lambda d: d["models"]))
-
-    def model(self, name: str) -> Any:
-        return self._send(_Call("GET", f"/v1/models/{_seg(name)}", _ident))
-
-    def register(self, name: str, run_path: str, *, alias: str | None = None, description: str = "") -> Any:
-        body = {"run_path": run_path, "alias": alias, "description": description}
-        return self._send(_Call("POST", f"/v1/models/{_seg(name)}/versions", _ident, body))
-
-    def promote(self, name: str, version: int, alias: str = "production") -> Any:
-        return self._send(_Call("PUT", f"/v1/models/{_seg(name)}/aliases/{_seg(alias)}", _ident, {"version": version}))
-
-    def rollback(self, name: str, alias: str = "production") -> Any:
-        return self._send(_Call("POST", f"/v1/models/{_seg(name)}/aliases/{_seg(alias)}/rollback", _ident))
-
-    def set_split(self, name: str, weights: Mapping[int, float]) -> Any:
-        body = {"weights": {str(k): float(v) for k, v in weights.items()}}
-        return self._send(_Call("PUT", f"/v1/models/{_seg(name)}/split",
-                                lambda d: {int(k): v for k, v in d["weights"].items()}, body))
-
-    def ab_report(self, name: str, *, alpha: float = 0.05, min_samples: int = 30) -> Any:
-        return self._send(_Call("GET", f"/v1/models/{_seg(name)}/ab-report", _ident,
-                                params={"alpha": alpha, "min_samples": min_samples}))
-
-    def predictions(self, **filters: Any) -> Any:
-        params = {k: v for k, v in filters.items() if v is not None}
-        return self._send(_Call("GET", "/v1/predictions", lambda d: d["predictions"], params=params))
-
-    def create_key(self, name: str, scopes: Sequence[str], *, rate_per_s: float | None = None,
-                   burst: int | None = None) -> Any:
-        body = {"name": name, "scopes": list(scopes), "rate_per_s": rate_per_s, "burst": burst}
-        return self._send(_Call("POST", "/v1/keys", _ident, body))
-
-    def keys(self) -> Any:
-        return self._send(_Call("GET", "/v1/keys", lambda d: d["keys"]))
-
-    def revoke_key(self, key_id: str) -> Any:
-        return self._send(_Call("DELETE", f"/v1/keys/{_seg(key_id)}", _ident))
-
-    # ---- assistant --------------------------------------------------------------------------------
-
-    def ask(self, assistant: str, question: str, *, conversation_id: str | None = None,
-            version: int | None = None) -> Any:
-        """Ask an assistant one question; the reply carries the route, confidence, evidence and answer."""
-        body = {k: v for k, v in {"question": question, "conversation_id": conversation_id,
-                                  "version": version}.items() if v is not None}
-        return self._send(_Call("POST", f"/v1/assistants/{_seg(assistant)}/ask", AssistantReply.from_dict, body))
-
-    def assistants(self) -> Any:
-        return self._send(_Call("GET", "/v1/assistants", lambda d: d["assistants"]))
-
-    def register_assistant(self, name: str, path: str) -> Any:
-        return self._send(_Call("POST", f"/v1/assistants/{_seg(name)}/versions", _ident, {"path": path}))
-
-    def conversation(self, assistant: str, conversation_id: str) -> Any:
-        return self._send(_Call("GET", f"/v1/assistants/{_seg(assistant)}/conversations/{_seg(conversation_id)}",
-                                lambda d: d["turns"]))
-
-    def handoffs(self, assistant: str, *, status: str = "open", limit: int = 100) -> Any:
-        """The hand-off queue (`status`: open, resolved or all)."""
-        return self._send(_Call("GET", f"/v1/assistants/{_seg(assistant)}/handoffs",
-                                lambda d: [HandoffInfo.from_dict(h) for h in d["handoffs"]],
-                                params={"status": status, "limit": limit}))
-
-    def resolve_handoff(self, assistant: str, handoff_id: int, label: str, *, reply: str | None = None) -> Any:
-        """Resolve a hand-off with the right intent, FAQ id or out_of_scope (and the human's reply)."""
-        body = {k: v for k, v in {"label": label, "reply": reply}.items() if v is not None}
-        return self._send(_Call("POST", f"/v1/assistants/{_seg(assistant)}/handoffs/{int(handoff_id)}/resolve",
-                                HandoffInfo.from_dict, body))
-
-    # ---- monitor ----------------------------------------------------------------------------------
-
-    def define_monitor(self, name: str, config: Mapping[str, Any]) -> Any:
-        """Create or replace a monitor from its config (the YAML's content as a dict, rules inline)."""
-        return self._send(_Call("PUT", f"/v1/monitors/{_seg(name)}", _ident, {"config": dict(config)}))
-
-    def monitors(self) -> Any:
-        return self._send(_Call("GET", "/v1/monitors", lambda d: d["monitors"]))
-
-    def send_events(self, monitor: str, events: Iterable[Mapping[str, Any]]) -> Any:
-        """Post news items ({text, timestamp, source, tickers?, entities?}); returns EventsResult with the
-        alerts they raised. Timestamps may be datetimes, ISO 8601 text or epoch seconds."""
-        body = {"events": [{**e, "timestamp": _timestamp(e.get("timestamp"))} for e in events]}
-        return self._send(_Call("POST", f"/v1/monitors/{_seg(monitor)}/events", EventsResult.from_dict, body))
-
-    def alerts(self, monitor: str, **filters: Any) -> Any:
-        """Alerts, newest first; filters: rule, key, status, since, until, limit."""
-        params = {k: _timestamp(v) for k, v in filters.items() if v is not None}
-        return self._send(_Call("GET", f"/v1/monitors/{_seg(monitor)}/alerts",
-                                lambda d: [MonitorAlert.from_dict(a) for a in d["alerts"]], params=params))
-
-    def alert(self, monitor: str, alert_id: int) -> Any:
-        """One alert as a dict, with every webhook delivery attempt."""
-        return self._send(_Call("GET", f"/v1/monitors/{_seg(monitor)}/alerts/{int(alert_id)}", _ident))
-
-    def aggregates(self, monitor: str, **filters: Any) -> Any:
-        """Windowed aggregates, newest first; filters: kind, key, since, until, limit."""
-        params = {k: _timestamp(v) for k, v in filters.items() if v is not None}
-        return self._send(_Call("GET", f"/v1/monitors/{_seg(monitor)}/aggregates",
-                                lambda d: [Aggregate.from_dict(a) for a in d["aggregates"]], params=params))
-
-    def health(self) -> Any:
-        return self._send(_Call("GET", "/v1/health", _ident))
-
-    def ready(self) -> Any:
-        return self._send(_Call("GET", "/v1/ready", _ident))
-
-
 def _headers(api_key: str | None) -> dict[str, str]:
     headers = {"user-agent": "tunelab-sdk"}
     if api_key:
@@ -351,17 +327,21 @@ def _headers(api_key: str | None) -> dict[str, str]:
     return headers
 
 
+def _unreachable(url: object, exc: Exception) -> TunelabError:
+    return TunelabError(f"cannot reach the TuneLab server at {url}: {exc}")
+
+
 class Client(_Api):
     """Synchronous client. `retries`: how often a 429 (after its Retry-After) or a refused connection
     is retried before the error is raised."""
 
     def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 30.0, retries: int = 2,
-                 transport: Any = None) -> None:
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.retries = retries
         self._http = httpx.Client(base_url=url.rstrip("/"), headers=_headers(api_key), timeout=timeout,
                                   transport=transport)
 
-    def _send(self, call: _Call) -> Any:
+    def send(self, call: Call[T]) -> T:
         for attempt in range(self.retries + 1):
             try:
                 response = self._http.request(call.method, call.path, json=call.json, params=call.params)
@@ -373,7 +353,7 @@ class Client(_Api):
                 time.sleep(min(exc.retry_after, 30.0))
             except httpx.TransportError as exc:
                 if attempt == self.retries:
-                    raise TunelabError(f"cannot reach the TuneLab server at {self._http.base_url}: {exc}") from None
+                    raise _unreachable(self._http.base_url, exc) from None
                 time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")
 
@@ -391,12 +371,12 @@ class AsyncClient(_Api):
     """The same API for asyncio: every method returns an awaitable."""
 
     def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 30.0, retries: int = 2,
-                 transport: Any = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.retries = retries
         self._http = httpx.AsyncClient(base_url=url.rstrip("/"), headers=_headers(api_key), timeout=timeout,
                                        transport=transport)
 
-    async def _send(self, call: _Call) -> Any:
+    async def send(self, call: Call[T]) -> T:
         for attempt in range(self.retries + 1):
             try:
                 response = await self._http.request(call.method, call.path, json=call.json, params=call.params)
@@ -408,7 +388,7 @@ class AsyncClient(_Api):
                 await asyncio.sleep(min(exc.retry_after, 30.0))
             except httpx.TransportError as exc:
                 if attempt == self.retries:
-                    raise TunelabError(f"cannot reach the TuneLab server at {self._http.base_url}: {exc}") from None
+                    raise _unreachable(self._http.base_url, exc) from None
                 await asyncio.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")
 

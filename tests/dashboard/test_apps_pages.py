@@ -39,7 +39,7 @@ def force_handoffs(browser: Browser) -> None:
     """Thresholds nobody reaches on the server's loaded assistant: every answer is a hand-off."""
     from tunelab.apps.assistant.calibrate import NEVER, Thresholds
 
-    desk = browser.served.state.extensions["assistant"]
+    desk = browser.served.state.desk
     desk.loaded(desk.assistants.get("support")).thresholds = Thresholds(NEVER, NEVER)
 
 

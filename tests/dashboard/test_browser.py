@@ -51,7 +51,7 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
 
     from tunelab.registry import Store
     from tunelab.serving import create_app, load_settings
-    from tunelab.serving.state import ServerState
+    from tunelab.serving.services import build_services
 
     monkeypatch.setenv("TUNELAB_HOME", str(tmp_path / "home"))
     url = f"sqlite:///{tmp_path / 'registry.db'}"
@@ -61,7 +61,7 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings = load_settings(env={}, db=url, port=port, precision="fp32", runs_root=str(tmp_path / "runs"))
-    state = ServerState(settings, store)
+    state = build_services(settings, store)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, state), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -278,7 +278,7 @@ def test_assistant_and_monitor_pages(chromium: str, live_server: dict[str, Any],
             page.get_by_label("Your question").fill("hello world")
             page.get_by_role("button", name="Ask").click()
             expect(page.locator(".turn")).to_have_count(1)
-            desk = live_server["state"].extensions["assistant"]
+            desk = live_server["state"].desk
             desk.loaded(desk.assistants.get("support")).thresholds = Thresholds(NEVER, NEVER)
             page.get_by_label("Your question").fill("can i pay with seashells")
             page.get_by_role("button", name="Ask").click()

@@ -98,7 +98,7 @@ def test_train_from_the_dashboard_streams_progress_and_finishes(fresh: Browser, 
     assert response.status_code == 303 and response.headers["location"] == "/runs/first"
     busy = fresh.post(f"/new/{upload_id}/start", {**start, "name": "second"})
     assert busy.status_code in (303, 409)  # 409 while the first still trains
-    jobs = fresh.served.state.extensions["dashboard"].jobs
+    jobs = fresh.served.state.dashboard.jobs
     stream = fresh.get("/runs/first/events").text  # follows the run until it ends
     jobs.wait(120)
     job = jobs.get("first")

@@ -14,7 +14,7 @@ import pytest
 class Served:
     client: Any  # fastapi.testclient.TestClient (lifespan running)
     store: Any  # tunelab.registry.Store
-    state: Any  # tunelab.serving.state.ServerState
+    state: Any  # tunelab.serving.services.Services
     keys: dict[str, str]  # scope name -> token ("admin", "predict", "feedback")
 
     def headers(self, scope: str = "admin") -> dict[str, str]:
@@ -35,7 +35,7 @@ def make_server(tmp_path: Path, served_runs: dict[str, Path]) -> Iterator[Any]:
 
     from tunelab.registry import Store
     from tunelab.serving import create_app, load_settings
-    from tunelab.serving.state import ServerState
+    from tunelab.serving.services import build_services
 
     opened: list[Any] = []
 
@@ -47,7 +47,7 @@ def make_server(tmp_path: Path, served_runs: dict[str, Path]) -> Iterator[Any]:
         keys = {scope: store.create_key(f"k-{scope}-{len(opened)}", scope)[1]
                 for scope in ("admin", "predict", "feedback")}
         config = load_settings(env={}, db=url, **{"precision": "fp32", "max_wait_ms": 1.0, **settings})
-        state = ServerState(config, store)
+        state = build_services(config, store)
         client = TestClient(create_app(config, state))
         client.__enter__()
         opened.append(client)

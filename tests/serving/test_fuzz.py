@@ -52,9 +52,9 @@ def _openapi() -> dict[str, Any]:
     app on an in-memory registry; the fuzzed requests go to apps on a real one (`fuzz_env`)."""
     from tunelab.serving import create_app
     from tunelab.serving.settings import ServeSettings
-    from tunelab.serving.state import ServerState
+    from tunelab.serving.services import build_services
 
-    state = ServerState(ServeSettings(db="sqlite:///:memory:"))
+    state = build_services(ServeSettings(db="sqlite:///:memory:"))
     try:
         return create_app(state.settings, state).openapi()
     finally:
@@ -141,12 +141,12 @@ class FuzzRegistry:
 
     def server(self) -> FuzzEnv:
         from tunelab.serving import create_app, load_settings
-        from tunelab.serving.state import ServerState
+        from tunelab.serving.services import build_services
 
         # rate_per_s=0: no rate limit, so the fuzz reaches the routes instead of collecting 429s.
         config = load_settings(env={}, db=self.store.url, precision="fp32", max_wait_ms=1.0, rate_per_s=0,
                                runs_root=str(self.runs_root))
-        return FuzzEnv(create_app(config, ServerState(config, self.store)), self.tokens, self.victim_id)
+        return FuzzEnv(create_app(config, build_services(config, self.store)), self.tokens, self.victim_id)
 
 
 @pytest.fixture(scope="module")
@@ -186,8 +186,8 @@ def fuzz_registry(tmp_path_factory: pytest.TempPathFactory, served_runs: dict[st
 @pytest.fixture
 def fuzz_env(fuzz_registry: FuzzRegistry) -> FuzzEnv:
     """A fresh app per operation over the module's registry: schemathesis' ASGI transport starts the app's
-    lifespan on the first request and its pytest plugin ends it after each test item, and a ServerState does
-    not start again once stopped (its batcher is closed)."""
+    lifespan on the first request and its pytest plugin ends it after each test item, and a stopped
+    Services object has closed its store and batcher."""
     return fuzz_registry.server()
 
 

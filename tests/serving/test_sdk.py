@@ -29,6 +29,7 @@ from tunelab.errors import (
     TunelabError,
     UsageError,
 )
+from tunelab.serving.schemas import SpanOut
 from tunelab.types import Span
 
 MAX_TEXTS = 5
@@ -54,14 +55,14 @@ def live(tmp_path_factory: pytest.TempPathFactory, served_runs: dict[str, Path])
 
     from tunelab.registry import Store
     from tunelab.serving import create_app, load_settings
-    from tunelab.serving.state import ServerState
+    from tunelab.serving.services import build_services
 
     db_url = f"sqlite:///{tmp_path_factory.mktemp('sdk') / 'registry.db'}"
     store = Store(db_url)
     register_all(store, served_runs)
     keys = {scope: store.create_key(f"sdk-{scope}", scope)[1] for scope in ("admin", "predict", "feedback")}
     settings = load_settings(env={}, db=db_url, precision="fp32", max_wait_ms=1.0, max_texts=MAX_TEXTS)
-    app = create_app(settings, ServerState(settings, store))
+    app = create_app(settings, build_services(settings, store))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, name="sdk-uvicorn", daemon=True)
@@ -121,14 +122,14 @@ def test_predict_and_feedback_multilabel_and_ner(live: LiveServer) -> None:
         tags = admin.predict("tags", ["refund the charge now please"])
         assert tags.task == "multilabel"
         prediction = tags.predictions[0]
-        assert isinstance(prediction.labels, tuple) and set(prediction.labels) <= set(prediction.scores)
+        assert isinstance(prediction.labels, list) and set(prediction.labels) <= set(prediction.scores)
         assert admin.feedback(prediction.id, label=list(prediction.labels)).correct is True
 
         text = "Alice visited Paris today"
         ner = admin.predict("entities", [text])
         assert ner.task == "ner"
         spans = ner.predictions[0].spans
-        assert isinstance(spans, tuple) and all(isinstance(s, Span) for s in spans)
+        assert isinstance(spans, list) and all(isinstance(s, SpanOut) for s in spans)
         for span in spans:
             assert text[span.start:span.end] == span.text
         assert admin.feedback(ner.predictions[0].id, label=list(spans)).correct is True  # Span objects are sent
@@ -138,16 +139,16 @@ def test_predict_and_feedback_multilabel_and_ner(live: LiveServer) -> None:
 
 def test_models_aliases_and_splits(live: LiveServer, served_runs: dict[str, Path]) -> None:
     with client(live) as admin:
-        assert {"entities", "intents", "tags"} <= {m["name"] for m in admin.models()}
-        assert admin.model("intents")["aliases"] == {"production": 1}
+        assert {"entities", "intents", "tags"} <= {m.name for m in admin.models()}
+        assert admin.model("intents").aliases == {"production": 1}
 
-        assert admin.register("sdk-model", str(served_runs["intents_a"]), alias="production")["version"] == 1
-        assert admin.register("sdk-model", str(served_runs["intents_b"]), description="b")["version"] == 2
-        assert admin.promote("sdk-model", 2)["version"] == 2
+        assert admin.register("sdk-model", str(served_runs["intents_a"]), alias="production").version == 1
+        assert admin.register("sdk-model", str(served_runs["intents_b"]), description="b").version == 2
+        assert admin.promote("sdk-model", 2).version == 2
         assert admin.predict("sdk-model", ["x"]).version == 2
-        assert admin.rollback("sdk-model")["version"] == 1
+        assert admin.rollback("sdk-model").version == 1
         assert admin.predict("sdk-model", ["x"]).version == 1
-        assert admin.promote("sdk-model", 2, alias="staging")["version"] == 2
+        assert admin.promote("sdk-model", 2, alias="staging").version == 2
         assert admin.predict("sdk-model", ["x"], version="staging").version == 2
 
         assert admin.set_split("sdk-model", {1: 0.5, 2: 0.5}) == {1: 0.5, 2: 0.5}
@@ -155,36 +156,36 @@ def test_models_aliases_and_splits(live: LiveServer, served_runs: dict[str, Path
         assert set(chosen.values()) == {1, 2}
         assert all(admin.predict("sdk-model", ["x"], caller_id=c).version == v for c, v in chosen.items())
         report = admin.ab_report("sdk-model", min_samples=1)
-        assert report["model"] == "sdk-model" and {a["version"] for a in report["arms"]} == {1, 2}
+        assert report.model == "sdk-model" and {a.version for a in report.arms} == {1, 2}
         assert admin.set_split("sdk-model", {}) == {}
-        assert admin.model("sdk-model")["split"] == {}
+        assert admin.model("sdk-model").split == {}
 
         logged = admin.predictions(model="sdk-model", limit=3)
-        assert len(logged) == 3 and all(p["model"] == "sdk-model" for p in logged)
+        assert len(logged) == 3 and all(p.model == "sdk-model" for p in logged)
 
 
 def test_keys_round_trip(live: LiveServer) -> None:
     with client(live) as admin:
         created = admin.create_key("sdk-partner", ["predict"])
-        assert created["key"].startswith("tl_") and created["scopes"] == ["predict"]
-        listed = {k["id"]: k for k in admin.keys()}
-        assert listed[created["id"]]["name"] == "sdk-partner" and listed[created["id"]]["revoked_at"] is None
-        assert created["key"] not in json.dumps(list(listed.values()))
-        with tunelab.Client(live.url, created["key"]) as partner:
+        assert created.key.startswith("tl_") and created.scopes == ["predict"]
+        listed = {k.id: k for k in admin.keys()}
+        assert listed[created.id].name == "sdk-partner" and listed[created.id].revoked_at is None
+        assert created.key not in json.dumps([k.model_dump(mode="json") for k in listed.values()])
+        with tunelab.Client(live.url, created.key) as partner:
             assert partner.predict("intents", ["hi"]).version == 1
-            assert admin.revoke_key(created["id"])["revoked_at"]
+            assert admin.revoke_key(created.id).revoked_at
             with pytest.raises(AuthError) as caught:
                 partner.predict("intents", ["hi"])
             assert not isinstance(caught.value, ForbiddenError) and caught.value.code == "unauthorized"
-        usage = {k["id"]: k for k in admin.keys()}[created["id"]]["usage"]
-        assert usage["requests"] == 1 and usage["texts"] == 1 and usage["errors"] >= 0
+        usage = {k.id: k for k in admin.keys()}[created.id].usage
+        assert usage.requests == 1 and usage.texts == 1 and usage.errors >= 0
 
 
 def test_health_and_ready(live: LiveServer) -> None:
     with tunelab.Client(live.url) as anonymous:  # no key needed
-        assert anonymous.health() == {"status": "ok"}
+        assert anonymous.health().status == "ok"
         ready = anonymous.ready()
-        assert ready["status"] == "ready" and ready["db"] == "sqlite" and ready["schema"]
+        assert ready.status == "ready" and ready.db == "sqlite" and ready.schema_revision
 
 
 # ---- errors come back as the same classes ----------------------------------------------------------------------
@@ -234,8 +235,8 @@ def test_names_are_escaped_in_paths(live: LiveServer) -> None:
 
 def test_rate_limit_error_and_retry(live: LiveServer) -> None:
     with client(live) as admin:
-        slow = admin.create_key("sdk-slow", ["predict"], rate_per_s=0.01, burst=1)["key"]
-        quick = admin.create_key("sdk-quick", ["predict"], rate_per_s=5, burst=1)["key"]
+        slow = admin.create_key("sdk-slow", ["predict"], rate_per_s=0.01, burst=1).key
+        quick = admin.create_key("sdk-quick", ["predict"], rate_per_s=5, burst=1).key
     with tunelab.Client(live.url, slow, retries=0) as limited:
         limited.predict("intents", ["x"])
         started = time.monotonic()
@@ -265,10 +266,10 @@ def test_async_client(live: LiveServer) -> None:
             assert len({r.predictions[0].id for r in results}) == 8
             feedback = await admin.feedback(results[0].predictions[0].id, thumb=1)
             assert isinstance(feedback, FeedbackResult) and feedback.correct is True
-            assert {"entities", "intents", "tags"} <= {m["name"] for m in await admin.models()}
-            assert (await admin.health()) == {"status": "ok"}
+            assert {"entities", "intents", "tags"} <= {m.name for m in await admin.models()}
+            assert (await admin.health()).status == "ok"
             ner = await admin.predict("entities", ["Bob Smith works at Acme"])
-            assert all(isinstance(s, Span) for s in ner.predictions[0].spans)
+            assert all(isinstance(s, SpanOut) for s in ner.predictions[0].spans)
             with pytest.raises(NotFoundError):
                 await admin.predict("nope", ["x"])
         async with tunelab.AsyncClient(live.url, live.keys["predict"], retries=0) as predictor:
@@ -286,10 +287,11 @@ def test_async_client_over_asgi_transport(live: LiveServer) -> None:
 
     from tunelab.registry import Store
     from tunelab.serving import create_app, load_settings
-    from tunelab.serving.state import ServerState
+    from tunelab.serving import services
+    from tunelab.serving.services import build_services
 
     settings = load_settings(env={}, db=live.db_url, precision="fp32", max_wait_ms=1.0)
-    state = ServerState(settings, Store(live.db_url))
+    state = build_services(settings, Store(live.db_url))
     app = create_app(settings, state)
 
     async def main() -> str:
@@ -303,7 +305,7 @@ def test_async_client_over_asgi_transport(live: LiveServer) -> None:
                     await sdk.predict("intents", ["x"], version=7)
                 return result.predictions[0].id
         finally:
-            await state.stop()
+            await services.stop(state)
 
     prediction_id = asyncio.run(asyncio.wait_for(main(), 60))
     assert live.store.get_prediction(prediction_id)["text"] == "where is my parcel"

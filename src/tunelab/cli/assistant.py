@@ -95,7 +95,7 @@ def ask(
             for q in question:
                 reply = client.ask(target, q, conversation_id=conversation)
                 conversation = reply.conversation_id  # the questions of one call are one conversation
-                _line(reply.raw)
+                _line(reply.model_dump())
         return
     if Path(target).is_dir():
         from tunelab.apps.assistant.router import Assistant
@@ -180,7 +180,7 @@ def handoffs(
         from tunelab.client import Client
 
         with Client(server, api_key) as client:
-            return _print([h.raw for h in client.handoffs(name, status=status, limit=limit)])
+            return _print([h.model_dump() for h in client.handoffs(name, status=status, limit=limit)])
     from dataclasses import asdict
 
     from tunelab.apps.assistant.store import AssistantStore
@@ -204,7 +204,7 @@ def resolve(
         from tunelab.client import Client
 
         with Client(server, api_key) as client:
-            return _print(client.resolve_handoff(name, handoff_id, label, reply=reply).raw)
+            return _print(client.resolve_handoff(name, handoff_id, label, reply=reply).model_dump())
     from dataclasses import asdict
 
     from tunelab.apps.assistant.desk import Desk

@@ -69,9 +69,7 @@ def write_predictions(texts: list[str], predictions: list[Any], path: str | None
 
 def write_served(texts: list[str], served: list[Any], path: str | None, fmt: str) -> None:
     """Predictions from a server (SDK results, with ids) as JSONL or CSV."""
-    from dataclasses import asdict
-
-    dicts = [{k: v for k, v in asdict(p).items() if v is not None} for p in served]
+    dicts = [p.model_dump(exclude_none=True) for p in served]
     write_prediction_dicts(texts, dicts, path, fmt)
 
 

@@ -1,21 +1,28 @@
-"""FastAPI dependencies shared by every route module: the server state and the caller's key (with a scope)."""
+"""FastAPI dependencies shared by every route module and dashboard page: the services and the caller's key.
+
+    async def route(services: ServicesDep, caller: PredictCaller) -> ...
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from tunelab.serving.auth import Caller
-from tunelab.serving.state import ServerState
+from tunelab.serving.services import Services
 
 
-def get_state(request: Request) -> ServerState:
-    return request.app.state.tunelab
+def services_of(request: HTTPConnection) -> Services:
+    """The process's services (built in the lifespan)."""
+    services: Services = request.app.state.services
+    return services
 
 
-def require(scope: str) -> Any:
-    """`caller: Caller = require("predict")`: authenticate the request's key and check it has `scope`."""
+def require(scope: str) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency that authenticates the request's key and checks it has `scope`."""
 
     async def dependency(request: Request) -> Caller:
         # async on purpose: a sync dependency would hop to the threadpool on every request; the key
@@ -23,6 +30,12 @@ def require(scope: str) -> Any:
         def identified(caller: Caller) -> None:
             request.state.caller = caller
 
-        return get_state(request).auth.authenticate(request.headers, scope, identified)
+        return services_of(request).auth.authenticate(request.headers, scope, identified)
 
-    return Depends(dependency)
+    return dependency
+
+
+ServicesDep = Annotated[Services, Depends(services_of)]
+PredictCaller = Annotated[Caller, Depends(require("predict"))]
+FeedbackCaller = Annotated[Caller, Depends(require("feedback"))]
+AdminCaller = Annotated[Caller, Depends(require("admin"))]

@@ -20,22 +20,22 @@ def served(tmp_path: Path, built: Path) -> Any:
     from tests.serving.conftest import Served
     from tunelab.registry import Store
     from tunelab.serving import create_app, load_settings
-    from tunelab.serving.state import ServerState
+    from tunelab.serving.services import build_services
 
     url = f"sqlite:///{tmp_path / 'registry.db'}"
     store = Store(url)
     AssistantStore(store).register(built, "support")
     keys = {scope: store.create_key(f"k-{scope}", scope)[1] for scope in ("admin", "predict", "feedback")}
     settings = load_settings(env={}, db=url, precision="fp32", max_wait_ms=1.0)
-    with TestClient(create_app(settings, ServerState(settings, store))) as client:
-        yield Served(client, store, client.app.state.tunelab, keys)
+    with TestClient(create_app(settings, build_services(settings, store))) as client:
+        yield Served(client, store, client.app.state.services, keys)
 
 
 def force_handoffs(server: Any) -> None:
     """Make every answer a hand-off (thresholds nobody reaches) on the loaded assistant."""
     from tunelab.apps.assistant.calibrate import Thresholds
 
-    desk = server.state.extensions["assistant"]
+    desk = server.state.desk
     info = desk.assistants.get("support")
     desk.loaded(info).thresholds = Thresholds(NEVER, NEVER)
 
@@ -75,7 +75,7 @@ def test_handoff_queue_over_the_sdk(served: Any) -> None:
     done = sdk.resolve_handoff("support", reply.handoff_id, "refund", reply="We take cards only.")
     assert done.status == "resolved" and done.label == "refund" and done.reply == "We take cards only."
     assert sdk.handoffs("support") == [] and len(sdk.handoffs("support", status="resolved")) == 1
-    assert [a["name"] for a in sdk.assistants()] == ["support"]
+    assert [a.name for a in sdk.assistants()] == ["support"]
     examples = AssistantStore(served.store).resolved_examples("support")
     assert examples == [("can i pay with seashells", "refund")]
 

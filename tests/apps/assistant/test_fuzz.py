@@ -44,10 +44,10 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory, built: Path) -> Any:
 @pytest.fixture
 def app_and_token(fuzz_app: Any) -> Any:
     from tunelab.serving import create_app
-    from tunelab.serving.state import ServerState
+    from tunelab.serving.services import build_services
 
     store, config, token = fuzz_app
-    return create_app(config, ServerState(config, store)), token
+    return create_app(config, build_services(config, store)), token
 
 
 @schema.parametrize()

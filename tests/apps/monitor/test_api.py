@@ -47,8 +47,8 @@ def api(tmp_path: Path, sentiment_run: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     from tunelab.registry import Store
     from tunelab.serving import create_app, load_settings
-    from tunelab.serving.routes import monitor as routes
-    from tunelab.serving.state import ServerState
+    from tunelab.serving import services as routes
+    from tunelab.serving.services import build_services
 
     monkeypatch.setattr(routes, "DELIVERY_INTERVAL_S", 0.1)
     url = f"sqlite:///{tmp_path / 'registry.db'}"
@@ -56,7 +56,7 @@ def api(tmp_path: Path, sentiment_run: Path, monkeypatch: pytest.MonkeyPatch) ->
     store.register(sentiment_run, "sentiment", alias="production")
     keys = {scope: store.create_key(f"k-{scope}", scope)[1] for scope in ("admin", "predict")}
     settings = load_settings(env={}, db=url, precision="fp32", rate_per_s=0)
-    with TestClient(create_app(settings, ServerState(settings, store))) as client:
+    with TestClient(create_app(settings, build_services(settings, store))) as client:
         yield Api(client, keys)
 
 
@@ -89,10 +89,10 @@ def test_define_ingest_and_read_back(api: Api, hook: Hook) -> None:
 
     # the server's background task delivers it (the hook fails the first attempt)
     deadline = time.monotonic() + 20
-    while sdk.alert("markets", alert.id)["status"] != "delivered":
+    while sdk.alert("markets", alert.id).status != "delivered":
         assert time.monotonic() < deadline, sdk.alert("markets", alert.id)
         time.sleep(0.05)
-    assert [d["ok"] for d in sdk.alert("markets", alert.id)["deliveries"]] == [False, True]
+    assert [d.ok for d in sdk.alert("markets", alert.id).deliveries] == [False, True]
     assert [b["alert"]["id"] for b in hook.received] == [alert.id, alert.id]
 
 
@@ -129,4 +129,4 @@ def test_errors_are_4xx_json(api: Api) -> None:
         api.sdk().alerts("nosuch")
     with pytest.raises(ConfigError):
         api.sdk("admin").define_monitor("markets", {**monitor_raw("sentiment"), "window": "soon"})
-    assert [m["name"] for m in api.sdk("admin").monitors()] == ["markets"]
+    assert [m.name for m in api.sdk("admin").monitors()] == ["markets"]

@@ -1,6 +1,6 @@
 """The help desk over registered assistants: ask (answer + log), resolve hand-offs, keep loaded assistants.
 
-Used by the server (one per process, in `state.extensions["assistant"]`) and by the CLI; blocking calls.
+Used by the server (one per process, `services.desk`) and by the CLI; blocking calls.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tunelab.apps.assistant.layout import load_kb_copy
 from tunelab.apps.assistant.router import Answer, Assistant
 from tunelab.apps.assistant.store import AssistantStore, AssistantVersion, Handoff
 from tunelab.errors import UsageError
+from tunelab.inference.loader import ModelLoader
 from tunelab.registry import Store
 
 MAX_QUESTION_CHARS = 4000
@@ -42,8 +43,10 @@ class Reply:
 class Desk:
     """`ask(name, question, conversation_id)`; loaded assistants stay in memory (LRU, `max_loaded`)."""
 
-    def __init__(self, store: Store, max_loaded: int = 4, log_text: bool = True) -> None:
+    def __init__(self, store: Store, max_loaded: int = 4, log_text: bool = True,
+                 loader: ModelLoader | None = None) -> None:
         self.assistants = AssistantStore(store)
+        self.loader = loader  # the server's model cache for the intent classifiers
         self.max_loaded = max_loaded
         self.log_text = log_text
         self._loaded: OrderedDict[tuple[str, int], Assistant] = OrderedDict()
@@ -55,7 +58,7 @@ class Desk:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
-        assistant = Assistant.load(version.path)  # outside the lock: loading takes seconds
+        assistant = Assistant.load(version.path, self.loader)  # outside the lock: loading takes seconds
         with self._lock:
             self._loaded[key] = assistant
             while len(self._loaded) > self.max_loaded:

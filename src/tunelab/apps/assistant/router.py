@@ -14,6 +14,7 @@ from tunelab.apps.assistant.index import FaqIndex, SentenceEncoder
 from tunelab.apps.assistant.kb import OUT_OF_SCOPE, KnowledgeBase, render_answer
 from tunelab.apps.assistant.layout import MANIFEST, AssistantManifest, load_assistant_manifest, load_kb_copy
 from tunelab.errors import UsageError
+from tunelab.inference.loader import ModelLoader
 
 SUGGESTIONS = 3
 
@@ -78,13 +79,15 @@ class Assistant:
         self.thresholds = Thresholds(**manifest.thresholds)
 
     @classmethod
-    def load(cls, folder: str | Path) -> Assistant:
+    def load(cls, folder: str | Path, loader: ModelLoader | None = None) -> Assistant:
+        """`loader` loads the intent classifier's run folder (the server passes its shared model cache)."""
         from tunelab.inference import Predictor
 
+        load_model = loader or Predictor.load
         folder = Path(folder)
         manifest = load_assistant_manifest(folder)
         kb = load_kb_copy(folder)
-        classifier = Predictor.load(folder / "classifier") if kb.intents else None
+        classifier = load_model(folder / "classifier") if kb.intents else None
         encoder = index = None
         if kb.faq:
             encoder = SentenceEncoder.load(folder / "encoder", manifest.max_length)

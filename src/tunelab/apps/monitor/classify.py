@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from tunelab.apps.monitor.config import NEGATIVE_NAMES, POSITIVE_NAMES, ModelSpec, MonitorConfig
 from tunelab.apps.monitor.events import normalise_key
 from tunelab.errors import ConfigError
+from tunelab.inference.loader import ModelLoader
 
 
 @dataclass(frozen=True)
@@ -70,19 +71,22 @@ class ModelClassifier:
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, config: MonitorConfig, store: Any | None = None) -> ModelClassifier:
+    def load(cls, config: MonitorConfig, store: Any | None = None,
+             loader: ModelLoader | None = None) -> ModelClassifier:
+        """`loader` loads each run folder (the server passes its shared model cache)."""
         from tunelab.inference import Predictor
 
-        sentiment = Predictor.load(resolve_model_path(config.sentiment, config.base_dir, store, "sentiment"))
+        load_model = loader or Predictor.load
+        sentiment = load_model(resolve_model_path(config.sentiment, config.base_dir, store, "sentiment"))
         if sentiment.task.name != "classification":
             raise ConfigError(f"sentiment.model: {config.sentiment.model!r} is a {sentiment.task.name} model; "
                               "sentiment needs a classification run")
         negative, positive = sentiment_labels(config.sentiment, sentiment.labels, "sentiment")
         topics = ner = None
         if config.topics is not None:
-            topics = Predictor.load(resolve_model_path(config.topics, config.base_dir, store, "topics"))
+            topics = load_model(resolve_model_path(config.topics, config.base_dir, store, "topics"))
         if config.entities is not None:
-            ner = Predictor.load(resolve_model_path(config.entities, config.base_dir, store, "entities"))
+            ner = load_model(resolve_model_path(config.entities, config.base_dir, store, "entities"))
             if ner.task.name != "ner":
                 raise ConfigError(f"entities.model: {config.entities.model!r} is not an NER run")
         types = config.entities.types if config.entities else ()

@@ -11,13 +11,16 @@ from tunelab.apps.monitor.monitor import Monitor
 from tunelab.apps.monitor.outbox import DeliveryReport, Sender, deliver_due, post_json
 from tunelab.apps.monitor.store import MonitorStore
 from tunelab.errors import UsageError
+from tunelab.inference.loader import ModelLoader
 
 
 class MonitorHub:
     """`hub.get(name)` -> a loaded Monitor; `hub.define(name, raw)` validates, loads and stores a config."""
 
-    def __init__(self, registry: Any, *, sender: Sender = post_json, classifier: Classifier | None = None) -> None:
+    def __init__(self, registry: Any, *, sender: Sender = post_json, classifier: Classifier | None = None,
+                 loader: ModelLoader | None = None) -> None:
         self.registry = registry
+        self.loader = loader  # the server's model cache: one LRU and one backend choice for every model
         self.store = MonitorStore(registry.engine)
         self.sender = sender
         self._classifier = classifier  # tests: a fixed classifier instead of the configured models
@@ -28,7 +31,8 @@ class MonitorHub:
         config = parse_monitor_config({**raw, "name": raw.get("name", name)}, source=source)
         if config.name != name:
             raise UsageError(f"the config names monitor {config.name!r}, the URL {name!r}")
-        monitor = Monitor.open(config, self.registry, self._classifier)  # models load before anything is stored
+        # models load before anything is stored
+        monitor = Monitor.open(config, self.registry, self._classifier, loader=self.loader)
         with self._lock:
             self._monitors[name] = monitor
         return monitor
@@ -39,7 +43,7 @@ class MonitorHub:
         if monitor is not None:
             return monitor
         config = self.config(name)
-        monitor = Monitor.open(config, self.registry, self._classifier, save=False)
+        monitor = Monitor.open(config, self.registry, self._classifier, save=False, loader=self.loader)
         with self._lock:
             return self._monitors.setdefault(name, monitor)
 

@@ -18,6 +18,7 @@ from tunelab.apps.monitor.config import MonitorConfig
 from tunelab.apps.monitor.engine import Key, Observation, RuleEngine
 from tunelab.apps.monitor.events import Event, normalise_key
 from tunelab.apps.monitor.store import ItemRow, MonitorStore
+from tunelab.inference.loader import ModelLoader
 
 log = logging.getLogger("tunelab.monitor")
 
@@ -56,11 +57,11 @@ class Monitor:
 
     @classmethod
     def open(cls, config: MonitorConfig, registry: Any, classifier: Classifier | None = None,
-             *, save: bool = True) -> Monitor:
+             *, save: bool = True, loader: ModelLoader | None = None) -> Monitor:
         """Load the configured models (from run folders or the registry `Store`) and record the config."""
         from tunelab.apps.monitor.classify import ModelClassifier
 
-        classifier = classifier or ModelClassifier.load(config, registry)
+        classifier = classifier or ModelClassifier.load(config, registry, loader)
         store = MonitorStore(registry.engine)
         if save:
             store.save_config(config.name, config.raw)

@@ -1,21 +1,28 @@
-"""Training started from the dashboard: one run at a time on a background thread, its progress kept in memory.
+"""Training started from the dashboard: one run at a time, in a subprocess, its progress kept in memory.
 
-The run itself is a normal `run_train` writing a normal run folder; `on_event` hands each history entry
-(step loss, dev score) to the job, and the run page streams them with server-sent events. A second start
-while one trains is refused (409). A server stopped mid-run leaves an unfinished run folder that
-`tunelab train --resume` continues.
+The run itself is a normal `run_train` writing a normal run folder, in its own process (`trainer.py`) with its
+own threads, so the serving process's thread count and latency are untouched. Each history entry (step loss,
+dev score) comes back as a JSON line, and the run page streams them with server-sent events. A second start
+while one trains is refused (409). A server stopped mid-run stops the run and leaves an unfinished run
+folder that `tunelab train --resume` continues.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunelab.errors import ConflictError, TunelabError
+from tunelab.config import RunConfig, save_config
+from tunelab.errors import ConflictError
 
 log = logging.getLogger("tunelab.dashboard")
 
@@ -42,12 +49,13 @@ class Job:
 
 
 class TrainingJobs:
-    """Starts runs on a worker thread, one at a time; remembers every job of this server process."""
+    """Starts runs in a subprocess, one at a time; remembers every job of this server process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._thread: threading.Thread | None = None
+        self._process: subprocess.Popen[str] | None = None
 
     def busy(self) -> Job | None:
         with self._lock:
@@ -57,17 +65,18 @@ class TrainingJobs:
         with self._lock:
             return self._jobs.get(run_name)
 
-    def start(self, config: Any, run_name: str) -> Job:
-        """Start `run_train(config)` in the background; ConflictError while another run trains."""
+    def start(self, config: RunConfig, run_name: str) -> Job:
+        """Start `run_train(config)` in a subprocess; ConflictError while another run trains."""
         with self._lock:
             running = next((j for j in self._jobs.values() if not j.done), None)
             if running is not None:
                 raise ConflictError(f"run {running.run_name!r} is still training; one run at a time",
                                     hint=f"watch it at /runs/{running.run_name} and start this one when it ends")
-            job = Job(run_name, Path(config.output))
+            job = Job(run_name, Path(str(config.output)))
             self._jobs[run_name] = job
-            self._thread = threading.Thread(target=self._run, args=(job, config), name=f"train-{run_name}",
-                                            daemon=True)
+            self._process = _spawn(config)
+            self._thread = threading.Thread(target=self._follow, args=(job, self._process),
+                                            name=f"train-{run_name}", daemon=True)
             self._thread.start()
         return job
 
@@ -77,16 +86,42 @@ class TrainingJobs:
         if thread is not None:
             thread.join(timeout)
 
-    def _run(self, job: Job, config: Any) -> None:
-        from tunelab.recipes.train import run_train
+    def stop(self) -> None:
+        """Stop a run still training (the server is shutting down); it can be resumed later."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
-        try:
-            run_train(config, show_progress=False, on_event=job.events.append)
+    def _follow(self, job: Job, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a library's stray print
+            if isinstance(entry, dict) and "error" in entry and len(entry) == 1:
+                job.error = str(entry["error"])
+            elif isinstance(entry, dict):
+                job.events.append(entry)
+        code = process.wait()
+        if code == 0:
             job.status = "done"
-        except TunelabError as exc:
-            job.error, job.status = str(exc), "failed"
-        except Exception as exc:  # noqa: BLE001 - a background thread must report, not vanish
-            log.exception("dashboard training run %s failed", job.run_name)
-            job.error, job.status = f"internal error ({type(exc).__name__}); the server log has the details", "failed"
-        finally:
-            job.finished = time.time()
+        else:
+            if not job.error:
+                log.error("dashboard training run %s exited with status %s", job.run_name, code)
+                job.error = f"the training process failed (exit status {code}); the server log has the details"
+            job.status = "failed"
+        job.finished = time.time()
+
+
+def _spawn(config: RunConfig) -> subprocess.Popen[str]:
+    folder = Path(tempfile.mkdtemp(prefix="tunelab-job-"))
+    path = folder / "config.yaml"
+    save_config(config, path)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "tunelab.serving.dashboard.trainer", str(path)],
+                            stdout=subprocess.PIPE, stderr=None, text=True, encoding="utf-8", env=env)

@@ -17,7 +17,7 @@ import yaml
 from tunelab.errors import NotFoundError
 from tunelab.recipes.runs import list_runs
 from tunelab.registry import Store, parse_ref
-from tunelab.serving.dashboard.session import tunelab_home
+from tunelab.serving.dashboard.cookies import tunelab_home
 
 PLOTS = ("training_curves.png", "confusion_matrix.png", "calibration.png", "per_class_f1.png",
          "dev_confusion_matrix.png", "dev_calibration.png", "dev_per_class_f1.png")

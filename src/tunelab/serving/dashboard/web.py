@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 
 from tunelab.errors import TunelabError
 from tunelab.serving.dashboard.session import LoginRequired, current_session, finish
+from tunelab.serving.deps import services_of
 
 log = logging.getLogger("tunelab.dashboard")
 HERE = Path(__file__).parent
@@ -54,7 +55,7 @@ def nav_pages() -> list[Page]:
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
     """A page from `templates/` with the nav, the CSRF token and the login state filled in."""
-    state = request.app.state.tunelab
+    state = services_of(request)
     session = current_session(request)
     context.setdefault("active", "")
     response = templates.TemplateResponse(request, template, {

@@ -1,22 +1,10 @@
-"""Route modules for the applications and the dashboard; each has `install(app, state)`.
-
-`create_app` calls every installer in `INSTALLERS` after the core `/v1` routes.
-"""
+"""The /v1 API, one module per resource, each a module-level `APIRouter` reaching services through `deps`."""
 
 from __future__ import annotations
 
-from typing import Any
+from fastapi import APIRouter
 
-from fastapi import FastAPI
+from tunelab.serving.routes import assistant, health, keys, logs, models, monitor, predict
 
-
-def installers() -> list[Any]:
-    from tunelab.serving.dashboard import install as dashboard
-    from tunelab.serving.routes import assistant, monitor
-
-    return [assistant.install, monitor.install, dashboard]
-
-
-def install_all(app: FastAPI, state: Any) -> None:
-    for install in installers():
-        install(app, state)
+ROUTERS: tuple[APIRouter, ...] = (health.router, predict.router, models.router, logs.router, keys.router,
+                                  assistant.router, monitor.router)

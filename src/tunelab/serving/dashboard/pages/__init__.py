@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from starlette.requests import Request
 
 from tunelab.serving.auth import Caller
 from tunelab.serving.dashboard.session import check_csrf, page_caller
@@ -17,14 +16,6 @@ PostedForm = Annotated[Any, Depends(check_csrf)]  # the form, its CSRF token che
 
 def new_router() -> APIRouter:
     return APIRouter(route_class=PageRoute)
-
-
-def state_of(request: Request) -> Any:
-    return request.app.state.tunelab
-
-
-def dashboard_of(request: Request) -> Any:
-    return request.app.state.tunelab.extensions["dashboard"]
 
 
 def field(form: Any, name: str, default: str = "") -> str:

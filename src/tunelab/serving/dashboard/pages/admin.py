@@ -6,15 +6,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tunelab.errors import UsageError
-from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router, state_of
+from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.web import redirect, render
+from tunelab.serving.deps import services_of
 
 router = new_router()
 SCOPES = ("predict", "feedback", "admin")
 
 
 def _keys_page(request: Request, status_code: int = 200, **context: object) -> Response:
-    state = state_of(request)
+    state = services_of(request)
     state.usage.flush()  # counters still in memory go to the store first
     return render(request, "admin.html", status_code, active="admin", keys=state.store.list_keys(), scopes=SCOPES,
                   **context)
@@ -38,13 +39,13 @@ def create_key(request: Request, _admin: Admin, form: PostedForm) -> Response:
         raise UsageError(f"rate limit {rate_text!r} is not a number") from None
     if rate is not None and not 0 <= rate <= 1e6:
         raise UsageError("the rate limit must be between 0 and 1,000,000 requests per second")
-    info, token = state_of(request).store.create_key(field(form, "name").strip(), scopes, rate_per_s=rate)
+    info, token = services_of(request).store.create_key(field(form, "name").strip(), scopes, rate_per_s=rate)
     return _keys_page(request, 201, created=info, token=token)
 
 
 @router.post("/admin/keys/{key_id}/revoke")
 def revoke_key(request: Request, key_id: str, _admin: Admin, form: PostedForm) -> Response:
-    state = state_of(request)
+    state = services_of(request)
     info = state.store.get_key(key_id)
     if field(form, "confirm") != "yes":
         return render(request, "confirm.html", active="admin", title=f"Revoke the key {info.name!r}?",

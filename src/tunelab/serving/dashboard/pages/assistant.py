@@ -7,7 +7,6 @@ page comes back with the whole conversation."""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import Query
@@ -18,21 +17,16 @@ from tunelab.apps.assistant.desk import check_question
 from tunelab.errors import UsageError
 from tunelab.registry import check_name
 from tunelab.serving.dashboard import chat
-from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router, state_of
+from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.web import redirect, render
-from tunelab.serving.routes import assistant as assistant_routes
+from tunelab.serving.deps import services_of
 
 router = new_router()
 
 
-def _desk(request: Request) -> Any:
-    """The server's help desk (`state.extensions["assistant"]`), as the `/v1/assistants` routes use it."""
-    return assistant_routes.desk_of(state_of(request))
-
-
 @router.get("/assistant")
 def assistants_page(request: Request, _admin: Admin) -> Response:
-    rows = chat.list_assistants(_desk(request).assistants)
+    rows = chat.list_assistants(services_of(request).desk.assistants)
     return render(request, "assistants.html", active="assistant", rows=rows)
 
 
@@ -40,7 +34,7 @@ def assistants_page(request: Request, _admin: Admin) -> Response:
 def chat_page(request: Request, name: str, _admin: Admin,
               conversation: str = Query("", max_length=128)) -> Response:
     """The chat tester: the conversation so far (each answer with route, confidence, evidence) and a question box."""
-    assistants = _desk(request).assistants
+    assistants = services_of(request).desk.assistants
     info = assistants.get(check_name(name, "assistant name"))
     turns = chat.conversation_turns(assistants, name, conversation)
     return render(request, "chat.html", active="assistant", info=info, conversation=conversation, turns=turns,
@@ -55,7 +49,7 @@ def ask(request: Request, name: str, admin: Admin, form: PostedForm) -> Response
     conversation = field(form, "conversation").strip() or None
     if conversation is not None:
         chat.check_conversation_id(conversation)
-    reply = _desk(request).ask(name, question, conversation, key_id=admin.key_id,
+    reply = services_of(request).desk.ask(name, question, conversation, key_id=admin.key_id,
                                  caller=f"dashboard:{admin.label}"[:128])
     target = f"/assistant/{quote(name)}?conversation={quote(reply.conversation_id, safe='')}#turn-{reply.id}"
     return redirect(request, target)
@@ -63,7 +57,7 @@ def ask(request: Request, name: str, admin: Admin, form: PostedForm) -> Response
 
 @router.get("/assistant/{name}/handoffs")
 def handoffs_page(request: Request, name: str, _admin: Admin) -> Response:
-    assistants = _desk(request).assistants
+    assistants = services_of(request).desk.assistants
     info = assistants.get(check_name(name, "assistant name"))
     queue = chat.open_queue(assistants, name)
     resolved = assistants.handoffs(name, "resolved", 10_000)[-20:][::-1]
@@ -80,6 +74,6 @@ def resolve(request: Request, name: str, handoff_id: int, admin: Admin, form: Po
     if not label:
         raise UsageError("choose the right intent, FAQ entry or out_of_scope")
     reply = field(form, "reply").strip()[:8000] or None
-    _desk(request).resolve(check_name(name, "assistant name"), handoff_id, label, reply=reply,
+    services_of(request).desk.resolve(check_name(name, "assistant name"), handoff_id, label, reply=reply,
                              actor=admin.key_name)
     return redirect(request, f"/assistant/{quote(name)}/handoffs")

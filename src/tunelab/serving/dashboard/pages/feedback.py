@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from tunelab.registry import check_name
 from tunelab.serving.dashboard import review
-from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router, state_of
+from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.web import redirect, render
+from tunelab.serving.deps import services_of
 
 router = new_router()
 
@@ -18,7 +19,7 @@ router = new_router()
 @router.get("/feedback")
 def feedback_page(request: Request, _admin: Admin, model: str = "", threshold: float = Query(0.6, ge=0, le=1),
                   limit: int = Query(50, ge=1, le=500)) -> Response:
-    store = state_of(request).store
+    store = services_of(request).store
     chosen = check_name(model) if model else None
     queue = review.review_queue(store, chosen, threshold, limit)
     corrected = len([f for f in store.list_feedback(model=chosen, limit=100_000) if f.get("label") is not None])
@@ -30,7 +31,7 @@ def feedback_page(request: Request, _admin: Admin, model: str = "", threshold: f
 @router.post("/feedback/relabel")
 def relabel(request: Request, admin: Admin, form: PostedForm) -> Response:
     """Store the reviewer's label for a prediction (as POST /v1/feedback); it leaves the queue."""
-    state = state_of(request)
+    state = services_of(request)
     prediction = state.store.get_prediction(field(form, "prediction_id"))
     version = state.store.get_version(prediction["model"], prediction["version"])
     labels = review.entity_types(version.labels) if version.task == "ner" else version.labels
@@ -43,7 +44,7 @@ def relabel(request: Request, admin: Admin, form: PostedForm) -> Response:
 
 @router.get("/feedback/export")
 def export(request: Request, _admin: Admin, model: str = Query(...)) -> Response:
-    result = review.export_corrections(state_of(request).store, check_name(model))
+    result = review.export_corrections(services_of(request).store, check_name(model))
     return Response(result.content, media_type=result.media_type, headers={
         "Content-Disposition": f'attachment; filename="{result.filename}"',
         "X-Tunelab-Rows": str(result.rows), "X-Tunelab-Skipped": str(result.skipped)})

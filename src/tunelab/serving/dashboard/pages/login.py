@@ -9,6 +9,7 @@ from tunelab.errors import AuthError, RateLimitError
 from tunelab.serving.dashboard.pages import PostedForm, field, new_router
 from tunelab.serving.dashboard.session import log_in, log_out
 from tunelab.serving.dashboard.web import redirect, render
+from tunelab.serving.deps import services_of
 
 router = new_router()
 
@@ -26,7 +27,7 @@ def login_page(request: Request, next: str = "/") -> Response:
 @router.post("/login")
 def login(request: Request, form: PostedForm) -> Response:
     target = safe_next(field(form, "next", "/"))
-    if not request.app.state.tunelab.settings.auth:
+    if not services_of(request).settings.auth:
         return redirect(request, target)
     try:
         log_in(request, field(form, "api_key"))

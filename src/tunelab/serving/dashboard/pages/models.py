@@ -7,15 +7,16 @@ from starlette.responses import Response
 
 from tunelab.errors import UsageError
 from tunelab.registry import check_name
-from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router, state_of
+from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.web import redirect, render
+from tunelab.serving.deps import services_of
 
 router = new_router()
 
 
 @router.get("/models")
 def models_page(request: Request, _admin: Admin, registered: str = "") -> Response:
-    store = state_of(request).store
+    store = services_of(request).store
     models = store.list_models()
     history = {m.name: store.alias_history(m.name)[-10:][::-1] for m in models}
     return render(request, "models.html", active="models", models=models, history=history,
@@ -33,7 +34,7 @@ def _version(form: object) -> int:
 def promote(request: Request, name: str, admin: Admin, form: PostedForm) -> Response:
     """First post: a confirmation page saying what will change. Confirmed: move the alias (as PUT
     /v1/models/{name}/aliases/{alias})."""
-    state = state_of(request)
+    state = services_of(request)
     info = state.store.get_model(check_name(name))
     alias = check_name(field(form, "alias", "production").strip() or "production", "alias")
     version = _version(form)
@@ -44,14 +45,13 @@ def promote(request: Request, name: str, admin: Admin, form: PostedForm) -> Resp
                               f"{version}." if current else f"{name}@{alias} will answer with version {version}.",
                       action=f"/models/{name}/promote", fields={"alias": alias, "version": str(version)},
                       button=f"Promote to {alias}", back="/models")
-    state.store.set_alias(name, alias, version, actor=admin.key_name)
-    state.routes.invalidate(name)
+    state.admin.set_alias(name, alias, version, actor=admin.key_name)
     return redirect(request, f"/models#model-{name}")
 
 
 @router.post("/models/{name}/rollback")
 def rollback(request: Request, name: str, admin: Admin, form: PostedForm) -> Response:
-    state = state_of(request)
+    state = services_of(request)
     info = state.store.get_model(check_name(name))
     alias = check_name(field(form, "alias", "production").strip() or "production", "alias")
     if field(form, "confirm") != "yes":
@@ -62,15 +62,14 @@ def rollback(request: Request, name: str, admin: Admin, form: PostedForm) -> Res
                               f"with the version it pointed at before ({before or 'none recorded'}).",
                       action=f"/models/{name}/rollback", fields={"alias": alias}, button="Roll back",
                       back="/models")
-    state.store.rollback_alias(name, alias, actor=admin.key_name)
-    state.routes.invalidate(name)
+    state.admin.rollback(name, alias, actor=admin.key_name)
     return redirect(request, f"/models#model-{name}")
 
 
 @router.post("/models/{name}/split")
 def set_split(request: Request, name: str, _admin: Admin, form: PostedForm) -> Response:
     """A/B weights per version (as PUT /v1/models/{name}/split); all empty or zero removes the split."""
-    state = state_of(request)
+    state = services_of(request)
     info = state.store.get_model(check_name(name))
     weights: dict[int, float] = {}
     for v in info.versions:
@@ -83,6 +82,5 @@ def set_split(request: Request, name: str, _admin: Admin, form: PostedForm) -> R
             raise UsageError(f"weight of version {v.version}: {text!r} is not a number") from None
         if weight != 0:  # negative or non-finite weights go to the store, which refuses them
             weights[v.version] = weight
-    state.store.set_split(name, weights)
-    state.routes.invalidate(name)
+    state.admin.set_split(name, weights)
     return redirect(request, f"/models#model-{name}")

@@ -1,12 +1,10 @@
 """Monitor pages: the defined monitors; per monitor a volume / negative-share chart per key over the stored
 windowed aggregates and the recent alerts with their evidence and webhook delivery state; one alert in full.
 
-Everything is read through the server's `MonitorHub` store (`state.extensions["monitor"]`, as the
+Everything is read through the server's `MonitorHub` store (`services.hub`, as the
 `/v1/monitors` routes use it); the pages change nothing."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import Query
 from starlette.requests import Request
@@ -16,22 +14,17 @@ from tunelab.apps.monitor.config import SCOPES
 from tunelab.errors import NotFoundError, UsageError
 from tunelab.registry import check_name
 from tunelab.serving.dashboard import monitoring
-from tunelab.serving.dashboard.pages import Admin, new_router, state_of
+from tunelab.serving.dashboard.pages import Admin, new_router
 from tunelab.serving.dashboard.web import render
-from tunelab.serving.routes import monitor as monitor_routes
+from tunelab.serving.deps import services_of
 
 router = new_router()
 ALERTS_SHOWN = 50
 
 
-def _hub(request: Request) -> Any:
-    """The server's monitors (`state.extensions["monitor"]`), as the `/v1/monitors` routes use them."""
-    return monitor_routes.hub_of(state_of(request))
-
-
 @router.get("/monitor")
 def monitors_page(request: Request, _admin: Admin) -> Response:
-    store = _hub(request).store
+    store = services_of(request).hub.store
     rows = [{**m, "webhook_host": monitoring.webhook_host(m["config"]),
              "rules": [r.get("name") for r in m["config"].get("rules") or [] if isinstance(r, dict)],
              "alerts": store.list_alerts(m["name"], limit=1)} for m in store.list_monitors()]
@@ -41,7 +34,7 @@ def monitors_page(request: Request, _admin: Admin) -> Response:
 @router.get("/monitor/{name}")
 def monitor_page(request: Request, name: str, _admin: Admin, kind: str = Query("", max_length=16),
                  key: str = Query("", max_length=128)) -> Response:
-    hub = _hub(request)
+    hub = services_of(request).hub
     config = hub.config(check_name(name, "monitor name"))
     if kind and kind not in SCOPES:
         raise UsageError(f"kind must be one of {', '.join(SCOPES)}")
@@ -57,7 +50,7 @@ def monitor_page(request: Request, name: str, _admin: Admin, kind: str = Query("
 @router.get("/monitor/{name}/alerts/{alert_id}")
 def alert_page(request: Request, name: str, alert_id: int, _admin: Admin) -> Response:
     """One alert: its evidence, the stored items of its key in its window, and every delivery attempt."""
-    hub = _hub(request)
+    hub = services_of(request).hub
     check_name(name, "monitor name")
     if not 1 <= alert_id <= 2**31 - 1:
         raise UsageError("alert ids are positive 32-bit numbers")

@@ -13,22 +13,23 @@ from tunelab.config import load_config
 from tunelab.errors import ConflictError, UsageError
 from tunelab.registry import check_name
 from tunelab.serving.dashboard import uploads as up
-from tunelab.serving.dashboard.pages import Admin, PostedForm, dashboard_of, field, new_router, state_of
+from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.runfolders import runs_dir
 from tunelab.serving.dashboard.web import redirect, render
+from tunelab.serving.deps import services_of
 
 router = new_router()
 METHODS = ("full", "lora", "adalora", "probe")
 
 
 def _limit(request: Request) -> int:
-    return int(state_of(request).settings.max_body_bytes)
+    return int(services_of(request).settings.max_body_bytes)
 
 
 @router.get("/new")
 def new_page(request: Request, _admin: Admin) -> Response:
     return render(request, "new.html", active="new", tasks=up.TASKS, limit=_limit(request),
-                  busy=dashboard_of(request).jobs.busy())
+                  busy=services_of(request).dashboard.jobs.busy())
 
 
 @router.post("/new/upload")
@@ -37,7 +38,7 @@ async def upload(request: Request, _admin: Admin, form: PostedForm) -> Response:
     if not isinstance(file, UploadFile) or not file.filename:
         raise UsageError("choose a file to upload")
     data = await file.read(_limit(request) + 1)
-    saved = up.save_upload(dashboard_of(request).uploads, file.filename, data, _limit(request))
+    saved = up.save_upload(services_of(request).dashboard.uploads, file.filename, data, _limit(request))
     mapped = up.with_mapping(saved, field(form, "task", "classification"), field(form, "text_column", "text"),
                              field(form, "label_column", "label"))
     up.save_mapping(mapped)
@@ -46,17 +47,17 @@ async def upload(request: Request, _admin: Admin, form: PostedForm) -> Response:
 
 @router.get("/new/{upload_id}")
 def preview_page(request: Request, upload_id: str, _admin: Admin) -> Response:
-    upload = up.load_upload(dashboard_of(request).uploads, upload_id)
+    upload = up.load_upload(services_of(request).dashboard.uploads, upload_id)
     preview = up.build_preview(upload)
     suggested = Path(upload.original_name).stem.lower().replace(" ", "-")[:40] or "run"
     return render(request, "preview.html", active="new", p=preview, tasks=up.TASKS, methods=METHODS,
                   suggested="".join(c for c in suggested if c.isalnum() or c in "-_") or "run",
-                  busy=dashboard_of(request).jobs.busy())
+                  busy=services_of(request).dashboard.jobs.busy())
 
 
 @router.post("/new/{upload_id}/mapping")
 def set_mapping(request: Request, upload_id: str, _admin: Admin, form: PostedForm) -> Response:
-    upload = up.load_upload(dashboard_of(request).uploads, upload_id)
+    upload = up.load_upload(services_of(request).dashboard.uploads, upload_id)
     up.save_mapping(up.with_mapping(upload, field(form, "task"), field(form, "text_column"),
                                     field(form, "label_column")))
     return redirect(request, f"/new/{upload_id}")
@@ -64,7 +65,7 @@ def set_mapping(request: Request, upload_id: str, _admin: Admin, form: PostedFor
 
 @router.post("/new/{upload_id}/fix")
 def fix_row(request: Request, upload_id: str, _admin: Admin, form: PostedForm) -> Response:
-    upload = up.load_upload(dashboard_of(request).uploads, upload_id)
+    upload = up.load_upload(services_of(request).dashboard.uploads, upload_id)
     try:
         line = int(field(form, "line"))
     except ValueError:
@@ -76,7 +77,7 @@ def fix_row(request: Request, upload_id: str, _admin: Admin, form: PostedForm) -
 @router.post("/new/{upload_id}/start")
 def start_run(request: Request, upload_id: str, _admin: Admin, form: PostedForm) -> Response:
     """Validate once more, then train in the background into the runs folder; go to the run page."""
-    dashboard = dashboard_of(request)
+    dashboard = services_of(request).dashboard
     upload = up.load_upload(dashboard.uploads, upload_id)
     preview = up.build_preview(upload)
     if not preview.ok:
@@ -85,7 +86,7 @@ def start_run(request: Request, upload_id: str, _admin: Admin, form: PostedForm)
     method = field(form, "method", "full")
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}", hint=f"choose one of {', '.join(METHODS)}")
-    output = runs_dir(state_of(request).settings.runs_root) / name
+    output = runs_dir(services_of(request).settings.runs_root) / name
     if output.exists():
         raise ConflictError(f"a run named {name!r} exists already", hint="choose another name")
     overrides = [f"data.train={upload.path}", f"data.task={upload.task}",

@@ -10,9 +10,10 @@ from starlette.responses import Response
 
 from tunelab.errors import UsageError
 from tunelab.registry import parse_ref
-from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router, state_of
+from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.review import highlight
 from tunelab.serving.dashboard.web import redirect, render
+from tunelab.serving.deps import services_of
 
 router = new_router()
 
@@ -20,7 +21,7 @@ router = new_router()
 def _targets(request: Request) -> list[str]:
     """Every way to ask for a model: name, name@alias, name@version."""
     out = []
-    for m in state_of(request).store.list_models():
+    for m in services_of(request).store.list_models():
         out.append(m.name)
         out += [f"{m.name}@{alias}" for alias in sorted(m.aliases)]
         out += [f"{m.name}@{v.version}" for v in reversed(m.versions)]
@@ -35,11 +36,11 @@ def playground_page(request: Request, _admin: Admin, model: str = "") -> Respons
 
 @router.post("/playground")
 async def try_text(request: Request, admin: Admin, form: PostedForm) -> Response:
-    state = state_of(request)
+    state = services_of(request)
     target, text = field(form, "model").strip(), field(form, "text")
     if not target:
         raise UsageError("choose a model", hint="register a run as a model first (Runs > a run > Register)")
-    served = await state.predict(parse_ref(target), [text], admin, f"dashboard:{admin.label}")
+    served = await state.predictions.predict(parse_ref(target), [text], admin, f"dashboard:{admin.label}")
     output = served.outputs[0]
     probabilities = sorted((output.get("probabilities") or output.get("scores") or {}).items(),
                            key=lambda kv: -kv[1])
@@ -51,7 +52,7 @@ async def try_text(request: Request, admin: Admin, form: PostedForm) -> Response
 @router.post("/playground/flag")
 def flag(request: Request, admin: Admin, form: PostedForm) -> Response:
     """Thumb down on a prediction (as POST /v1/feedback): it joins the review queue as flagged."""
-    state = state_of(request)
+    state = services_of(request)
     comment = field(form, "comment").strip()[:4000] or None
     row = state.store.add_feedback(field(form, "prediction_id"), thumb=-1, comment=comment, key_id=admin.key_id)
     state.metrics.feedback.labels(row["model"], str(row["version"])).inc()

@@ -16,25 +16,26 @@ from tunelab.errors import NotFoundError
 from tunelab.registry import check_name
 from tunelab.serving.dashboard import runfolders as rf
 from tunelab.serving.dashboard.jobs import Job
-from tunelab.serving.dashboard.pages import Admin, PostedForm, dashboard_of, field, new_router, state_of
+from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.web import redirect, render
+from tunelab.serving.deps import services_of
 
 router = new_router()
 HEARTBEAT_S = 15.0
 
 
 def _root(request: Request) -> Path:
-    return rf.runs_dir(state_of(request).settings.runs_root)
+    return rf.runs_dir(services_of(request).settings.runs_root)
 
 
 def _detail(request: Request, run_id: str) -> rf.RunDetail:
-    return rf.load_run(run_id, rf.find_run(_root(request), state_of(request).store, run_id))
+    return rf.load_run(run_id, rf.find_run(_root(request), services_of(request).store, run_id))
 
 
 @router.get("/")
 def runs_page(request: Request, _admin: Admin) -> Response:
-    rows = rf.list_all_runs(_root(request), state_of(request).store)
-    job = dashboard_of(request).jobs.busy()
+    rows = rf.list_all_runs(_root(request), services_of(request).store)
+    job = services_of(request).dashboard.jobs.busy()
     for row in rows:
         if job is not None and row["id"] == job.run_name:
             row["status"] = "training"
@@ -52,7 +53,7 @@ def compare_page(request: Request, _admin: Admin, a: str = Query(""), b: str = Q
 
 @router.get("/runs/{run_id}")
 def run_page(request: Request, run_id: str, _admin: Admin) -> Response:
-    job = dashboard_of(request).jobs.get(run_id)
+    job = services_of(request).dashboard.jobs.get(run_id)
     try:
         run = _detail(request, run_id)
     except NotFoundError:
@@ -61,7 +62,7 @@ def run_page(request: Request, run_id: str, _admin: Admin) -> Response:
         run = rf.load_run(run_id, job.run_dir)  # just started: the folder appears once the data is read
     split = run.split()
     labels, matrix = rf.confusion(run.metrics, split)
-    models = [m.name for m in state_of(request).store.list_models()]
+    models = [m.name for m in services_of(request).store.list_models()]
     return render(request, "run.html", active="runs", run=run, job=job, split=split, labels=labels,
                   matrix=matrix, per_class=rf.per_class_rows(run.metrics, split), models=models,
                   artifacts=rf.artifact_rows(run.manifest),
@@ -71,7 +72,7 @@ def run_page(request: Request, run_id: str, _admin: Admin) -> Response:
 @router.get("/runs/{run_id}/events")
 async def run_events(request: Request, run_id: str, _admin: Admin) -> Response:
     """Server-sent events: each training history entry, then `end` with the job's status."""
-    job = dashboard_of(request).jobs.get(run_id)
+    job = services_of(request).dashboard.jobs.get(run_id)
     if job is None:
         _detail(request, run_id)  # 404 for an unknown run
     return StreamingResponse(_stream(request, job), media_type="text/event-stream",
@@ -105,7 +106,7 @@ async def _stream(request: Request, job: Job | None) -> AsyncIterator[str]:
 def run_file(request: Request, run_id: str, name: str, _admin: Admin) -> Response:
     if name not in rf.PLOTS:  # only the known plot files: no path comes from the request
         raise NotFoundError(f"no file {name!r} in run {run_id!r}")
-    path = rf.find_run(_root(request), state_of(request).store, run_id) / name
+    path = rf.find_run(_root(request), services_of(request).store, run_id) / name
     if not path.is_file():
         raise NotFoundError(f"run {run_id!r} has no {name}")
     return FileResponse(path, media_type="image/png")
@@ -114,10 +115,9 @@ def run_file(request: Request, run_id: str, name: str, _admin: Admin) -> Respons
 @router.post("/runs/{run_id}/register")
 def register_run(request: Request, run_id: str, admin: Admin, form: PostedForm) -> Response:
     """Register a finished run as the next version of a model (as `POST /v1/models/{name}/versions`)."""
-    state = state_of(request)
+    state = services_of(request)
     path = rf.find_run(_root(request), state.store, run_id)
     name = check_name(field(form, "model").strip())
     alias = field(form, "alias").strip() or None
-    info = state.store.register(path, name, alias=alias, actor=admin.key_name)
-    state.routes.invalidate(name)
+    info = state.admin.register(path, name, alias=alias, actor=admin.key_name)
     return redirect(request, f"/models?registered={info.model}@{info.version}#model-{info.model}")

@@ -1,28 +1,23 @@
-"""Everything one server process holds: the store, loaded models, the batcher, auth, usage, metrics, routing.
-
-The predict path lives here (not in the routes) so it can be read in one place:
-resolve the version -> load it (LRU) -> micro-batch -> forward pass -> log every prediction -> answer.
-"""
+"""The predict path, readable in one place: resolve the version -> load it (LRU) -> micro-batch -> forward pass
+-> log every prediction -> answer."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Hashable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from tunelab.errors import NotFoundError, UsageError
-from tunelab.registry import ModelInfo, ModelRef, PredictionRecord, Store, VersionInfo, choose_version
-from tunelab.registry.store import now
-from tunelab.serving.auth import Authenticator, Caller, UsageMeter
+from tunelab.errors import UsageError
+from tunelab.registry import ModelRef, PredictionRecord, Store, VersionInfo
+from tunelab.serving.auth import Caller, UsageMeter
 from tunelab.serving.batcher import Job, MicroBatcher
 from tunelab.serving.metrics import Metrics
 from tunelab.serving.models import LoadedModel, ModelCache
+from tunelab.serving.routing import RouteCache
 from tunelab.serving.settings import ServeSettings
 
 log = logging.getLogger("tunelab.serve")
@@ -46,61 +41,18 @@ def valid_utf8(data: str | bytes) -> bool:
     return True
 
 
-class RouteCache:
-    """Model routing facts (versions, aliases, split) cached for `ttl` seconds: changes made through another
-    replica show up within that time; changes made through this one show at once (`invalidate`)."""
+class Predictions:
+    """Predict for registered models: routing, the model cache, the micro-batcher, the prediction log."""
 
-    def __init__(self, store: Store, ttl: float) -> None:
-        self.store = store
-        self.ttl = ttl
-        self._items: dict[str, tuple[float, ModelInfo]] = {}
-        self._lock = threading.Lock()
-
-    def model(self, name: str, *, fresh: bool = False) -> ModelInfo:
-        stamp = time.monotonic()
-        with self._lock:
-            hit = self._items.get(name)
-        if hit is not None and not fresh and stamp - hit[0] < self.ttl:
-            return hit[1]
-        info = self.store.get_model(name)
-        with self._lock:
-            self._items[name] = (stamp, info)
-        return info
-
-    def resolve(self, ref: ModelRef, caller: str) -> VersionInfo:
-        info = self.model(ref.name)
-        try:
-            version = choose_version(ref, info, caller)
-        except NotFoundError:  # maybe registered through another replica a moment ago
-            info = self.model(ref.name, fresh=True)
-            version = choose_version(ref, info, caller)
-        return next(v for v in info.versions if v.version == version)
-
-    def invalidate(self, name: str | None = None) -> None:
-        with self._lock:
-            if name is None:
-                self._items.clear()
-            else:
-                self._items.pop(name, None)
-
-
-class ServerState:
-    def __init__(self, settings: ServeSettings, store: Store | None = None) -> None:
+    def __init__(self, settings: ServeSettings, store: Store, routes: RouteCache, models: ModelCache,
+                 metrics: Metrics, usage: UsageMeter) -> None:
         self.settings = settings
-        self.store = store or Store(settings.db)
-        self.metrics = Metrics()
-        self.routes = RouteCache(self.store, settings.registry_cache_s)
-        self.models = ModelCache(settings.max_models, settings.precision, settings.backend)
-        self.auth = Authenticator(self.store, enabled=settings.auth, rate_per_s=settings.rate_per_s,
-                                  burst=settings.burst, cache_s=settings.key_cache_s)
-        self.usage = UsageMeter(self.store)
+        self.store = store
+        self.routes = routes
+        self.models = models
+        self.metrics = metrics
+        self.usage = usage
         self.batcher = self._new_batcher()
-        self._tasks: list[asyncio.Task] = []
-        # what the applications and the dashboard hold (loaded assistants, monitors, training jobs), by name
-        self.extensions: dict[str, Any] = {}
-        # called (sync or async, no arguments) at the end of start() and the start of stop()
-        self.on_start: list[Any] = []
-        self.on_stop: list[Any] = []
 
     def _new_batcher(self) -> MicroBatcher:
         return MicroBatcher(self._infer, self._finish, max_batch_size=self.settings.max_batch_size,
@@ -179,52 +131,11 @@ class ServerState:
         self.store.log_predictions(records)
         return answered
 
-    # ---- background work -------------------------------------------------------------------------
+    # ---- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    def start(self) -> None:
         if self.batcher.closed:  # the app's lifespan ran before (tests run it more than once)
             self.batcher = self._new_batcher()
-        self._tasks = [asyncio.create_task(self._every(self.settings.usage_flush_s, self.usage.flush)),
-                       asyncio.create_task(self._every(3600.0, self.purge, first=0.0))]
-        for hook in self.on_start:
-            await _maybe_await(hook())
-
-    def every(self, seconds: float, func: Any, first: float | None = None) -> None:
-        """Run `func` on a worker thread every `seconds` while the server runs (call from an on_start hook)."""
-        self._tasks.append(asyncio.create_task(self._every(seconds, func, first)))
 
     async def stop(self) -> None:
-        for hook in self.on_stop:
-            try:
-                await _maybe_await(hook())
-            except Exception:  # noqa: BLE001 - shutting down: report, don't hang
-                log.exception("shutdown hook %s failed", getattr(hook, "__name__", hook))
-        for task in self._tasks:
-            task.cancel()
         await self.batcher.close()
-        try:
-            self.usage.flush()
-        except Exception:  # noqa: BLE001 - shutting down: report, don't hang
-            log.exception("could not flush usage counters")
-        self.store.close()
-
-    def purge(self) -> int:
-        cutoff = now() - timedelta(days=self.settings.retention_days)
-        removed = self.store.purge_predictions(cutoff)
-        if removed:
-            log.info("retention: removed %d predictions older than %s", removed, cutoff.isoformat())
-        return removed
-
-    async def _every(self, seconds: float, func: Any, first: float | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        await asyncio.sleep(seconds if first is None else first)
-        while True:
-            try:
-                await loop.run_in_executor(None, func)
-            except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
-                log.exception("background task %s failed", getattr(func, "__name__", func))
-            await asyncio.sleep(seconds)
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if asyncio.iscoroutine(value) else value

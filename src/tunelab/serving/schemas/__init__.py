@@ -1,0 +1,72 @@
+"""The one wire schema: pydantic request and response bodies of every /v1 route, imported by the SDK too.
+
+Pure pydantic (no FastAPI, no torch), so `tunelab.client` can import it. One module per resource.
+"""
+
+from tunelab.serving.schemas.assistant import (
+    AskRequest,
+    AssistantList,
+    AssistantReply,
+    AssistantVersionOut,
+    ConversationOut,
+    HandoffList,
+    HandoffOut,
+    RegisterAssistantRequest,
+    ResolveRequest,
+    SuggestionOut,
+    TurnOut,
+)
+from tunelab.serving.schemas.common import ERRORS, Body, ErrorOut, HealthOut, Out, ReadyOut, StatusOut
+from tunelab.serving.schemas.keys import KeyCreated, KeyCreateRequest, KeyList, KeyOut, KeyUsage
+from tunelab.serving.schemas.models import (
+    ABReportOut,
+    AliasEvent,
+    AliasHistory,
+    AliasRequest,
+    ArmOut,
+    FeedbackList,
+    FeedbackOut,
+    FeedbackRequest,
+    LoggedPrediction,
+    LoggedPredictionDetail,
+    ModelList,
+    ModelOut,
+    PredictionList,
+    PredictionOut,
+    PredictRequest,
+    PredictResponse,
+    RegisterRequest,
+    SpanIn,
+    SpanOut,
+    SplitOut,
+    SplitRequest,
+    VersionDetail,
+    VersionOut,
+)
+from tunelab.serving.schemas.monitor import (
+    AggregateList,
+    AggregateOut,
+    AlertDetail,
+    AlertList,
+    AlertOut,
+    DeliveryOut,
+    EventIn,
+    EventsIn,
+    EventsResult,
+    MonitorDefined,
+    MonitorIn,
+    MonitorList,
+    MonitorOut,
+)
+
+__all__ = [
+    "ERRORS", "ABReportOut", "AggregateList", "AggregateOut", "AlertDetail", "AlertList", "AlertOut", "AliasEvent",
+    "AliasHistory", "AliasRequest", "ArmOut", "AskRequest", "AssistantList", "AssistantReply", "AssistantVersionOut",
+    "Body", "ConversationOut", "DeliveryOut", "ErrorOut", "EventIn", "EventsIn", "EventsResult", "FeedbackList",
+    "FeedbackOut", "FeedbackRequest", "HandoffList", "HandoffOut", "HealthOut", "KeyCreateRequest", "KeyCreated",
+    "KeyList", "KeyOut", "KeyUsage", "LoggedPrediction", "LoggedPredictionDetail", "ModelList", "ModelOut",
+    "MonitorDefined", "MonitorIn", "MonitorList", "MonitorOut", "Out", "PredictRequest", "PredictResponse",
+    "PredictionList", "PredictionOut", "ReadyOut", "RegisterAssistantRequest", "RegisterRequest", "ResolveRequest",
+    "SpanIn", "SpanOut", "SplitOut", "SplitRequest", "StatusOut", "SuggestionOut", "TurnOut", "VersionDetail",
+    "VersionOut",
+]

@@ -1,0 +1,117 @@
+"""The composition root's one object: every service a server process holds, typed, built once per process.
+
+`build_services(settings)` wires them; `start`/`stop` run in the app's lifespan. Routes and dashboard pages
+reach them through `deps.Services` (an `Annotated` dependency), never by importing each other.
+
+    settings ─► Store ─┬─► Authenticator, UsageMeter
+                       ├─► RouteCache ─► ModelAdmin (every routing write invalidates the cache)
+                       ├─► ModelCache (one LRU for /v1/models, the assistants' classifiers, the monitors' models)
+                       ├─► Predictions (routing + cache + micro-batcher + prediction log)
+                       ├─► Desk (assistants) and MonitorHub (monitors), loading models through the ModelCache
+                       └─► TrainingJobs (dashboard runs in a subprocess) and the dashboard's session codec
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from tunelab.apps.assistant.desk import Desk
+from tunelab.apps.monitor.hub import MonitorHub
+from tunelab.registry import Store
+from tunelab.registry.store import now
+from tunelab.serving.auth import Authenticator, UsageMeter
+from tunelab.serving.dashboard.state import Dashboard
+from tunelab.serving.metrics import Metrics
+from tunelab.serving.models import ModelCache
+from tunelab.serving.predicting import Predictions
+from tunelab.serving.routing import ModelAdmin, RouteCache
+from tunelab.serving.settings import ServeSettings
+
+log = logging.getLogger("tunelab.serve")
+DELIVERY_INTERVAL_S = 2.0  # monitor webhooks: how often the outbox is worked
+
+
+@dataclass
+class Services:
+    settings: ServeSettings
+    store: Store
+    metrics: Metrics
+    auth: Authenticator
+    usage: UsageMeter
+    routes: RouteCache
+    admin: ModelAdmin
+    models: ModelCache
+    predictions: Predictions
+    desk: Desk
+    hub: MonitorHub
+    dashboard: Dashboard
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def build_services(settings: ServeSettings, store: Store | None = None) -> Services:
+    store = store or Store(settings.db)
+    metrics = Metrics()
+    usage = UsageMeter(store)
+    routes = RouteCache(store, settings.registry_cache_s)
+    models = ModelCache(settings.max_models, settings.precision, settings.backend)
+    auth = Authenticator(store, enabled=settings.auth, rate_per_s=settings.rate_per_s, burst=settings.burst,
+                         cache_s=settings.key_cache_s)
+    return Services(
+        settings=settings, store=store, metrics=metrics, auth=auth, usage=usage, routes=routes,
+        admin=ModelAdmin(store, routes), models=models,
+        predictions=Predictions(settings, store, routes, models, metrics, usage),
+        desk=Desk(store, log_text=settings.log_text, loader=models.load_path),
+        hub=MonitorHub(store, loader=models.load_path),
+        dashboard=Dashboard.create(settings))
+
+
+async def start(services: Services) -> None:
+    """Start the batcher and the background work: usage counters, retention, monitor webhooks."""
+    services.predictions.start()
+    services.tasks = [
+        _every(services.settings.usage_flush_s, services.usage.flush),
+        _every(3600.0, lambda: purge(services), first=0.0),
+        _every(DELIVERY_INTERVAL_S, services.hub.deliver),
+    ]
+
+
+async def stop(services: Services) -> None:
+    services.dashboard.jobs.stop()
+    for task in services.tasks:
+        task.cancel()
+    await services.predictions.stop()
+    try:
+        services.usage.flush()
+    except Exception:  # noqa: BLE001 - shutting down: report, don't hang
+        log.exception("could not flush usage counters")
+    services.store.close()
+
+
+def purge(services: Services) -> int:
+    """Retention: delete predictions without feedback older than `retention_days`."""
+    cutoff = now() - timedelta(days=services.settings.retention_days)
+    removed = services.store.purge_predictions(cutoff)
+    if removed:
+        log.info("retention: removed %d predictions older than %s", removed, cutoff.isoformat())
+    return removed
+
+
+def _every(seconds: float, func: Callable[[], Any], first: float | None = None) -> asyncio.Task[None]:
+    """Run `func` on a worker thread every `seconds` while the server runs."""
+
+    async def loop() -> None:
+        running = asyncio.get_running_loop()
+        await asyncio.sleep(seconds if first is None else first)
+        while True:
+            try:
+                await running.run_in_executor(None, func)
+            except Exception:  # noqa: BLE001 - keep the loop alive; the next round retries
+                log.exception("background task %s failed", getattr(func, "__name__", func))
+            await asyncio.sleep(seconds)
+
+    return asyncio.create_task(loop())
