@@ -51,8 +51,8 @@ def _openapi() -> dict[str, Any]:
     """The app's OpenAPI document, built at import time (schemathesis collects one test per operation) from an
     app on an in-memory registry; the fuzzed requests go to apps on a real one (`fuzz_env`)."""
     from tunelab.serving import create_app
-    from tunelab.serving.settings import ServeSettings
     from tunelab.serving.services import build_services
+    from tunelab.serving.settings import ServeSettings
 
     state = build_services(ServeSettings(db="sqlite:///:memory:"))
     try:

@@ -286,8 +286,7 @@ def test_async_client_over_asgi_transport(live: LiveServer) -> None:
     import httpx
 
     from tunelab.registry import Store
-    from tunelab.serving import create_app, load_settings
-    from tunelab.serving import services
+    from tunelab.serving import create_app, load_settings, services
     from tunelab.serving.services import build_services
 
     settings = load_settings(env={}, db=live.db_url, precision="fp32", max_wait_ms=1.0)
