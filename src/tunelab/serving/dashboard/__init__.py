@@ -17,8 +17,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from tunelab.home import home
 from tunelab.serving.dashboard.jobs import TrainingJobs
-from tunelab.serving.dashboard.session import SessionCodec, load_secret, tunelab_home
+from tunelab.serving.dashboard.session import SessionCodec, load_secret
 from tunelab.serving.dashboard.web import HERE, PAGES
 
 
@@ -26,7 +27,7 @@ from tunelab.serving.dashboard.web import HERE, PAGES
 class Dashboard:
     """What the dashboard keeps in `state.extensions["dashboard"]`."""
 
-    home: Path  # TUNELAB_HOME: the signing secret and the uploads live here
+    home: Path  # tunelab.home.home(): the signing secret and the uploads live here
     jobs: TrainingJobs = field(default_factory=TrainingJobs)
 
     @cached_property
@@ -41,7 +42,7 @@ class Dashboard:
 
 def install(app: FastAPI, state: Any) -> None:
     """Add the dashboard pages to the app."""
-    state.extensions["dashboard"] = Dashboard(tunelab_home())
+    state.extensions["dashboard"] = Dashboard(home())
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="dashboard-static")
     modules = ["login"] + [p.module for p in PAGES if p.module is not None]
     for name in modules:

@@ -40,10 +40,6 @@ class LoginRequired(AuthError):
     """No valid dashboard session: the page answers with a redirect to /login."""
 
 
-def tunelab_home() -> Path:
-    return Path(os.environ.get("TUNELAB_HOME") or Path.home() / ".tunelab")
-
-
 def load_secret(home: Path) -> str:
     """The per-server signing secret in TUNELAB_HOME (created once, mode 0600; delete it to log everyone out)."""
     path = home / SECRET_FILE
