@@ -1,4 +1,4 @@
-"""Server settings: defaults < YAML < TUNELAB_* environment < flags, typed from the field hints, every problem at once."""
+"""Server settings: defaults < YAML < TUNELAB_* environment < flags, typed by field hints, all problems at once."""
 
 from __future__ import annotations
 
