@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import typer
-
 from tests.conftest import invoke_cli
+
 from tunelab.cli.main import app
 from tunelab.config import RunConfig, config_options, describe_fields
 
