@@ -107,3 +107,11 @@ def test_keyword_options_map_through_the_table() -> None:
     assert (config.data.train, config.train.epochs, config.model.dropout, config.train.power) == ("a.csv", 3, 0.2, 2)
     with pytest.raises(ConfigError, match="did you mean 'epochs'"):
         load_config(None, option_overrides({"train__epoch": 3}))
+
+
+def test_the_sdk_rebuilds_a_config_error_with_its_problems() -> None:
+    from tunelab.errors import error_from_code
+
+    problems = [{"path": "rules[0].above", "message": "must be a number", "line": None, "column": None}]
+    error = error_from_code("config_error", "m.yaml: rules[0].above: must be a number", {"problems": problems})
+    assert isinstance(error, ConfigError) and error.problems == [ConfigProblem("rules[0].above", "must be a number")]

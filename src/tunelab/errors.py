@@ -198,6 +198,9 @@ def error_from_code(code: str, message: str, details: dict | None = None) -> Tun
                                     line=p.get("line"), column=p.get("column"))
                         for p in details.get("problems", [])]
             err = DataError(problems or [DataProblem("request", message)])
+        elif cls is ConfigError:
+            err = ConfigError(message, problems=[ConfigProblem(str(p.get("path", "")), str(p.get("message", "")))
+                                                 for p in details.get("problems", []) if isinstance(p, dict)])
         elif cls is RateLimitError:
             err = RateLimitError(message, retry_after=float(details.get("retry_after", 1.0)))
         else:
