@@ -148,7 +148,10 @@ def field_docs(cls: type) -> dict[str, str]:
     for klass in reversed(cls.__mro__):
         if not dataclasses.is_dataclass(klass):
             continue
-        tree = ast.parse(inspect.cleandoc("\n" + inspect.getsource(klass)))
+        try:
+            tree = ast.parse(inspect.cleandoc("\n" + inspect.getsource(klass)))
+        except (OSError, TypeError):  # no source shipped (a bytecode-only install): no field docs
+            continue
         body = tree.body[0].body  # type: ignore[attr-defined]
         for node, nxt in zip(body, body[1:], strict=False):
             if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
@@ -199,16 +202,15 @@ def _read_union(hint: Any, value: Any, path: str, problems: Problems, *, text: b
     options = typing.get_args(hint)
     if type(None) in options and (value is None or (text and str(value).strip().lower() in ("", "none", "null"))):
         return None
-    for option in options:
-        if option is type(None):
-            continue
+    candidates = [o for o in options if o is not type(None)]
+    for option in candidates:
         trial = Problems()
         converted = read_value(option, value, path, trial, text=text)
-        if converted is not FAILED:
+        if not trial.items:
             return converted
-        if len(options) == 2 and type(None) in options and (trial.items[0].path != path):
-            problems.items.extend(trial.items)  # a nested problem says more than "expected X or null"
-            return FAILED
+        if len(candidates) == 1 and any(p.path != path for p in trial.items):
+            problems.items.extend(trial.items)  # problems inside a section say more than "expected X or null"
+            return converted
     problems.add(path, f"expected {type_name(hint)}, got {_show(value)}")
     return FAILED
 
