@@ -28,12 +28,13 @@ __version__ = "0.1.0"
 
 def train(data: str | None = None, *, output: str | None = None, config: str | None = None,
           resume: str | None = None, show_progress: bool = True, **options: Any) -> Any:
-    """Train a run. `options` are dotted config keys with dots as '__' or plain names:
-    `tunelab.train(data="x.csv", output="runs/x", epochs=3, method="lora")`."""
-    from tunelab.config import RunConfig, load_config
+    """Train a run. `options` are the `tunelab train` flags' names (`tunelab.config.config_options()`: every
+    data, model and train field) or dotted config keys with dots as '__':
+    `tunelab.train(data="x.csv", output="runs/x", epochs=3, method="lora", train__power=2)`."""
+    from tunelab.config import RunConfig, load_config, option_overrides
     from tunelab.recipes.train import run_train
 
-    overrides = _overrides(data=data, output=output, **options)
+    overrides = option_overrides({"data": data, "output": output, **options})
     run_config = RunConfig() if resume else load_config(config, overrides)
     return run_train(run_config, resume=resume, show_progress=show_progress)
 
@@ -62,34 +63,6 @@ def runs(folder: str | Path = "runs") -> list[dict[str, Any]]:
     from tunelab.recipes.runs import list_runs
 
     return list_runs(Path(folder))
-
-
-SECTIONS = {"train": "data.train", "dev": "data.dev", "test": "data.test", "task": "data.task",
-            "text_column": "data.text_column", "label_column": "data.label_column", "format": "data.format",
-            "model": "model.name", "max_length": "model.max_length", "dropout": "model.dropout"}
-
-
-def _overrides(**options: Any) -> list[str]:
-    import json
-
-    from tunelab.config import TrainConfig
-
-    out = []
-    for key, value in options.items():
-        if value is None:
-            continue
-        if key == "data":
-            path = "data.train"
-        elif key == "output":
-            path = "output"
-        elif key in SECTIONS:
-            path = SECTIONS[key]
-        elif key in TrainConfig.__dataclass_fields__:
-            path = f"train.{key}"
-        else:
-            path = key.replace("__", ".")
-        out.append(f"{path}={json.dumps(value)}")
-    return out
 
 
 def __getattr__(name: str) -> Any:

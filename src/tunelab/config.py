@@ -7,7 +7,7 @@ resolved values are saved with the run as `config.yaml`.
 from __future__ import annotations
 
 import dataclasses
-import types
+import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, ConfigProblem
+from tunelab.fields import Problems, field_docs, read_dataclass, read_yaml_mapping
 
 METHODS = ("full", "lora", "adalora", "probe")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -118,30 +119,36 @@ class RunConfig:
     output: str | None = None
     """Run folder to create."""
 
-    def validate(self) -> None:
-        """Check values that types alone cannot; raises ConfigError naming the key."""
-        checks: list[tuple[bool, str]] = [
-            (self.train.method in METHODS, f"train.method must be one of {', '.join(METHODS)}"),
-            (self.train.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}"),
-            (self.data.task in ("classification", "multilabel", "ner"),
-             "data.task must be classification, multilabel or ner"),
-            (0 <= self.data.dev_fraction < 0.5, "data.dev_fraction must be in [0, 0.5)"),
-            (0 <= self.data.test_fraction < 0.5, "data.test_fraction must be in [0, 0.5)"),
-            (self.train.power > 0, "train.power must be > 0"),
-            (0 <= self.train.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)"),
-            (self.train.epochs is None or self.train.epochs > 0, "train.epochs must be > 0"),
-            (self.train.batch_size is None or self.train.batch_size > 0, "train.batch_size must be > 0"),
-            (self.train.max_tokens is None or self.train.max_tokens > 0, "train.max_tokens must be > 0"),
-            (self.train.lr is None or self.train.lr > 0, "train.lr must be > 0"),
-            (self.model.max_length is None or 8 <= self.model.max_length <= 8192,
-             "model.max_length must be in [8, 8192]"),
-            (self.model.dropout is None or 0 <= self.model.dropout < 1, "model.dropout must be in [0, 1)"),
-            (self.train.checkpoint_every > 0, "train.checkpoint_every must be > 0"),
-            (self.train.adalora_target_r <= self.train.lora_r, "train.adalora_target_r must be <= train.lora_r"),
+    def problems(self) -> list[ConfigProblem]:
+        """Every value that types alone cannot rule out, each named by its dotted key."""
+        d, m, t = self.data, self.model, self.train
+        checks: list[tuple[bool, str, str]] = [
+            (t.method in METHODS, "train.method", f"must be one of {', '.join(METHODS)}, got {t.method!r}"),
+            (t.precision in PRECISIONS, "train.precision", f"must be one of {', '.join(PRECISIONS)}"),
+            (d.task in TASKS, "data.task", f"must be one of {', '.join(TASKS)}, got {d.task!r}"),
+            (0 <= d.dev_fraction < 0.5, "data.dev_fraction", "must be in [0, 0.5)"),
+            (0 <= d.test_fraction < 0.5, "data.test_fraction", "must be in [0, 0.5)"),
+            (t.power > 0, "train.power", "must be > 0"),
+            (0 <= t.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)"),
+            (t.epochs is None or t.epochs > 0, "train.epochs", "must be > 0"),
+            (t.batch_size is None or t.batch_size > 0, "train.batch_size", "must be > 0"),
+            (t.max_tokens is None or t.max_tokens > 0, "train.max_tokens", "must be > 0"),
+            (t.lr is None or t.lr > 0, "train.lr", "must be > 0"),
+            (m.max_length is None or 8 <= m.max_length <= 8192, "model.max_length", "must be in [8, 8192]"),
+            (m.dropout is None or 0 <= m.dropout < 1, "model.dropout", "must be in [0, 1)"),
+            (t.checkpoint_every > 0, "train.checkpoint_every", "must be > 0"),
+            (t.adalora_target_r <= t.lora_r, "train.adalora_target_r", "must be <= train.lora_r"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        return [ConfigProblem(path, message) for ok, path, message in checks if not ok]
+
+    def validate(self) -> None:
+        """Raise one ConfigError listing every problem `problems()` finds."""
+        found = Problems()
+        found.items.extend(self.problems())
+        found.raise_any()
+
+
+TASKS = ("classification", "multilabel", "ner")
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -150,67 +157,25 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type, raw: Any, path: str = "") -> Any:
-    """Build dataclass `cls` from a nested dict, rejecting unknown keys and wrong types by key path."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        where = ", ".join(f"{path}.{k}" if path else str(k) for k in unknown)
-        raise ConfigError(f"unknown config key: {where}", hint=f"valid keys here: {', '.join(sorted(names))}")
-    values = {}
-    for key, value in raw.items():
-        key_path = f"{path}.{key}" if path else key
-        values[key] = _coerce(hints[key], value, key_path)
-    return cls(**values)
-
-
-def _coerce(hint: Any, value: Any, path: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, path)
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if value is None:
-        if type(None) in options:
-            return None
-        raise ConfigError(f"{path}: may not be empty")
-    for option in options:
-        if option is type(None):
-            continue
-        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if option is float and isinstance(value, str):
-            try:
-                return float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
-            except ValueError:
-                pass
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if option is bool and isinstance(value, bool):
-            return value
-        if option is str and isinstance(value, str):
-            return value
-    names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
-    raise ConfigError(f"{path}: expected {names}, got {value!r}")
+    """Build dataclass `cls` from a nested dict; one ConfigError lists every unknown key and wrong type."""
+    found = Problems()
+    config = read_dataclass(cls, raw, found, path)
+    found.raise_any()
+    return config
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Read a YAML config (optional) then apply `key.sub=value` overrides; validate the result."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        raw = loaded or {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
+    """Read a YAML config (optional) then apply `key.sub=value` overrides; one ConfigError lists every
+    problem (unknown keys with the closest known one, wrong types, bad values), each by its dotted key."""
+    raw: dict[str, Any] = read_yaml_mapping(path) if path is not None else {}
     for item in overrides or []:
         apply_override(raw, item)
-    config = from_dict(RunConfig, raw)
-    config.validate()
+    found = Problems()
+    config = read_dataclass(RunConfig, raw, found)
+    if config is not None:
+        found.items.extend(p for p in config.problems() if not found.has(p.path))
+    found.raise_any(str(path) if path is not None else None)
+    assert config is not None  # read_dataclass returns None only with a problem found
     return config
 
 
@@ -225,7 +190,10 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {item!r}: {part} is not a section")
-    node[parts[-1]] = yaml.safe_load(text) if text.strip() else None
+    try:
+        node[parts[-1]] = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        node[parts[-1]] = text  # not YAML (`--text-column "a: b"`): the text itself
 
 
 def save_config(config: RunConfig, path: Path) -> None:
@@ -236,14 +204,46 @@ def save_config(config: RunConfig, path: Path) -> None:
 
 
 def describe_fields(cls: type) -> dict[str, str]:
-    """Field name -> docstring, read from the attribute docstrings in this module (used for CLI help)."""
-    import ast
-    import inspect
+    """Field name -> docstring (used for CLI help)."""
+    return field_docs(cls)
 
-    tree = ast.parse(inspect.getsource(cls))
-    docs: dict[str, str] = {}
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-            docs[node.target.id] = str(nxt.value.value)  # type: ignore[union-attr]
-    return docs
+
+@dataclass(frozen=True)
+class ConfigOption:
+    """One run-config field as a flag and a keyword: `--epochs 3` and `tunelab.train(epochs=3)` set `train.epochs`."""
+
+    name: str  # the flag (`--batch-size`) and keyword (`batch_size`) name
+    path: str  # the dotted config key it sets
+    hint: Any  # the field's type
+    default: Any  # the field's default (None: chosen from the data at run time)
+    help: str  # the field's docstring
+    section: str  # data, model, train or run
+
+
+# Fields whose flag is not their own name (`--data x.csv` sets data.train); every other flag is the field's name.
+OPTION_NAMES = {"data.train": "data", "model.name": "model"}
+
+
+def config_options() -> list[ConfigOption]:
+    """A flag/keyword for every field of DataConfig, ModelConfig and TrainConfig, plus `output`: the one
+    table the CLI's `tunelab train` flags and the Python `tunelab.train(**options)` are built from."""
+    options = []
+    for section, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+        hints, docs = typing.get_type_hints(cls), field_docs(cls)
+        for f in dataclasses.fields(cls):
+            path = f"{section}.{f.name}"
+            default = f.default if f.default is not dataclasses.MISSING else None
+            options.append(ConfigOption(OPTION_NAMES.get(path, f.name), path, hints[f.name], default,
+                                        docs.get(f.name, ""), section))
+    output = next(f for f in dataclasses.fields(RunConfig) if f.name == "output")
+    options.append(ConfigOption("output", "output", typing.get_type_hints(RunConfig)["output"], output.default,
+                                field_docs(RunConfig)["output"], "run"))
+    return options
+
+
+def option_overrides(values: dict[str, Any]) -> list[str]:
+    """Keyword/flag values -> `key.path=value` overrides for `load_config`. Names come from `config_options()`;
+    any other name is a dotted key with `__` for the dots (`train__power=2`); None means "not given"."""
+    paths = {option.name: option.path for option in config_options()}
+    return [f"{paths.get(name, name.replace('__', '.'))}={json.dumps(value)}"
+            for name, value in values.items() if value is not None]

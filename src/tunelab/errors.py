@@ -2,7 +2,7 @@
 
     TunelabError (exit 1)                       code
     ├── UsageError (ValueError, exit 2)         usage_error
-    │   └── ConfigError                         config_error
+    │   └── ConfigError                         config_error      .problems: list[ConfigProblem]
     ├── DataError (ValueError, exit 2)          data_error        .problems: list[DataProblem]
     ├── ModelNotFoundError (FileNotFoundError, exit 2)  model_not_found
     ├── ArtifactError (exit 2)                  artifact_error
@@ -50,10 +50,27 @@ class UsageError(TunelabError, ValueError):
     http_status = 400
 
 
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in a configuration, located by its dotted key path (`train.lr`, `rules[0].above`)."""
+
+    path: str
+    message: str
+    line: int | None = None  # unused by config readers; kept so problems of both kinds serialise alike
+    column: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
 class ConfigError(UsageError):
-    """A config file or override is malformed: unknown key, wrong type, bad value."""
+    """A config file or override is malformed: unknown key, wrong type, bad value; `problems` lists them all."""
 
     code = "config_error"
+
+    def __init__(self, message: str, *, hint: str | None = None, problems: list[ConfigProblem] | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = list(problems or [])
 
 
 @dataclass(frozen=True)
@@ -181,6 +198,9 @@ def error_from_code(code: str, message: str, details: dict | None = None) -> Tun
                                     line=p.get("line"), column=p.get("column"))
                         for p in details.get("problems", [])]
             err = DataError(problems or [DataProblem("request", message)])
+        elif cls is ConfigError:
+            err = ConfigError(message, problems=[ConfigProblem(str(p.get("path", "")), str(p.get("message", "")))
+                                                 for p in details.get("problems", []) if isinstance(p, dict)])
         elif cls is RateLimitError:
             err = RateLimitError(message, retry_after=float(details.get("retry_after", 1.0)))
         else:

@@ -10,43 +10,27 @@ from typing import Annotated, Any
 import typer
 
 from tunelab.cli import output as view
+from tunelab.cli.flags import with_config_flags
 
 Opt = typer.Option
 
 
+@with_config_flags
 def train(
-    data: Annotated[str | None, Opt("--data", help="Training file: CSV, TSV, JSONL or CoNLL.")] = None,
-    dev: Annotated[str | None, Opt(help="Dev file (default: carved from train, stratified).")] = None,
-    test: Annotated[str | None, Opt(help="Test file (default: carved from train, stratified).")] = None,
-    task: Annotated[str | None, Opt(help="classification, multilabel or ner.")] = None,
-    method: Annotated[str | None, Opt(help="full, lora, adalora or probe.")] = None,
-    model: Annotated[str | None, Opt(help="'minilm' (bundled) or a local model folder.")] = None,
-    output: Annotated[str | None, Opt("--output", "-o", help="Run folder to create.")] = None,
-    epochs: Annotated[int | None, Opt(help="Epochs (default from data size).")] = None,
-    batch_size: Annotated[int | None, Opt(help="Batch size (default from data size).")] = None,
-    lr: Annotated[float | None, Opt(help="Peak learning rate (default per method).")] = None,
-    max_length: Annotated[int | None, Opt(help="Max tokens per text (default from the data).")] = None,
-    seed: Annotated[int | None, Opt(help="Random seed.")] = None,
-    precision: Annotated[str | None, Opt(help="auto, fp32 or bf16.")] = None,
-    text_column: Annotated[str | None, Opt(help="Text column/key (default 'text').")] = None,
-    label_column: Annotated[str | None, Opt(help="Label column/key (default 'label').")] = None,
-    format: Annotated[str | None, Opt(help="csv, tsv, jsonl or conll (default: from extension).")] = None,
     config: Annotated[str | None, Opt("--config", "-c", help="YAML config file.")] = None,
     set_: Annotated[list[str] | None, Opt("--set", help="Override any config key: train.power=2.")] = None,
     resume: Annotated[str | None, Opt(help="Continue an interrupted run folder from its last checkpoint.")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print the result as JSON.")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output.")] = False,
+    **flags: Any,
 ) -> None:
-    """Fine-tune a model on labelled data and save a run folder."""
-    from tunelab.config import RunConfig, load_config
+    """Fine-tune a model on labelled data and save a run folder.
+
+    Every run-config field is a flag (--epochs 3 --lr 1e-4); flags override --config, and --set overrides both."""
+    from tunelab.config import RunConfig, load_config, option_overrides
     from tunelab.recipes.train import run_train
 
-    flags = {"data.train": data, "data.dev": dev, "data.test": test, "data.task": task,
-             "train.method": method, "model.name": model, "output": output, "train.epochs": epochs,
-             "train.batch_size": batch_size, "train.lr": lr, "model.max_length": max_length,
-             "train.seed": seed, "train.precision": precision, "data.text_column": text_column,
-             "data.label_column": label_column, "data.format": format}
-    overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None] + list(set_ or [])
+    overrides = option_overrides(flags) + list(set_ or [])
     run_config = RunConfig() if resume else load_config(config, overrides)
     summary = run_train(run_config, resume=resume, show_progress=not quiet)
     view.show_train_summary(summary, as_json)

@@ -3,7 +3,6 @@ the installed parts, join and unpack them once into a cache folder, return the m
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunelab.errors import ModelNotFoundError
+from tunelab.home import home
 
 PART = re.compile(r"\.zip\.(\d{3})$")
 
@@ -33,9 +33,9 @@ PACKAGED = {"mpnet": MPNET, "all-mpnet-base-v2": MPNET, "sentence-transformers/a
 
 
 def cache_root() -> Path:
-    """`$TUNELAB_HOME/models` when set, else ~/.cache/tunelab/models."""
-    home = os.environ.get("TUNELAB_HOME")
-    return Path(home) / "models" if home else Path.home() / ".cache" / "tunelab" / "models"
+    """`home()/models` ($TUNELAB_HOME/models, else ~/.tunelab/models). Models unpacked by older versions into
+    ~/.cache/tunelab/models are not looked for: they are unpacked again once (or move that folder here)."""
+    return home() / "models"
 
 
 def find_parts(model: PackagedModel) -> list[Path]:

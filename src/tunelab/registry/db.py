@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.errors import UsageError
+from tunelab.home import home
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_347_001  # arbitrary constant: the advisory lock id for migrations
 
 
 def default_db_url() -> str:
-    """`TUNELAB_DB`, else a SQLite file in `TUNELAB_HOME` (default ~/.tunelab)."""
+    """`TUNELAB_DB`, else a SQLite file in TuneLab's home folder (`home()`: $TUNELAB_HOME, else ~/.tunelab)."""
     url = os.environ.get("TUNELAB_DB")
     if url:
         return url
-    home = Path(os.environ.get("TUNELAB_HOME") or Path.home() / ".tunelab")
-    return f"sqlite:///{home / 'registry.db'}"
+    return f"sqlite:///{home() / 'registry.db'}"
 
 
 def normalise_url(url: str) -> str:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigProblem
+from tunelab.fields import FAILED, Problems, check_keys, read_value, read_yaml_mapping
 from tunelab.registry.db import default_db_url
 
 ENV_PREFIX = "TUNELAB_"
@@ -61,70 +63,58 @@ class ServeSettings:
         except ValueError:
             return False
 
+    def problems(self) -> list[ConfigProblem]:
+        """Every value that types alone cannot rule out, each named by its setting."""
+        checks = [
+            (self.auth or self.loopback, "auth",
+             f"--no-auth is only allowed on a loopback address, not {self.host!r} (bind to 127.0.0.1, or create "
+             f"keys with `tunelab keys create`)"),
+            (self.precision in ("auto", "fp32", "bf16"), "precision", "must be auto, fp32 or bf16"),
+            *((getattr(self, name) >= 1, name, "must be at least 1") for name in
+              ("max_batch_size", "infer_batch_size", "max_models", "max_texts", "max_chars", "max_body_bytes")),
+            (self.max_wait_ms >= 0, "max_wait_ms", "must be >= 0"),
+            (self.retention_days > 0, "retention_days", "must be > 0"),
+        ]
+        return [ConfigProblem(name, message) for ok, name, message in checks if not ok]
+
     def check(self) -> ServeSettings:
-        if not self.auth and not self.loopback:
-            raise ConfigError(f"--no-auth is only allowed on a loopback address, not {self.host!r}",
-                              hint="bind to 127.0.0.1, or create keys with `tunelab keys create`")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ConfigError("precision must be auto, fp32 or bf16")
-        for name in ("max_batch_size", "infer_batch_size", "max_models", "max_texts", "max_chars", "max_body_bytes"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1")
-        if self.max_wait_ms < 0 or self.retention_days <= 0:
-            raise ConfigError("max_wait_ms must be >= 0 and retention_days > 0")
+        """Self, or one ConfigError listing every problem."""
+        found = Problems()
+        found.items.extend(self.problems())
+        found.raise_any(what="settings")
         return self
-
-
-def _convert(name: str, kind: Any, value: Any) -> Any:
-    kind = str(kind)
-    try:
-        if "bool" in kind:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if "tuple" in kind:
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(str(v).strip() for v in items if str(v).strip())
-        if "int" in kind and "float" not in kind:
-            return int(value)
-        if "float" in kind:
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"setting {name!r}: cannot read {value!r} as {kind}") from None
 
 
 def load_settings(file: str | Path | None = None, env: Mapping[str, str] | None = None,
                   **flags: Any) -> ServeSettings:
-    """Merge the layers; unknown keys in the file are errors; `None` flags mean "not given"."""
-    import yaml
+    """Merge the layers; unknown keys in the file or flags are errors; `None` flags mean "not given".
 
-    known = {f.name: f.type for f in fields(ServeSettings)}
+    Every problem of every layer is reported at once, each named by its place: the key in the file, the
+    `TUNELAB_*` variable, or the flag. Values are read as each field's type (`typing.get_type_hints`):
+    environment variables are text (`TUNELAB_AUTH=off`, `TUNELAB_PORT=8001`, `TUNELAB_CORS_ORIGINS=a,b`)."""
+    hints = typing.get_type_hints(ServeSettings)
+    found = Problems()
     values: dict[str, Any] = {}
     if file:
-        path = Path(file)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read settings file {path}: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings")
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError(f"{path}: unknown settings {unknown}", hint=f"known: {', '.join(sorted(known))}")
-        values.update(data)
+        data = read_yaml_mapping(file)
+        check_keys(data, hints, "", found)
+        _read_layer(data, hints, lambda name: name, found, values, text=False)
     env = os.environ if env is None else env
-    for name in known:
-        if ENV_PREFIX + name.upper() in env:
-            values[name] = env[ENV_PREFIX + name.upper()]
-    unknown_flags = sorted(set(flags) - set(known))
-    if unknown_flags:
-        raise ConfigError(f"unknown settings {unknown_flags}")
-    values.update({k: v for k, v in flags.items() if v is not None})
-    converted = {k: _convert(k, known[k], v) for k, v in values.items()}
-    return dataclasses.replace(ServeSettings(), **converted).check()
+    from_env = {name: env[ENV_PREFIX + name.upper()] for name in hints if ENV_PREFIX + name.upper() in env}
+    _read_layer(from_env, hints, lambda name: ENV_PREFIX + name.upper(), found, values, text=True)
+    given = {name: value for name, value in flags.items() if value is not None}
+    check_keys(given, hints, "", found)
+    _read_layer(given, hints, lambda name: name, found, values, text=False)
+    found.raise_any(str(file) if file else None, what="settings")
+    settings = dataclasses.replace(ServeSettings(), **values)
+    return settings.check()
+
+
+def _read_layer(raw: Mapping[str, Any], hints: dict[str, Any], where: Any, found: Problems,
+                values: dict[str, Any], *, text: bool) -> None:
+    """Read one layer's known keys into `values` (a later layer overrides an earlier one)."""
+    for name, value in raw.items():
+        if name in hints:
+            converted = read_value(hints[name], value, where(name), found, text=text or isinstance(value, str))
+            if converted is not FAILED:
+                values[name] = converted

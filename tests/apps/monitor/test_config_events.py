@@ -58,6 +58,20 @@ def test_rules_file_problems_name_the_rules_file(tmp_path: Path) -> None:
         load_monitor_config(tmp_path / "broken.yaml")
 
 
+def test_unknown_keys_name_the_closest_known_one_and_every_problem_has_its_path() -> None:
+    raw = monitor_raw(windwo="1h", sentiment={"model": "x", "negative_label": ["neg"]})
+    raw["rules"][1]["cooldwn"] = "1h"
+    with pytest.raises(ConfigError) as caught:
+        parse_monitor_config(raw, source="m.yaml")
+    assert {p.path: p.message for p in caught.value.problems} == {
+        "windwo": "unknown key (did you mean 'window'?)",
+        "sentiment.negative_label": "unknown key (did you mean 'negative_labels'?)",
+        "rules[1].cooldwn": "unknown key (did you mean 'cooldown'?)",
+    }
+    assert str(caught.value).startswith("m.yaml: 3 problems in the monitor config:")
+    assert caught.value.exit_code == 2
+
+
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("1h", 3600), ("2d", 172800), (30, 30)])
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds

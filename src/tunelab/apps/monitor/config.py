@@ -1,4 +1,9 @@
-"""Monitor config and alert rules from YAML: typed, validated, every problem named by file and field at once."""
+"""Monitor config and alert rules from YAML: typed, validated, every problem named by file and field at once.
+
+Read with the shared configuration reader's parts (`tunelab.fields`): one problem collector raising one
+ConfigError with `problems`, unknown keys with the closest known one, the YAML reader; the rules of the
+format (durations, names, bounds, defaults that depend on other keys) are checked here.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tunelab.errors import ConfigError, UsageError
+from tunelab.fields import Problems, check_keys, read_yaml
 from tunelab.registry.names import check_name
 
 SCOPES = ("all", "ticker", "entity", "topic")
@@ -82,23 +86,16 @@ class MonitorConfig:
         return max([self.window_s, *(r.lookback_s for r in self.rules)])
 
 
-class _Problems:
-    """Collects `field: message` problems; raises one ConfigError naming the file."""
+class _Problems(Problems):
+    """The shared problem collector (`tunelab.fields`), raising as the monitor config's ConfigError."""
 
     def __init__(self, source: str) -> None:
+        super().__init__()
         self.source = source
-        self.items: list[str] = []
 
-    def add(self, where: str, message: str) -> None:
-        self.items.append(f"{where}: {message}")
-
-    def raise_any(self) -> None:
-        if self.items:
-            listed = "\n".join(f"  - {p}" for p in self.items)
-            error = ConfigError(f"{self.source}: {len(self.items)} problem(s) in the monitor config:\n{listed}",
-                                hint="see docs/monitor.md for the format")
-            error.details = {"file": self.source, "problems": list(self.items)}
-            raise error
+    def raise_any(self, source: str | None = None, *, what: str = "monitor config",
+                  hint: str | None = "see docs/monitor.md for the format") -> None:
+        super().raise_any(source or self.source, what=what, hint=hint)
 
 
 def parse_duration(value: Any) -> float:
@@ -130,8 +127,7 @@ def parse_monitor_config(raw: Any, *, source: str = "config", base_dir: str | Pa
         problems.add("(top level)", "must be a mapping with name, sentiment, rules")
         problems.raise_any()
     known = {"name", "sentiment", "topics", "entities", "window", "webhook", "rules"}
-    for key in sorted(set(raw) - known):
-        problems.add(str(key), f"unknown key (known: {', '.join(sorted(known))})")
+    check_keys(raw, known, "", problems)
     name = _name(raw.get("name"), problems)
     window = _duration(raw, "window", 3600.0, problems, "window")
     sentiment = _model_spec(raw.get("sentiment"), "sentiment", problems, required=True)
@@ -171,16 +167,7 @@ def _self_contained(raw: dict[str, Any], rules: Any, base_dir: Path) -> dict[str
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return read_yaml(path)
 
 
 def _name(value: Any, problems: _Problems) -> str:
@@ -240,8 +227,7 @@ def _model_spec(value: Any, where: str, problems: _Problems, *, required: bool =
         problems.add(where, "must be a mapping with `model`")
         return None
     known = {"model", "negative_labels", "positive_labels", "types"}
-    for key in sorted(set(value) - known):
-        problems.add(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+    check_keys(value, known, where, problems)
     model = value.get("model")
     if not isinstance(model, str) or not model.strip():
         problems.add(f"{where}.model", "missing: a registered model (name@alias) or a run folder")
@@ -260,8 +246,7 @@ def _webhook(value: Any, problems: _Problems) -> WebhookConfig | None:
         problems.add("webhook", "must be a URL or a mapping with `url`")
         return None
     known = {"url", "headers", "timeout", "backoff", "max_backoff"}
-    for key in sorted(set(value) - known):
-        problems.add(f"webhook.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+    check_keys(value, known, "webhook", problems)
     url = value.get("url")
     if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
         problems.add("webhook.url", "must be an http:// or https:// URL")
@@ -303,8 +288,7 @@ def _rule(item: Any, where: str, window: float, problems: _Problems) -> Rule | N
         problems.add(where, "must be a mapping")
         return None
     before = len(problems.items)
-    for key in sorted(set(item) - RULE_KEYS):
-        problems.add(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(RULE_KEYS))})")
+    check_keys(item, RULE_KEYS, where, problems)
     name = item.get("name")
     if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", name):
         problems.add(f"{where}.name", "missing or invalid: 1-64 letters, digits, '.', '_' or '-'")

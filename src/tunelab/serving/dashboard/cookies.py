@@ -25,10 +25,6 @@ class Session:
     key_id: str | None = None
 
 
-def tunelab_home() -> Path:
-    return Path(os.environ.get("TUNELAB_HOME") or Path.home() / ".tunelab")
-
-
 def load_secret(home: Path) -> str:
     """The per-server signing secret in TUNELAB_HOME (created once, mode 0600; delete it to log everyone out)."""
     path = home / SECRET_FILE

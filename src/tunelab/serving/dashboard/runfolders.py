@@ -1,6 +1,6 @@
 """Run folders as the dashboard shows them: the runs table, one run's details, and two runs compared.
 
-Runs live in the server's runs folder (`runs_root`, else TUNELAB_HOME/runs); registered versions whose
+Runs live in the server's runs folder (`runs_root`, else `home()/runs`: $TUNELAB_HOME/runs); registered versions whose
 folders are elsewhere are listed too, under the id `model@version`. Everything is read from the run
 folder's own files (manifest.json, metrics.json, history.json, config.yaml, README.md).
 """
@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 
 from tunelab.errors import NotFoundError
+from tunelab.home import home
 from tunelab.recipes.runs import list_runs
 from tunelab.registry import Store, parse_ref
-from tunelab.serving.dashboard.cookies import tunelab_home
 
 PLOTS = ("training_curves.png", "confusion_matrix.png", "calibration.png", "per_class_f1.png",
          "dev_confusion_matrix.png", "dev_calibration.png", "dev_per_class_f1.png")
@@ -50,7 +50,7 @@ class Comparison:
 
 
 def runs_dir(runs_root: str) -> Path:
-    return Path(runs_root) if runs_root else tunelab_home() / "runs"
+    return Path(runs_root) if runs_root else home() / "runs"
 
 
 def registered_by_path(store: Store) -> dict[str, list[str]]:

@@ -6,19 +6,20 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from tunelab.serving.dashboard.cookies import SessionCodec, load_secret, tunelab_home
+from tunelab.home import home
+from tunelab.serving.dashboard.cookies import SessionCodec, load_secret
 from tunelab.serving.dashboard.jobs import TrainingJobs
 from tunelab.serving.settings import ServeSettings
 
 
 @dataclass
 class Dashboard:
-    home: Path  # TUNELAB_HOME: the signing secret and the uploads live here
+    home: Path  # tunelab.home.home(): the signing secret and the uploads live here
     jobs: TrainingJobs = field(default_factory=TrainingJobs)
 
     @classmethod
     def create(cls, _settings: ServeSettings) -> Dashboard:
-        return cls(tunelab_home())
+        return cls(home())
 
     @cached_property
     def codec(self) -> SessionCodec:
