@@ -45,6 +45,8 @@ class _Through(httpx.BaseTransport):
 def api(tmp_path: Path, sentiment_run: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     from fastapi.testclient import TestClient
 
+    from tunelab.apps.monitor.hub import MonitorHub
+    from tunelab.apps.monitor.policy import build_policy
     from tunelab.registry import Store
     from tunelab.serving import create_app, load_settings
     from tunelab.serving.routes import monitor as routes
@@ -55,8 +57,15 @@ def api(tmp_path: Path, sentiment_run: Path, monkeypatch: pytest.MonkeyPatch) ->
     store = Store(url)
     store.register(sentiment_run, "sentiment", alias="production")
     keys = {scope: store.create_key(f"k-{scope}", scope)[1] for scope in ("admin", "predict")}
-    settings = load_settings(env={}, db=url, precision="fp32", rate_per_s=0)
-    with TestClient(create_app(settings, ServerState(settings, store))) as client:
+    settings = load_settings(env={}, db=url, precision="fp32", rate_per_s=0, webhook_hosts=["127.0.0.1"],
+                             webhook_allow_private=True)
+    state = ServerState(settings, store)
+    # what routes/monitor.py::hub_of is to do: the hub under the operator's policy from the settings
+    state.extensions["monitor"] = MonitorHub(store, policy=build_policy(
+        webhook_hosts=settings.webhook_hosts, webhook_allow_private=settings.webhook_allow_private,
+        webhook_secrets_file=settings.webhook_secrets_file, max_clock_skew_s=settings.max_clock_skew_s,
+        runs_root=settings.runs_root))
+    with TestClient(create_app(settings, state)) as client:
         yield Api(client, keys)
 
 
