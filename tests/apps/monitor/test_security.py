@@ -357,3 +357,32 @@ def test_credentials_in_the_url_are_refused_and_redacted(registry: Any) -> None:
     assert redact_url("http://[::1]:9/") == "http://[::1]:9"
     stored = {"name": "m", "webhook": {"url": "https://alice:pa55word@hooks.example.com/x"}}
     assert redacted_config(stored)["webhook"]["url"] == "https://***@hooks.example.com/x"
+
+
+def test_the_cli_delivers_only_to_the_hosts_it_is_given(tmp_path: Path, hook: Hook, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import invoke_cli, isolated_cli_env
+    from tunelab.registry import Store
+    from tunelab.registry import schema as t
+
+    db = isolated_cli_env(tmp_path, monkeypatch)
+    hook.fail_first = 0
+    store = Store(db)
+    try:
+        hub = hub_for(store, hook.url, headers={"X-Token": "${secret:hook_token}"})
+        [alert] = hub.get("markets").ingest(burst("TSLA", 0, count=5)).alerts
+        hub.close()
+        refused = invoke_cli(["monitor", "deliver", "--db", db], monkeypatch, capsys)
+        assert refused.code == 0 and "0 delivered, 1 failed" in refused.out and hook.received == []
+        assert "webhook_hosts" in (hub.store.get_alert(alert["id"])["last_error"] or "")
+        secrets = tmp_path / "secrets.yaml"
+        secrets.write_text(f"hook_token: {SECRET}\n", encoding="utf-8")
+        secrets.chmod(0o600)
+        with store.engine.begin() as conn:  # due again now, instead of waiting for the backoff
+            conn.execute(t.monitor_alerts.update().values(next_attempt_at=datetime.now(UTC)))
+        sent = invoke_cli(["monitor", "deliver", "--webhook-host", "127.0.0.1", "--allow-private-webhooks",
+                           "--webhook-secrets", str(secrets), "--db", db], monkeypatch, capsys)
+        assert sent.code == 0 and "1 delivered" in sent.out, sent.out + sent.err
+        assert hook.headers[0]["X-Token"] == SECRET
+    finally:
+        store.close()
