@@ -38,4 +38,4 @@ def redacted_config(config: dict[str, Any]) -> dict[str, Any]:
         masked = urlunsplit(parts._replace(netloc=netloc))
     except ValueError:
         masked = redact_url(url)
-    return {**config, "webhook": masked if isinstance(hook, str) else {**hook, "url": masked}}
+    return {**config, "webhook": {**hook, "url": masked} if isinstance(hook, dict) else masked}
