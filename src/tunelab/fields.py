@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from tunelab.errors import ConfigError, ConfigProblem
+from tunelab.errors import ConfigError, ConfigProblem, UsageError
 
 FAILED: Any = object()  # what `read_value` returns when the value could not be read (a problem was added)
 _TRUE = ("1", "true", "yes", "on")
@@ -162,13 +162,13 @@ def field_docs(cls: type) -> dict[str, str]:
 
 def read_yaml(path: str | Path) -> Any:
     """The parsed YAML of a file; ConfigError naming the file (and line) when missing, unreadable or invalid."""
+    from tunelab.paths import read_text_bounded
+
     path = Path(path)
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+    try:  # a regular file of bounded size: never a FIFO that hangs or /dev/zero that fills memory
+        return yaml.safe_load(read_text_bounded(path, what="file"))
+    except UsageError as exc:
+        raise ConfigError(exc.message, hint=exc.hint) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

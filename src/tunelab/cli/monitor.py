@@ -13,6 +13,18 @@ import typer
 from tunelab.cli.service import AsJson, Db, Opt
 
 monitor_app = typer.Typer(help="Financial-news sentiment monitor with alerts.", no_args_is_help=True)
+WebhookHosts = Annotated[list[str] | None, Opt("--webhook-host", help="A host webhooks may reach (host, host:port or "
+                                                                      "*.example.com); repeat it. None: no webhook.")]
+WebhookSecrets = Annotated[str | None, Opt("--webhook-secrets", help="YAML/JSON file of `name: value` for "
+                                                                     "${secret:NAME} in webhook headers (chmod 600).")]
+AllowPrivate = Annotated[bool, Opt("--allow-private-webhooks", help="Let webhooks reach loopback/private addresses.")]
+
+
+def _policy(hosts: list[str] | None, secrets: str | None, allow_private: bool) -> Any:
+    """The operator's own policy: the webhook hosts and secrets given here; run folders anywhere."""
+    from tunelab.apps.monitor.policy import MonitorPolicy, load_webhook_secrets
+
+    return MonitorPolicy(tuple(hosts or ()), allow_private, load_webhook_secrets(secrets), model_roots=None)
 
 
 def _registry(db: str | None) -> Any:
@@ -77,9 +89,13 @@ def run(
     follow: Annotated[bool, Opt("--follow", "-f", help="Keep watching the file or folder for new lines.")] = False,
     poll: Annotated[float, Opt(help="Seconds between checks for new lines with --follow.")] = 1.0,
     batch_size: Annotated[int, Opt(help="Events classified together (stdin: 1 for a live pipe).")] = 64,
+    webhook_host: WebhookHosts = None,
+    webhook_secrets: WebhookSecrets = None,
+    allow_private_webhooks: AllowPrivate = False,
     db: Db = None,
 ) -> None:
-    """Ingest events: dedupe, classify, aggregate, evaluate the rules, store and deliver alerts."""
+    """Ingest events: dedupe, classify, aggregate, evaluate the rules, store and deliver alerts. Events stamped
+    more than 5 minutes ahead of this machine's clock are skipped with a warning."""
     from tunelab.apps.monitor.events import chunked, read_jsonl
     from tunelab.apps.monitor.hub import MonitorHub
     from tunelab.apps.monitor.monitor import Monitor
@@ -88,8 +104,9 @@ def run(
     _logging()
     registry = _registry(db)
     parsed = _config(config, registry)
-    monitor = Monitor.open(parsed, registry)
-    hub = MonitorHub(registry)
+    policy = _policy(webhook_host, webhook_secrets, allow_private_webhooks)
+    monitor = Monitor.open(parsed, registry, max_clock_skew_s=policy.max_clock_skew_s)
+    hub = MonitorHub(registry, policy=policy)
     if input_path == "-":
         batches = read_stream(sys.stdin, batch_size=max(1, batch_size))
     elif follow:
@@ -98,13 +115,25 @@ def run(
         batches = chunked(read_jsonl(input_path), max(1, batch_size))
     total = duplicates = raised = 0
     for batch in batches:
-        result = monitor.ingest(batch)
+        result = monitor.ingest(_drop_future(batch, policy.max_clock_skew_s))
         total, duplicates, raised = total + result.accepted, duplicates + result.duplicates, raised + len(result.alerts)
         for alert in result.alerts:
             _show_alert(alert)
         if parsed.webhook is not None:
-            hub.deliver()
+            hub.deliver(wait_s=None)
+    hub.close()
     print(f"{total} item(s) ingested, {duplicates} duplicate(s) dropped, {raised} alert(s)", file=sys.stderr)
+
+
+def _drop_future(batch: list[Any], skew_s: float) -> list[Any]:
+    """The batch without events stamped too far ahead (each logged, as a bad line is: a live stream goes on)."""
+    from tunelab.apps.monitor.monitor import future_events
+
+    problems = future_events(batch, skew_s, where="batch")
+    for problem in problems:
+        logging.getLogger("tunelab.monitor").warning("skipped: %s", problem)
+    late = {int(p.path[len("batch["):-1]) for p in problems}
+    return [e for i, e in enumerate(batch) if i not in late]
 
 
 @monitor_app.command("replay")
@@ -189,10 +218,14 @@ def aggregates(
 
 
 @monitor_app.command("deliver")
-def deliver(db: Db = None) -> None:
-    """Send the alerts whose webhook delivery is due (a server does this by itself every few seconds)."""
+def deliver(webhook_host: WebhookHosts = None, webhook_secrets: WebhookSecrets = None,
+            allow_private_webhooks: AllowPrivate = False, db: Db = None) -> None:
+    """Send the alerts whose webhook delivery is due (a server does this by itself every few seconds), to the
+    hosts given with --webhook-host only."""
     from tunelab.apps.monitor.hub import MonitorHub
 
     _logging()
-    report = MonitorHub(_registry(db)).deliver()
+    hub = MonitorHub(_registry(db), policy=_policy(webhook_host, webhook_secrets, allow_private_webhooks))
+    report = hub.deliver(wait_s=None)
+    hub.close()
     print(f"{report.attempted} attempted, {report.delivered} delivered, {report.failed} failed (will be retried)")

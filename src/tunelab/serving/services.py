@@ -22,6 +22,7 @@ from typing import Any
 
 from tunelab.apps.assistant.desk import Desk
 from tunelab.apps.monitor.hub import MonitorHub
+from tunelab.apps.monitor.policy import MonitorPolicy, build_policy
 from tunelab.registry import Store
 from tunelab.registry.store import now
 from tunelab.serving.auth import Authenticator, UsageMeter
@@ -53,6 +54,13 @@ class Services:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
+def monitor_policy(settings: ServeSettings) -> MonitorPolicy:
+    """What the operator allows monitors: webhook hosts and secrets, clock skew, model folders."""
+    return build_policy(webhook_hosts=settings.webhook_hosts, webhook_allow_private=settings.webhook_allow_private,
+                        webhook_secrets_file=settings.webhook_secrets_file,
+                        max_clock_skew_s=settings.max_clock_skew_s, runs_root=settings.runs_root)
+
+
 def build_services(settings: ServeSettings, store: Store | None = None) -> Services:
     store = store or Store(settings.db)
     metrics = Metrics()
@@ -66,7 +74,7 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
         admin=ModelAdmin(store, routes), models=models,
         predictions=Predictions(settings, store, routes, models, metrics, usage),
         desk=Desk(store, log_text=settings.log_text, loader=models.load_path),
-        hub=MonitorHub(store, loader=models.load_path),
+        hub=MonitorHub(store, policy=monitor_policy(settings), loader=models.load_path),
         dashboard=Dashboard.create(settings))
 
 
@@ -85,6 +93,7 @@ async def stop(services: Services) -> None:
     for task in services.tasks:
         task.cancel()
     await services.predictions.stop()
+    services.hub.close()
     try:
         services.usage.flush()
     except Exception:  # noqa: BLE001 - shutting down: report, don't hang

@@ -53,6 +53,11 @@ class ServeSettings:
     cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are listed
     runs_root: str = ""  # when set, registering through the API only accepts run folders under it
     log_level: str = "info"
+    # monitor webhooks and events (apps/monitor/policy.py::build_policy)
+    webhook_hosts: tuple[str, ...] = ()  # hosts webhooks may reach (host, host:port, *.example.com); empty: none
+    webhook_allow_private: bool = False  # let webhooks reach loopback/private/link-local addresses (checked after DNS)
+    webhook_secrets_file: str = ""  # YAML/JSON `name: value` file (mode 0600) for `${secret:NAME}` in webhook headers
+    max_clock_skew_s: float = 300.0  # monitor events stamped further ahead of the server clock are refused (422)
 
     @property
     def loopback(self) -> bool:

@@ -55,7 +55,8 @@ def api(tmp_path: Path, sentiment_run: Path, monkeypatch: pytest.MonkeyPatch) ->
     store = Store(url)
     store.register(sentiment_run, "sentiment", alias="production")
     keys = {scope: store.create_key(f"k-{scope}", scope)[1] for scope in ("admin", "predict")}
-    settings = load_settings(env={}, db=url, precision="fp32", rate_per_s=0)
+    settings = load_settings(env={}, db=url, precision="fp32", rate_per_s=0, webhook_hosts=["127.0.0.1"],
+                             webhook_allow_private=True)
     with TestClient(create_app(settings, build_services(settings, store))) as client:
         yield Api(client, keys)
 

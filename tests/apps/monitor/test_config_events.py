@@ -17,7 +17,7 @@ def test_a_valid_config_with_a_separate_rules_file(tmp_path: Path) -> None:
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"rules": RULES}), encoding="utf-8")
     (tmp_path / "run").mkdir()
     raw = {**monitor_raw("run"), "rules": "rules.yaml",
-           "webhook": {"url": "http://127.0.0.1:9/hook", "backoff": "1s", "headers": {"X-Token": "${TOKEN}"}}}
+           "webhook": {"url": "http://127.0.0.1:9/hook", "backoff": "1s", "headers": {"X-Token": "${secret:token}"}}}
     (tmp_path / "monitor.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
     config = load_monitor_config(tmp_path / "monitor.yaml")
     assert config.name == "markets" and config.window_s == 3600
@@ -50,9 +50,9 @@ def test_every_problem_is_named_with_file_and_field(tmp_path: Path) -> None:
 
 def test_rules_file_problems_name_the_rules_file(tmp_path: Path) -> None:
     (tmp_path / "rules.yaml").write_text("- name: x\n  type: threshold\n  above: high\n", encoding="utf-8")
-    raw = {**monitor_raw(), "rules": "rules.yaml"}
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump({**monitor_raw(), "rules": "rules.yaml"}), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"(?s)rules\.yaml: .*rules\[0\]\.above: must be a number, got 'high'"):
-        parse_monitor_config(raw, source="m.yaml", base_dir=tmp_path)
+        load_monitor_config(tmp_path / "m.yaml")
     (tmp_path / "broken.yaml").write_text("rules: [\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"broken\.yaml: not valid YAML \(line"):
         load_monitor_config(tmp_path / "broken.yaml")

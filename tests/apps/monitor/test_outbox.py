@@ -14,7 +14,12 @@ import pytest
 from tests.apps.monitor.conftest import Hook, KeywordClassifier, burst, monitor_raw
 from tunelab.apps.monitor.config import WebhookConfig
 from tunelab.apps.monitor.hub import MonitorHub
-from tunelab.apps.monitor.outbox import backoff_delay, deliver_due, post_json
+from tunelab.apps.monitor.outbox import backoff_delay, deliver_due
+from tunelab.apps.monitor.policy import MonitorPolicy, WebhookSecrets
+from tunelab.apps.monitor.webhook import post_json
+
+# the operator's policy for these tests: receivers on 127.0.0.1, one named secret
+LOOPBACK = MonitorPolicy(webhook_hosts=("127.0.0.1",), allow_private=True, secrets=WebhookSecrets({"hook_t": "s3cret"}))
 
 
 def closed_port() -> int:
@@ -24,8 +29,9 @@ def closed_port() -> int:
 
 
 def define(registry: Any, url: str) -> MonitorHub:
-    hub = MonitorHub(registry, classifier=KeywordClassifier())
-    webhook = {"url": url, "backoff": 0.05, "max_backoff": 0.2, "timeout": 2, "headers": {"X-Token": "${HOOK_T}"}}
+    hub = MonitorHub(registry, classifier=KeywordClassifier(), policy=LOOPBACK)
+    webhook = {"url": url, "backoff": 0.05, "max_backoff": 0.2, "timeout": 2,
+               "headers": {"X-Token": "${secret:hook_t}"}}
     hub.define("markets", monitor_raw(webhook=webhook))
     return hub
 
@@ -41,8 +47,7 @@ def deliver_until(hub: MonitorHub, done: Any, limit_s: float = 15.0) -> int:
     return passes
 
 
-def test_retries_with_backoff_until_delivered(registry: Any, hook: Hook, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOOK_T", "s3cret")
+def test_retries_with_backoff_until_delivered(registry: Any, hook: Hook) -> None:
     hub = define(registry, hook.url)
     [alert] = hub.get("markets").ingest(burst("TSLA", 0, count=5)).alerts
     assert hub.store.get_alert(alert["id"])["status"] == "pending"
@@ -58,7 +63,7 @@ def test_retries_with_backoff_until_delivered(registry: Any, hook: Hook, monkeyp
     assert gaps[0] >= 0.04 and gaps[1] >= 0.09  # 0.05 s, then doubled
     assert len(hook.received) == 3 and {r["alert"]["id"] for r in hook.received} == {alert["id"]}
     assert hook.received[0]["alert"]["key"] == "TSLA" and hook.received[0]["type"] == "tunelab.monitor.alert"
-    assert hook.headers[0]["X-Token"] == "s3cret"  # from the environment, never stored
+    assert hook.headers[0]["X-Token"] == "s3cret"  # from the operator's secret store, never stored
     assert "s3cret" not in json.dumps(hub.store.get_config("markets"))
     assert hub.deliver().attempted == 0  # delivered alerts are not sent again
 
@@ -103,12 +108,12 @@ def test_backoff_doubles_up_to_the_cap() -> None:
 
 
 def test_post_json_reports_refused_connections() -> None:
-    result = post_json(WebhookConfig(f"http://127.0.0.1:{closed_port()}/x", timeout_s=2), {"a": 1})
+    result = post_json(WebhookConfig(f"http://127.0.0.1:{closed_port()}/x", timeout_s=2), {"a": 1}, LOOPBACK)
     assert not result.ok and result.status_code is None and "Connection refused" in (result.error or "")
 
 
 def test_alerts_wait_while_no_webhook_is_known(registry: Any) -> None:
     hub = define(registry, "http://127.0.0.1:9/hook")
     hub.get("markets").ingest(burst("TSLA", 0, count=5))
-    report = deliver_due(hub.store, lambda name: None)
+    report = deliver_due(hub.store, lambda name: None, hub.sender)
     assert report.attempted == 0 and len(hub.store.list_alerts("markets", status="pending")) == 1

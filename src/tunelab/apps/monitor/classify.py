@@ -9,8 +9,9 @@ from typing import Any, Protocol
 
 from tunelab.apps.monitor.config import NEGATIVE_NAMES, POSITIVE_NAMES, ModelSpec, MonitorConfig
 from tunelab.apps.monitor.events import normalise_key
-from tunelab.errors import ConfigError
+from tunelab.errors import ConfigError, UsageError
 from tunelab.inference.loader import ModelLoader
+from tunelab.paths import check_under
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,20 @@ class Classifier(Protocol):
     def classify(self, texts: Sequence[str]) -> list[Classified]: ...
 
 
-def resolve_model_path(spec: ModelSpec, base_dir: str | Path, store: Any | None, where: str) -> Path:
-    """A run folder (absolute or relative to the config file) or a registered model `name[@version|@alias]`."""
+def resolve_model_path(spec: ModelSpec, base_dir: str | Path, store: Any | None, where: str,
+                       roots: tuple[str, ...] | None = None) -> Path:
+    """A run folder (absolute or relative to the config file) or a registered model `name[@version|@alias]`.
+    `roots`: the folders run folders must lie in (symlinks resolved; empty: none, registered models only);
+    None: anywhere (the operator's own CLI)."""
     folder = Path(spec.model)
     if not folder.is_absolute():
         folder = Path(base_dir) / folder
-    if (folder / "manifest.json").is_file():
+    if roots is not None and _looks_like_path(spec.model):  # checked before the disk is even looked at
+        try:
+            folder = check_under(folder, roots, what=f"{where}.model")
+        except UsageError as exc:
+            raise ConfigError(exc.message, hint=exc.hint) from None
+    if (folder / "manifest.json").is_file() and (roots is None or _looks_like_path(spec.model)):
         return folder
     from tunelab.registry.names import parse_ref
 
@@ -43,6 +52,11 @@ def resolve_model_path(spec: ModelSpec, base_dir: str | Path, store: Any | None,
     if store is None:
         raise ConfigError(f"{where}.model: {spec.model!r} is not a run folder, and no registry was given to look it up")
     return Path(store.resolve(ref).run_path)
+
+
+def _looks_like_path(model: str) -> bool:
+    """Not a registry name (`name`, `name@alias`, `name@3`): names have no `/`, `\\` or leading `.` or `~`."""
+    return any(c in model for c in "/\\\x00") or model.startswith((".", "~"))
 
 
 def sentiment_labels(spec: ModelSpec, labels: Sequence[str], where: str) -> tuple[set[str], set[str]]:
@@ -72,21 +86,25 @@ class ModelClassifier:
 
     @classmethod
     def load(cls, config: MonitorConfig, store: Any | None = None,
-             loader: ModelLoader | None = None) -> ModelClassifier:
+             *, model_roots: tuple[str, ...] | None = None, loader: ModelLoader | None = None) -> ModelClassifier:
         """`loader` loads each run folder (the server passes its shared model cache)."""
         from tunelab.inference import Predictor
 
         load_model = loader or Predictor.load
-        sentiment = load_model(resolve_model_path(config.sentiment, config.base_dir, store, "sentiment"))
+
+        def path(spec: ModelSpec, where: str) -> Path:
+            return resolve_model_path(spec, config.base_dir, store, where, model_roots)
+
+        sentiment = load_model(path(config.sentiment, "sentiment"))
         if sentiment.task.name != "classification":
             raise ConfigError(f"sentiment.model: {config.sentiment.model!r} is a {sentiment.task.name} model; "
                               "sentiment needs a classification run")
         negative, positive = sentiment_labels(config.sentiment, sentiment.labels, "sentiment")
         topics = ner = None
         if config.topics is not None:
-            topics = load_model(resolve_model_path(config.topics, config.base_dir, store, "topics"))
+            topics = load_model(path(config.topics, "topics"))
         if config.entities is not None:
-            ner = load_model(resolve_model_path(config.entities, config.base_dir, store, "entities"))
+            ner = load_model(path(config.entities, "entities"))
             if ner.task.name != "ner":
                 raise ConfigError(f"entities.model: {config.entities.model!r} is not an NER run")
         types = config.entities.types if config.entities else ()

@@ -24,6 +24,11 @@ NEGATIVE_NAMES = ("negative", "bearish", "neg")
 POSITIVE_NAMES = ("positive", "bullish", "pos")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+SECRET_REF = re.compile(r"\$\{secret:([A-Za-z0-9_.-]{1,64})\}")  # a header value's reference to a named secret
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+_RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "content-type"}
+MAX_WEBHOOK_TIMEOUT_S = 30.0  # one slow receiver must not hold a delivery worker for long
+MAX_BACKOFF_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -63,10 +68,10 @@ class Rule:
 @dataclass(frozen=True)
 class WebhookConfig:
     url: str
-    headers: dict[str, str] = field(default_factory=dict)  # values may name environment variables: ${TOKEN}
-    timeout_s: float = 5.0
+    headers: dict[str, str] = field(default_factory=dict)  # values may name operator secrets: ${secret:TOKEN}
+    timeout_s: float = 5.0  # the whole attempt (connect, send, answer); at most MAX_WEBHOOK_TIMEOUT_S
     backoff_s: float = 2.0  # first retry after this; doubled per failed attempt
-    max_backoff_s: float = 3600.0  # retried for ever at most this far apart: an alert is never dropped
+    max_backoff_s: float = 3600.0  # retried for ever at most this far apart (<= a day): an alert is never dropped
 
 
 @dataclass(frozen=True)
@@ -115,13 +120,27 @@ def parse_duration(value: Any) -> float:
 
 
 def load_monitor_config(path: str | Path) -> MonitorConfig:
-    """Read and validate a monitor YAML file (its `rules` may be a list or the path of a rules file)."""
+    """Read and validate a monitor YAML file on the operator's machine (the CLI): its `rules` may be a list or the
+    path of a rules file, relative to it. Only regular files of bounded size are read."""
     path = Path(path)
     raw = _read_yaml(path)
-    return parse_monitor_config(raw, source=str(path), base_dir=path.resolve().parent)
+    base_dir = path.resolve().parent
+    rules_source = None
+    if isinstance(raw, dict) and isinstance(raw.get("rules"), str):  # a separate rules file, relative to this one
+        rules_path = base_dir / raw["rules"]
+        rules_source = str(rules_path)
+        try:
+            loaded = _read_yaml(rules_path)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: rules: {exc.message}", hint=exc.hint) from None
+        raw = {**raw, "rules": loaded.get("rules") if isinstance(loaded, dict) else loaded}
+    return parse_monitor_config(raw, source=str(path), base_dir=base_dir, rules_source=rules_source)
 
 
-def parse_monitor_config(raw: Any, *, source: str = "config", base_dir: str | Path = ".") -> MonitorConfig:
+def parse_monitor_config(raw: Any, *, source: str = "config", base_dir: str | Path = ".",
+                         rules_source: str | None = None) -> MonitorConfig:
+    """Validate a config mapping; nothing is read from disk (a config over the API is self-contained).
+    `rules_source`: the rules file its rules were read from (their problems name that file)."""
     problems = _Problems(source)
     if not isinstance(raw, dict):
         problems.add("(top level)", "must be a mapping with name, sentiment, rules")
@@ -134,17 +153,8 @@ def parse_monitor_config(raw: Any, *, source: str = "config", base_dir: str | Pa
     topics = _model_spec(raw.get("topics"), "topics", problems)
     entities = _model_spec(raw.get("entities"), "entities", problems)
     webhook = _webhook(raw.get("webhook"), problems)
-    rules_raw, rules_source, rules_problems = raw.get("rules"), source, problems
-    if isinstance(rules_raw, str):  # a separate rules file, relative to this one
-        rules_path = Path(base_dir) / rules_raw
-        rules_source = str(rules_path)
-        rules_problems = _Problems(rules_source)
-        try:
-            loaded = _read_yaml(rules_path)
-        except ConfigError as exc:
-            problems.add("rules", exc.message)
-            loaded = []
-        rules_raw = loaded.get("rules") if isinstance(loaded, dict) else loaded
+    rules_raw = raw.get("rules")
+    rules_problems = _Problems(rules_source) if rules_source else problems
     rules = _rules(rules_raw, window, rules_problems)
     problems.raise_any()
     if rules_problems is not problems:
@@ -247,17 +257,57 @@ def _webhook(value: Any, problems: _Problems) -> WebhookConfig | None:
         return None
     known = {"url", "headers", "timeout", "backoff", "max_backoff"}
     check_keys(value, known, "webhook", problems)
-    url = value.get("url")
-    if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+    url = _webhook_url(value.get("url"), problems)
+    headers = _headers(value.get("headers"), problems)
+    return WebhookConfig(url, headers, _capped(value, "timeout", 5.0, MAX_WEBHOOK_TIMEOUT_S, problems),
+                         _capped(value, "backoff", 2.0, 3600.0, problems),
+                         _capped(value, "max_backoff", 3600.0, MAX_BACKOFF_S, problems))
+
+
+def _webhook_url(url: Any, problems: _Problems) -> str:
+    if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url) or any(c in url for c in "\x00\r\n\t "):
         problems.add("webhook.url", "must be an http:// or https:// URL")
-        url = ""
-    headers = value.get("headers") or {}
+        return ""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        problems.add("webhook.url", "not a valid URL (bad host or port)")
+        return ""
+    if "@" in parts.netloc:  # never echo it: the userinfo is a password
+        problems.add("webhook.url", "must not hold credentials (user:password@): put the password in the server's "
+                                    "webhook secrets file and send it in a header, e.g. "
+                                    "`Authorization: Basic ${secret:NAME}`")
+        return ""
+    return url
+
+
+def _headers(headers: Any, problems: _Problems) -> dict[str, str]:
+    """Header names and one-line values; `${secret:NAME}` is the only placeholder (never the environment)."""
+    headers = headers or {}
     if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
         problems.add("webhook.headers", "must map header names to strings")
-        headers = {}
-    return WebhookConfig(url, dict(headers), _duration(value, "timeout", 5.0, problems, "webhook.timeout"),
-                         _duration(value, "backoff", 2.0, problems, "webhook.backoff"),
-                         _duration(value, "max_backoff", 3600.0, problems, "webhook.max_backoff"))
+        return {}
+    for name, value in headers.items():
+        where = f"webhook.headers.{name[:64]}"
+        if not _HEADER_NAME.match(name) or name.lower() in _RESERVED_HEADERS:
+            problems.add(where, "not an allowed header name")
+        elif any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in value) or len(value) > 8192:
+            problems.add(where, "must be one line of at most 8192 characters")
+        elif "${" in SECRET_REF.sub("", value):
+            problems.add(where, "only ${secret:NAME} placeholders are expanded (never environment variables): the "
+                                "operator puts the value in the server's webhook_secrets_file")
+    return dict(headers)
+
+
+def _capped(raw: dict, key: str, default: float, cap: float, problems: _Problems) -> float:
+    value = _duration(raw, key, default, problems, f"webhook.{key}")
+    if value > cap:
+        problems.add(f"webhook.{key}", f"at most {cap:g} s")
+        return default
+    return value
 
 
 RULE_KEYS = {"name", "type", "scope", "keys", "metric", "above", "below", "window", "cooldown", "min_volume",
@@ -266,10 +316,11 @@ RULE_KEYS = {"name", "type", "scope", "keys", "metric", "above", "below", "windo
 
 def _rules(value: Any, window: float, problems: _Problems) -> tuple[Rule, ...]:
     if value is None:
-        problems.add("rules", "missing: a list of alert rules (or the path of a YAML file with them)")
+        problems.add("rules", "missing: a list of alert rules (or, in a config file, the path of a rules file)")
         return ()
     if not isinstance(value, list):
-        problems.add("rules", "must be a list of rules")
+        problems.add("rules", "must be a list of rules (a rules file path is read only by the CLI from a config "
+                              "file, never over the API)")
         return ()
     rules, names = [], set()
     for i, item in enumerate(value):

@@ -10,14 +10,16 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tunelab.apps.monitor.classify import Classified, Classifier
 from tunelab.apps.monitor.config import MonitorConfig
 from tunelab.apps.monitor.engine import Key, Observation, RuleEngine
 from tunelab.apps.monitor.events import Event, normalise_key
+from tunelab.apps.monitor.policy import DEFAULT_CLOCK_SKEW_S
 from tunelab.apps.monitor.store import ItemRow, MonitorStore
+from tunelab.errors import DataError, DataProblem
 from tunelab.inference.loader import ModelLoader
 
 log = logging.getLogger("tunelab.monitor")
@@ -44,47 +46,72 @@ def item_keys(event: Event, classified: Classified) -> tuple[Key, ...]:
     return tuple(dict.fromkeys(keys))
 
 
-class Monitor:
-    """Thread-safe: one ingest at a time per monitor (the rules keep per-key state in memory)."""
+def future_events(events: Sequence[Event], max_skew_s: float | None, *, where: str = "events") -> list[DataProblem]:
+    """One problem per event stamped more than `max_skew_s` ahead of the wall clock (None: no limit): such an
+    event would move the rule clock, which only goes forward, past every later real event."""
+    if max_skew_s is None:
+        return []
+    limit = datetime.now(UTC).timestamp() + max_skew_s
+    return [DataProblem(f"{where}[{i}]", f"{e.at.isoformat()} is more than {max_skew_s:g} s ahead of the server "
+                        "clock", column="timestamp") for i, e in enumerate(events) if e.epoch > limit]
 
-    def __init__(self, config: MonitorConfig, classifier: Classifier, store: MonitorStore) -> None:
+
+class Monitor:
+    """Thread-safe: one ingest at a time per monitor (the rules keep per-key state in memory).
+
+    `max_clock_skew_s`: events further ahead of the wall clock are refused, and stored items or alerts beyond it
+    (a database poisoned before this check) are ignored when the rules warm up; None (a replay): no limit."""
+
+    def __init__(self, config: MonitorConfig, classifier: Classifier, store: MonitorStore,
+                 *, max_clock_skew_s: float | None = DEFAULT_CLOCK_SKEW_S) -> None:
         self.config = config
         self.classifier = classifier
         self.store = store
+        self.max_clock_skew_s = max_clock_skew_s
         self.engine = RuleEngine(config.rules, config.lookback_s)
         self._lock = threading.Lock()
         self.warm()
 
     @classmethod
     def open(cls, config: MonitorConfig, registry: Any, classifier: Classifier | None = None,
-             *, save: bool = True, loader: ModelLoader | None = None) -> Monitor:
-        """Load the configured models (from run folders or the registry `Store`) and record the config."""
+             *, save: bool = True, model_roots: tuple[str, ...] | None = None,
+             max_clock_skew_s: float | None = DEFAULT_CLOCK_SKEW_S,
+             loader: ModelLoader | None = None) -> Monitor:
+        """Load the configured models (from run folders under `model_roots`, None: anywhere, or the registry
+        `Store`) and record the config."""
         from tunelab.apps.monitor.classify import ModelClassifier
 
-        classifier = classifier or ModelClassifier.load(config, registry, loader)
+        classifier = classifier or ModelClassifier.load(config, registry, model_roots=model_roots,
+                                                        loader=loader)
         store = MonitorStore(registry.engine)
         if save:
             store.save_config(config.name, config.raw)
-        return cls(config, classifier, store)
+        return cls(config, classifier, store, max_clock_skew_s=max_clock_skew_s)
 
     def warm(self) -> int:
         """Rebuild the rules' state from the stored items of the last lookback (after a restart): incidents that
         are still open stay open, cool-downs continue. Returns how many items were read."""
         engine = RuleEngine(self.config.rules, self.config.lookback_s)
-        latest = self.store.latest_item_time(self.config.name)
+        until = None if self.max_clock_skew_s is None else \
+            datetime.now(UTC) + timedelta(seconds=self.max_clock_skew_s)
+        latest = self.store.latest_item_time(self.config.name, until=until)
         rows = [] if latest is None else self.store.items_since(
-            self.config.name, latest - timedelta(seconds=self.config.lookback_s))
+            self.config.name, latest - timedelta(seconds=self.config.lookback_s), until=until)
         for row in rows:
             keys: list[Key] = [("all", "*")] + [("ticker", x) for x in row.tickers]
             keys += [("entity", x) for x in row.entities] + ([("topic", row.topic)] if row.topic else [])
             engine.observe(Observation(_epoch(row.at), bool(row.negative), bool(row.positive), float(row.score),
                                        tuple(keys)), emit=False)
-        for rule, kind, key, at in self.store.last_alerts(self.config.name):
+        for rule, kind, key, at in self.store.last_alerts(self.config.name, until=until):
             engine.remember_alert(rule, (kind, key), at.timestamp())
         self.engine = engine
         return len(rows)
 
     def ingest(self, events: Sequence[Event]) -> IngestResult:
+        """DataError (nothing stored) when an event is stamped too far ahead of the wall clock."""
+        future = future_events(events, self.max_clock_skew_s)
+        if future:
+            raise DataError(future, hint="timestamps are the events' own UTC times; check the sender's clock")
         with self._lock:
             fresh, duplicates = self._dedupe(events)
             classified = self.classifier.classify([e.text for e in fresh])

@@ -144,15 +144,22 @@ class MonitorStore:
                   "positive": c.positive + insert.excluded.positive,
                   "score_sum": c.score_sum + insert.excluded.score_sum}), rows)
 
-    def latest_item_time(self, monitor: str) -> datetime | None:
+    def latest_item_time(self, monitor: str, *, until: datetime | None = None) -> datetime | None:
+        """The newest item's time (at or before `until` when given)."""
+        c = t.monitor_items.c
+        query = sa.select(sa.func.max(c.at)).where(c.monitor == monitor)
+        if until is not None:
+            query = query.where(c.at <= utc(until))
         with self.engine.connect() as conn:
-            return utc(conn.execute(sa.select(sa.func.max(t.monitor_items.c.at))
-                                    .where(t.monitor_items.c.monitor == monitor)).scalar())
+            return utc(conn.execute(query).scalar())
 
-    def items_since(self, monitor: str, since: datetime) -> list[Any]:
+    def items_since(self, monitor: str, since: datetime, *, until: datetime | None = None) -> list[Any]:
         c = t.monitor_items.c
         query = sa.select(c.at, c.negative, c.positive, c.score, c.topic, c.tickers, c.entities).where(
-            c.monitor == monitor, c.at >= utc(since)).order_by(c.at, c.id)
+            c.monitor == monitor, c.at >= utc(since))
+        if until is not None:
+            query = query.where(c.at <= utc(until))
+        query = query.order_by(c.at, c.id)
         with self.engine.connect() as conn:
             return conn.execute(query).all()
 
@@ -182,10 +189,12 @@ class MonitorStore:
 
     # ---- alerts and the webhook outbox -----------------------------------------------------------
 
-    def last_alerts(self, monitor: str) -> list[tuple[str, str, str, datetime]]:
+    def last_alerts(self, monitor: str, *, until: datetime | None = None) -> list[tuple[str, str, str, datetime]]:
         c = t.monitor_alerts.c
-        query = (sa.select(c.rule, c.kind, c.key, sa.func.max(c.at)).where(c.monitor == monitor)
-                 .group_by(c.rule, c.kind, c.key))
+        query = sa.select(c.rule, c.kind, c.key, sa.func.max(c.at)).where(c.monitor == monitor)
+        if until is not None:
+            query = query.where(c.at <= utc(until))
+        query = query.group_by(c.rule, c.kind, c.key)
         with self.engine.connect() as conn:
             return [(r[0], r[1], r[2], utc(r[3])) for r in conn.execute(query)]
 
