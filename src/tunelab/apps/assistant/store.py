@@ -1,4 +1,4 @@
-"""The assistant's tables over the registry's engine: registered builds, conversation turns, the hand-off queue.
+"""The assistant's reads and writes over its tables (`tables.py`): registered builds, conversation turns, hand-offs.
 
 Every answer is also logged as a prediction of kind 'assistant' (same id as its turn) through the registry's
 `Store.log_predictions`, so `POST /v1/feedback` works on it; the assistant writes no shared table itself.

@@ -1,4 +1,4 @@
-"""The monitor's tables (SQLite or PostgreSQL): configs, deduped items, windowed aggregates, alerts and their outbox."""
+"""The monitor's reads and writes over its tables (`tables.py`): configs, items, aggregates, alerts, outbox."""
 
 from __future__ import annotations
 
