@@ -95,7 +95,7 @@ class KeyInfo:
 
 @dataclass(frozen=True)
 class PredictionRecord:
-    """One prediction to log (built by the server per text)."""
+    """One prediction to log (built by the server per text, or by an application per answer)."""
 
     id: str
     model: str
