@@ -163,8 +163,10 @@ def pg_url() -> Iterator[str]:
         finally:
             with admin.connect() as conn:
                 conn.execute(
+                    # client sessions only: an autovacuum worker on the database (a superuser process) cannot
+                    # be terminated by the test role, and DROP DATABASE stops it by itself
                     sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                            " WHERE datname = :name AND pid <> pg_backend_pid()"),
+                            " WHERE datname = :name AND pid <> pg_backend_pid() AND backend_type = 'client backend'"),
                     {"name": name},
                 )
                 force = " WITH (FORCE)" if (conn.dialect.server_version_info or (0,)) >= (13,) else ""

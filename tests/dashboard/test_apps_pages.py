@@ -125,7 +125,7 @@ def test_handoff_shows_suggestions_and_resolving_it_empties_the_queue(apps: Brow
     assert "We take cards only." in after  # in the recently resolved table
     assistants = AssistantStore(apps.served.store)
     assert assistants.resolved_examples("support") == [("can i pay with seashells", "refund")]  # next build's data
-    feedback = apps.served.store.list_feedback(model="support")
+    feedback = apps.served.store.list_feedback(model="support", kind="assistant")
     assert [(f["prediction_id"], f["label"]) for f in feedback] == [(handoff.turn_id, "refund")]
     again = apps.post(f"/assistant/support/handoffs/{handoff.id}/resolve", {"label": "refund"})
     assert again.status_code == 409

@@ -374,6 +374,53 @@ def test_feedback_counts_only_latest_judged_feedback(intents: Store) -> None:
     assert intents.feedback_counts("nothing") == {}
 
 
+ANSWER_OUT = {"label": "refund", "score": 0.4, "route": "handoff", "answer": None, "evidence": {}}
+
+
+def test_model_views_see_only_model_predictions(intents: Store) -> None:
+    """An application's answers (kind 'assistant', here from an assistant named like the model) share the log
+    and take feedback, but the model views never see them: no review-queue row, no A/B count, no 404 on a
+    version that does not exist."""
+    intents.log_predictions([record("m1", CLASS_OUT), record("m2", CLASS_OUT, version=2)])
+    intents.log_predictions([record("a1", ANSWER_OUT), record("a2", ANSWER_OUT, model="support", version=7)],
+                            kind="assistant")
+    assert intents.get_prediction("m1")["kind"] == "model"
+    assert intents.get_prediction("a1")["kind"] == "assistant"  # by id: any kind (feedback finds it)
+    assert intents.get_prediction("a1", kind="assistant")["id"] == "a1"
+    with pytest.raises(NotFoundError, match="of kind 'model'"):
+        intents.get_prediction("a1", kind="model")
+
+    assert {p["id"] for p in intents.list_predictions()} == {"m1", "m2"}
+    assert {p["id"] for p in intents.list_predictions(model="intents", max_score=0.9)} == {"m1", "m2"}
+    assert {p["id"] for p in intents.list_predictions(kind="assistant")} == {"a1", "a2"}
+    assert {p["id"] for p in intents.list_predictions(kind=None)} == {"m1", "m2", "a1", "a2"}
+
+    assert intents.add_feedback("a1", thumb=-1)["correct"] is False  # feedback on an answer still works
+    intents.add_feedback("a2", thumb=-1)
+    intents.add_feedback("m1", thumb=1)
+    assert [f["prediction_id"] for f in intents.list_feedback()] == ["m1"]
+    assert [f["prediction_id"] for f in intents.list_feedback(model="intents")] == ["m1"]
+    assert [f["prediction_id"] for f in intents.list_feedback(kind="assistant")] == ["a1", "a2"]
+    assert [f["prediction_id"] for f in intents.list_feedback(prediction_id="a1")] == ["a1"]  # by id: any kind
+    assert len(intents.list_feedback(kind=None)) == 3
+    assert intents.feedback_counts("intents") == {1: (1, 1)}  # the thumb on the answer "a1" does not count
+    assert intents.feedback_counts("intents", kind="assistant") == {1: (0, 1)}
+    assert intents.feedback_counts("support") == {}
+    for view in (intents.list_predictions(), intents.list_predictions(without_feedback=False, max_score=1.0)):
+        for prediction in view:  # what the dashboard's review queue does with each row: no 404
+            intents.get_version(prediction["model"], prediction["version"])
+    for row in intents.list_feedback():
+        intents.get_version(row["model"], row["version"])
+
+    for bad in ("", "Model", "x" * 17, "a-b", "kind;drop"):
+        with pytest.raises(UsageError, match="prediction kind"):
+            intents.log_predictions([record("z", CLASS_OUT)], kind=bad)
+        with pytest.raises(UsageError, match="prediction kind"):
+            intents.list_predictions(kind=bad)
+    assert intents.purge_predictions(now() + timedelta(seconds=5)) == 1  # retention covers every kind ...
+    assert {p["id"] for p in intents.list_predictions(kind=None)} == {"m1", "a1", "a2"}  # ... feedback keeps rows
+
+
 # ---- API keys --------------------------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """Database engines for the registry: SQLite (WAL, the embedded default) or PostgreSQL (several replicas).
 
-Schema changes go through Alembic migrations (`migrations/versions`), applied by `migrate()` on start-up;
-on PostgreSQL an advisory lock makes replicas that start together migrate one at a time.
+Schema changes go through the database's one Alembic history (`tunelab/migrations`: the registry's tables and the
+applications'), applied by `migrate()` on start-up; on PostgreSQL an advisory lock makes replicas that start
+together migrate one at a time. Only its folder is named here: the registry never imports the applications.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from tunelab.errors import UsageError
 from tunelab.home import home
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parents[1] / "migrations"
 _PG_MIGRATION_LOCK = 7_347_001  # arbitrary constant: the advisory lock id for migrations
 
 

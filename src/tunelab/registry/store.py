@@ -95,7 +95,7 @@ class KeyInfo:
 
 @dataclass(frozen=True)
 class PredictionRecord:
-    """One prediction to log (built by the server per text)."""
+    """One prediction to log (built by the server per text, or by an application per answer)."""
 
     id: str
     model: str
@@ -116,6 +116,20 @@ def _top_score(output: Mapping[str, Any]) -> float | None:
     if "spans" in output:
         return min((float(s.get("score", 1.0)) for s in output["spans"]), default=None)
     return None
+
+
+def _check_kind(kind: str) -> str:
+    """A prediction kind: 'model' or an application's name for its own predictions (1-16 of a-z and '_')."""
+    if not isinstance(kind, str) or not 1 <= len(kind) <= 16 or not all("a" <= c <= "z" or c == "_" for c in kind):
+        raise UsageError(f"invalid prediction kind {kind!r}",
+                         hint=f"{t.MODEL_KIND!r} for a model's predictions, or 1-16 lower-case letters and '_'")
+    return kind
+
+
+def _prediction_of_kind(kind: str) -> Any:
+    """A WHERE clause on `feedback`: its prediction is of `kind`."""
+    return t.feedback.c.prediction_id.in_(sa.select(t.predictions.c.id).where(
+        t.predictions.c.kind == _check_kind(kind)))
 
 
 def feedback_correct(output: Mapping[str, Any], label: Any, thumb: int | None) -> bool | None:
@@ -321,31 +335,45 @@ class Store:
 
     # ---- predictions and feedback --------------------------------------------------------------
 
-    def log_predictions(self, records: Sequence[PredictionRecord]) -> None:
-        """Write a batch of predictions in one transaction."""
+    def log_predictions(self, records: Sequence[PredictionRecord], *, kind: str = t.MODEL_KIND,
+                        conn: sa.Connection | None = None) -> None:
+        """Write a batch of predictions in one transaction. `kind` is whose they are: 'model' for a registered
+        model's, an application's own kind (e.g. 'assistant') for its answers. `conn`: join the caller's open
+        transaction (an application that writes its own rows with the predictions, atomically)."""
+        _check_kind(kind)
         if not records:
             return
         stamp = now()
         rows = [{"id": r.id, "model": r.model, "version": r.version, "key_id": r.key_id, "caller": r.caller,
                  "text": r.text if r.log_text else None, "text_hash": text_hash(r.text), "output": r.output,
-                 "score": _top_score(r.output), "latency_ms": float(r.latency_ms), "created_at": stamp}
+                 "score": _top_score(r.output), "latency_ms": float(r.latency_ms), "created_at": stamp, "kind": kind}
                 for r in records]
-        with self.engine.begin() as conn:
+        if conn is not None:
             conn.execute(t.predictions.insert(), rows)
+            return
+        with self.engine.begin() as new_conn:
+            new_conn.execute(t.predictions.insert(), rows)
 
-    def get_prediction(self, prediction_id: str) -> dict[str, Any]:
+    def get_prediction(self, prediction_id: str, *, kind: str | None = None) -> dict[str, Any]:
+        """A logged prediction of any kind (`kind`: only of that kind; another kind is not found)."""
+        query = sa.select(t.predictions).where(t.predictions.c.id == str(prediction_id))
+        if kind is not None:
+            query = query.where(t.predictions.c.kind == _check_kind(kind))
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.predictions).where(t.predictions.c.id == str(prediction_id))).first()
+            row = conn.execute(query).first()
         if row is None:
-            raise NotFoundError(f"no prediction with id {prediction_id!r}",
+            raise NotFoundError(f"no prediction with id {prediction_id!r}" + (f" of kind {kind!r}" if kind else ""),
                                 hint="it may be older than the log's retention period")
         return self._prediction(row)
 
     def list_predictions(self, *, model: str | None = None, version: int | None = None,
                          max_score: float | None = None, without_feedback: bool = False,
-                         limit: int = 100) -> list[dict[str, Any]]:
-        """Newest first; `max_score` keeps low-confidence ones (the review queue)."""
+                         limit: int = 100, kind: str | None = t.MODEL_KIND) -> list[dict[str, Any]]:
+        """Newest first; `max_score` keeps low-confidence ones (the review queue). Only registered models'
+        predictions unless `kind` names another (None: every kind)."""
         query = sa.select(t.predictions)
+        if kind is not None:
+            query = query.where(t.predictions.c.kind == _check_kind(kind))
         if model:
             query = query.where(t.predictions.c.model == model)
         if version is not None:
@@ -386,8 +414,13 @@ class Store:
         return {"id": int(new_id), **row, "created_at": row["created_at"].isoformat()}
 
     def list_feedback(self, *, model: str | None = None, version: int | None = None,
-                      prediction_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+                      prediction_id: str | None = None, limit: int = 1000,
+                      kind: str | None = t.MODEL_KIND) -> list[dict[str, Any]]:
+        """Oldest first. Only feedback on registered models' predictions unless `kind` names another kind of
+        prediction (None: every kind); with `prediction_id`, that prediction's feedback whatever its kind."""
         query = sa.select(t.feedback)
+        if kind is not None and not prediction_id:
+            query = query.where(_prediction_of_kind(kind))
         if model:
             query = query.where(t.feedback.c.model == model)
         if version is not None:
@@ -398,11 +431,12 @@ class Store:
             rows = conn.execute(query.order_by(t.feedback.c.id).limit(min(limit, 100_000))).all()
         return [{**r._asdict(), "created_at": _utc(r.created_at).isoformat()} for r in rows]
 
-    def feedback_counts(self, name: str) -> dict[int, tuple[int, int]]:
+    def feedback_counts(self, name: str, *, kind: str = t.MODEL_KIND) -> dict[int, tuple[int, int]]:
         """Per version: (correct, judged) over feedback that says whether the prediction was right.
-        Only the latest feedback per prediction counts."""
+        Only the latest feedback per prediction counts; only on predictions of `kind` (a model's by default)."""
         latest = (sa.select(sa.func.max(t.feedback.c.id)).where(t.feedback.c.model == name,
-                                                               t.feedback.c.correct.is_not(None))
+                                                               t.feedback.c.correct.is_not(None),
+                                                               _prediction_of_kind(kind))
                   .group_by(t.feedback.c.prediction_id))
         query = (sa.select(t.feedback.c.version, sa.func.count(),
                            sa.func.sum(sa.case((t.feedback.c.correct.is_(True), 1), else_=0)))

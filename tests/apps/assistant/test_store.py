@@ -7,13 +7,16 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
+from tunelab.apps.assistant import tables
 from tunelab.apps.assistant.desk import Desk, build_registered
 from tunelab.apps.assistant.kb import OUT_OF_SCOPE
 from tunelab.apps.assistant.router import Answer
 from tunelab.apps.assistant.store import AssistantStore
 from tunelab.errors import ConflictError, IncompleteRunError, NotFoundError, UsageError
 from tunelab.registry import Store
+from tunelab.registry.store import now
 
 
 @pytest.fixture
@@ -51,6 +54,9 @@ def test_turns_handoffs_feedback_and_examples(store: Store, built: Path) -> None
     assert assistants.log_turn(uuid.uuid4().hex, version, "conv-1", answered, latency_ms=2.0) is None
     prediction = store.get_prediction(turn)  # the answer is a prediction: feedback works on its id
     assert prediction["output"]["route"] == "handoff" and prediction["score"] == pytest.approx(0.3)
+    assert prediction["kind"] == "assistant" and prediction["model"] == "support"
+    assert store.list_predictions() == []  # not a model's prediction: model views never see it
+    assert len(store.list_predictions(kind="assistant")) == 2
     assert [t.route for t in assistants.conversation("support", "conv-1")] == ["handoff", "faq"]
     queue = assistants.handoffs("support")
     assert [h.id for h in queue] == [handoff_id] and queue[0].question == "can i pay in gold?"
@@ -67,6 +73,23 @@ def test_turns_handoffs_feedback_and_examples(store: Store, built: Path) -> None
         desk.resolve("support", handoff_id, "refund")
     with pytest.raises(NotFoundError):
         desk.resolve("support", 999, "refund")
+
+
+def test_a_turn_and_its_prediction_are_written_together(store: Store, built: Path) -> None:
+    """The prediction (through the registry's Store) and the turn share one transaction: when the turn cannot
+    be written, no prediction is left behind."""
+    assistants = AssistantStore(store)
+    version = assistants.register(built, "support")
+    taken = uuid.uuid4().hex
+    with store.engine.begin() as conn:  # a turn id already used (without a logged prediction)
+        conn.execute(tables.assistant_turns.insert().values(
+            id=taken, assistant="support", version=1, conversation_id="c", question="q", route="faq", label="hello",
+            answer="Hi.", confidence=0.9, created_at=now()))
+    with pytest.raises(IntegrityError):
+        assistants.log_turn(taken, version, "c", Answer("hello world", "faq", "hello", "Hi.", 0.99, {}),
+                            latency_ms=1.0)
+    with pytest.raises(NotFoundError):
+        store.get_prediction(taken)
 
 
 def test_desk_asks_and_logs(store: Store, built: Path) -> None:

@@ -1,6 +1,7 @@
-"""The assistant's tables over the registry's engine: registered builds, conversation turns, the hand-off queue.
+"""The assistant's reads and writes over its tables (`tables.py`): registered builds, conversation turns, hand-offs.
 
-Every answer is also logged as a prediction (same id as its turn), so `POST /v1/feedback` works on it.
+Every answer is also logged as a prediction of kind 'assistant' (same id as its turn) through the registry's
+`Store.log_predictions`, so `POST /v1/feedback` works on it; the assistant writes no shared table itself.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from tunelab.apps.assistant import tables as t
 from tunelab.apps.assistant.layout import load_assistant_manifest
 from tunelab.apps.assistant.router import Answer
 from tunelab.errors import ConflictError, NotFoundError, UsageError
-from tunelab.registry import Store, check_name
-from tunelab.registry import schema as t
-from tunelab.registry.store import now, text_hash
+from tunelab.registry import PredictionRecord, Store, check_name
+from tunelab.registry.store import now
 
 OPEN, RESOLVED = "open", "resolved"
 
@@ -133,11 +134,10 @@ class AssistantStore:
         question = answer.question if log_text else None
         output = {"label": answer.label, "score": answer.confidence, "route": answer.route, "answer": answer.answer,
                   "evidence": answer.evidence}
+        record = PredictionRecord(turn_id, version.name, version.version, output, float(latency_ms), answer.question,
+                                  key_id, caller, log_text)
         with self.engine.begin() as conn:
-            conn.execute(t.predictions.insert().values(
-                id=turn_id, model=version.name, version=version.version, key_id=key_id, caller=caller,
-                text=question, text_hash=text_hash(answer.question), output=output, score=answer.confidence,
-                latency_ms=float(latency_ms), created_at=stamp))
+            self.store.log_predictions([record], kind=t.PREDICTION_KIND, conn=conn)
             conn.execute(t.assistant_turns.insert().values(
                 id=turn_id, assistant=version.name, version=version.version, conversation_id=conversation_id,
                 question=question, route=answer.route, label=answer.label, answer=answer.answer,

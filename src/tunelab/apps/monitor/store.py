@@ -1,4 +1,4 @@
-"""The monitor's tables (SQLite or PostgreSQL): configs, deduped items, windowed aggregates, alerts and their outbox."""
+"""The monitor's reads and writes over its tables (`tables.py`): configs, items, aggregates, alerts, outbox."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tunelab.apps.monitor import tables as t
 from tunelab.apps.monitor.engine import AlertDraft
 from tunelab.errors import NotFoundError, UsageError
-from tunelab.registry import schema as t
 from tunelab.registry.names import check_name
 
 MAX_LIMIT = 10_000

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from tunelab.apps.monitor import tables as t
 from tunelab.apps.monitor.events import normalise_key
 from tunelab.apps.monitor.store import MonitorStore, to_time, utc
-from tunelab.registry import schema as t
 
 MAX_SERIES = 12  # charts on one page: the keys with the most items
 MAX_POINTS = 500  # windows per chart (the newest)

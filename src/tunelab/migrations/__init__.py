@@ -1,0 +1,1 @@
+"""The database's one Alembic history, registry and applications together (`env.py`, `versions/`, `tables.py`)."""
