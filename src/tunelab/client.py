@@ -166,10 +166,11 @@ def ab_report(name: str, *, alpha: float = 0.05, min_samples: int = 30) -> Call[
 
 
 def predictions(*, model: str | None = None, version: int | None = None, max_score: float | None = None,
-                without_feedback: bool | None = None, limit: int | None = None) -> Call[list[s.LoggedPrediction]]:
-    """Logged predictions, newest first (admin)."""
+                without_feedback: bool | None = None, limit: int | None = None,
+                kind: str | None = None) -> Call[list[s.LoggedPrediction]]:
+    """Logged predictions, newest first (admin); `kind`: model (default), assistant or all."""
     params = _present(model=model, version=version, max_score=max_score, without_feedback=without_feedback,
-                      limit=limit)
+                      limit=limit, kind=kind)
     return Call("GET", "/v1/predictions", lambda d: s.PredictionList.model_validate(d).predictions, params=params)
 
 

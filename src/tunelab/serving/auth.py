@@ -36,6 +36,11 @@ class Caller:
 LOCAL = Caller(None, "local", ("admin",))
 
 
+def is_admin(caller: Caller) -> bool:
+    """The caller's key has the admin scope (or authentication is off: everyone is the local admin)."""
+    return keylib.has_scope(caller.scopes, "admin")
+
+
 class Authenticator:
     def __init__(self, store: Store, *, enabled: bool, rate_per_s: float, burst: int, cache_s: float) -> None:
         self.store = store

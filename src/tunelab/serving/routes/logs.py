@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query
 
 from tunelab.registry import check_name
@@ -9,6 +11,7 @@ from tunelab.registry.store import MAX_VERSION
 from tunelab.serving.deps import AdminCaller, ServicesDep
 from tunelab.serving.schemas import ERRORS, FeedbackList, LoggedPredictionDetail, PredictionList
 
+Kind = Literal["model", "assistant", "all"]
 router = APIRouter(tags=["logs"], responses=ERRORS)
 
 
@@ -16,10 +19,12 @@ router = APIRouter(tags=["logs"], responses=ERRORS)
 def list_predictions(services: ServicesDep, _caller: AdminCaller, model: str | None = None,
                      version: int | None = Query(None, ge=1, le=MAX_VERSION),
                      max_score: float | None = Query(None, ge=0, le=1), without_feedback: bool = False,
-                     limit: int = Query(100, ge=1, le=10_000)) -> PredictionList:
-    """Logged predictions, newest first; `max_score` keeps the low-confidence ones (review queue)."""
+                     limit: int = Query(100, ge=1, le=10_000), kind: Kind = "model") -> PredictionList:
+    """Logged predictions, newest first; `max_score` keeps the low-confidence ones (review queue); `kind`:
+    model predictions (default), an application's answers (`assistant`), or `all`."""
     rows = services.store.list_predictions(model=check_name(model) if model else None, version=version,
-                                           max_score=max_score, without_feedback=without_feedback, limit=limit)
+                                           max_score=max_score, without_feedback=without_feedback, limit=limit,
+                                           kind=None if kind == "all" else kind)
     return PredictionList.model_validate({"predictions": rows})
 
 
@@ -33,6 +38,7 @@ def show_prediction(prediction_id: str, services: ServicesDep, _caller: AdminCal
 @router.get("/v1/feedback", tags=["feedback"], response_model=FeedbackList)
 def list_feedback(services: ServicesDep, _caller: AdminCaller, model: str | None = None,
                   version: int | None = Query(None, ge=1, le=MAX_VERSION),
-                  limit: int = Query(1000, ge=1, le=100_000)) -> FeedbackList:
-    rows = services.store.list_feedback(model=check_name(model) if model else None, version=version, limit=limit)
+                  limit: int = Query(1000, ge=1, le=100_000), kind: Kind = "model") -> FeedbackList:
+    rows = services.store.list_feedback(model=check_name(model) if model else None, version=version, limit=limit,
+                                        kind=None if kind == "all" else kind)
     return FeedbackList.model_validate({"feedback": rows})

@@ -10,8 +10,10 @@ from fastapi import Path as FastPath
 
 from tunelab.apps.monitor.config import SCOPES
 from tunelab.apps.monitor.events import parse_events
+from tunelab.apps.monitor.views import alert_view, redacted_config
 from tunelab.errors import NotFoundError, UsageError
 from tunelab.registry.names import check_name
+from tunelab.serving.auth import is_admin
 from tunelab.serving.deps import AdminCaller, PredictCaller, ServicesDep
 from tunelab.serving.schemas import (
     ERRORS,
@@ -45,12 +47,13 @@ def define_monitor(name: str, body: MonitorIn, services: ServicesDep, _caller: A
 
 @router.get("/v1/monitors", response_model=MonitorList)
 def list_monitors(services: ServicesDep, _caller: AdminCaller) -> MonitorList:
-    return MonitorList.model_validate({"monitors": services.hub.store.list_monitors()})
+    rows = [{**m, "config": redacted_config(m["config"])} for m in services.hub.store.list_monitors()]
+    return MonitorList.model_validate({"monitors": rows})
 
 
 @router.get("/v1/monitors/{name}", response_model=MonitorOut)
 def show_monitor(name: str, services: ServicesDep, _caller: AdminCaller) -> MonitorOut:
-    return MonitorOut(name=name, config=services.hub.store.get_config(check_name(name, "monitor name")))
+    return MonitorOut(name=name, config=redacted_config(services.hub.store.get_config(check_name(name, "monitor name"))))
 
 
 @router.post("/v1/monitors/{name}/events", response_model=EventsResult)
@@ -62,24 +65,25 @@ def post_events(name: str, body: EventsIn, services: ServicesDep, _caller: Predi
 
 
 @router.get("/v1/monitors/{name}/alerts", response_model=AlertList)
-def list_alerts(name: str, services: ServicesDep, _caller: PredictCaller, rule: str | None = None,
+def list_alerts(name: str, services: ServicesDep, caller: PredictCaller, rule: str | None = None,
                 key: str | None = None, status: str | None = None, since: datetime | None = None,
                 until: datetime | None = None, limit: int = Query(100, ge=1, le=10_000)) -> AlertList:
     """Alerts, newest first (event time), with their webhook delivery state."""
     services.hub.store.get_config(check_name(name, "monitor name"))
     rows = services.hub.store.list_alerts(name, rule=_clean(rule, "rule"), key=_clean(key, "key"),
                                           status=_clean(status, "status"), since=since, until=until, limit=limit)
-    return AlertList.model_validate({"alerts": rows})
+    admin = is_admin(caller)  # delivery errors (hosts, ports, status codes) are for admins only
+    return AlertList.model_validate({"alerts": [alert_view(a, admin=admin) for a in rows]})
 
 
 @router.get("/v1/monitors/{name}/alerts/{alert_id}", response_model=AlertDetail)
-def show_alert(name: str, services: ServicesDep, _caller: PredictCaller,
+def show_alert(name: str, services: ServicesDep, caller: PredictCaller,
                alert_id: int = FastPath(ge=1, le=2**31 - 1)) -> AlertDetail:
     """One alert with every delivery attempt."""
     alert = services.hub.store.get_alert(alert_id)
     if alert["monitor"] != check_name(name, "monitor name"):
         raise NotFoundError(f"monitor {name!r} has no alert {alert_id}")
-    return AlertDetail.model_validate(alert)
+    return AlertDetail.model_validate(alert_view(alert, admin=is_admin(caller)))
 
 
 @router.get("/v1/monitors/{name}/aggregates", response_model=AggregateList)

@@ -154,6 +154,7 @@ class ABReportOut(Out):
 
 class LoggedPrediction(Out):
     id: str
+    kind: str = Field("model", description="model, or the application that answered (assistant)")
     model: str
     version: int
     key_id: str | None = None

@@ -66,8 +66,10 @@ class AlertOut(Out):
 
 
 class DeliveryOut(Out):
-    id: int
-    alert_id: int
+    """One webhook delivery attempt; `status_code` and `error` are shown to admin keys only."""
+
+    id: int | None = None
+    alert_id: int | None = None
     attempt: int
     at: str
     ok: bool

@@ -32,7 +32,7 @@ def feedback_page(request: Request, _admin: Admin, model: str = "", threshold: f
 def relabel(request: Request, admin: Admin, form: PostedForm) -> Response:
     """Store the reviewer's label for a prediction (as POST /v1/feedback); it leaves the queue."""
     state = services_of(request)
-    prediction = state.store.get_prediction(field(form, "prediction_id"))
+    prediction = state.store.get_prediction(field(form, "prediction_id"), kind="model")
     version = state.store.get_version(prediction["model"], prediction["version"])
     labels = review.entity_types(version.labels) if version.task == "ner" else version.labels
     label = review.parse_label(version.task, field(form, "label"), prediction.get("text"), labels)
