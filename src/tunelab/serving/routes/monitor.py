@@ -53,7 +53,8 @@ def list_monitors(services: ServicesDep, _caller: AdminCaller) -> MonitorList:
 
 @router.get("/v1/monitors/{name}", response_model=MonitorOut)
 def show_monitor(name: str, services: ServicesDep, _caller: AdminCaller) -> MonitorOut:
-    return MonitorOut(name=name, config=redacted_config(services.hub.store.get_config(check_name(name, "monitor name"))))
+    config = services.hub.store.get_config(check_name(name, "monitor name"))
+    return MonitorOut(name=name, config=redacted_config(config))
 
 
 @router.post("/v1/monitors/{name}/events", response_model=EventsResult)
