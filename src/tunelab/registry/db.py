@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tunelab import extras
 from tunelab.errors import UsageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -70,6 +71,8 @@ def create_engine(url: str) -> Any:
             cur.close()
 
         return engine
+    if url.startswith("postgresql+psycopg"):
+        extras.check("psycopg", "a PostgreSQL registry")
     return sa.create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True,
                             connect_args={"connect_timeout": 10})
 
