@@ -23,8 +23,6 @@ from typing import Any
 
 from tunelab.errors import ArtifactError, ConfigError, DataError, ModelNotFoundError, TunelabError, UsageError
 
-__version__ = "0.1.0"
-
 
 def train(data: str | None = None, *, output: str | None = None, config: str | None = None,
           resume: str | None = None, show_progress: bool = True, **options: Any) -> Any:
@@ -65,8 +63,22 @@ def runs(folder: str | Path = "runs") -> list[dict[str, Any]]:
     return list_runs(Path(folder))
 
 
+def installed_version() -> str:
+    """The installed distribution's version (pyproject.toml is the one source); "0+unknown" when TuneLab runs
+    from a source tree that was never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tunelab")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
-    """`tunelab.Client` / `tunelab.AsyncClient` import httpx only when asked for."""
+    """`tunelab.__version__` reads the package metadata and `tunelab.Client` / `tunelab.AsyncClient` import httpx,
+    only when asked for."""
+    if name == "__version__":
+        return installed_version()
     if name in ("Client", "AsyncClient"):
         from tunelab import client
 
@@ -75,4 +87,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["ArtifactError", "AsyncClient", "Client", "ConfigError", "DataError", "ModelNotFoundError", "TunelabError",
-           "UsageError", "evaluate", "load", "predict", "runs", "train"]
+           "UsageError", "__version__", "evaluate", "installed_version", "load", "predict", "runs", "train"]

@@ -62,15 +62,15 @@ class endpoint(Generic[P, T]):  # noqa: N801 - used like a decorator
         self.__doc__ = build.__doc__
 
     @overload
-    def __get__(self, obj: None, owner: type) -> endpoint[P, T]: ...
+    def __get__(self, obj: None, _owner: type) -> endpoint[P, T]: ...
 
     @overload
-    def __get__(self, obj: Client, owner: type) -> Callable[P, T]: ...
+    def __get__(self, obj: Client, _owner: type) -> Callable[P, T]: ...
 
     @overload
-    def __get__(self, obj: AsyncClient, owner: type) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    def __get__(self, obj: AsyncClient, _owner: type) -> Callable[P, Coroutine[Any, Any, T]]: ...
 
-    def __get__(self, obj: Client | AsyncClient | None, owner: type) -> Any:
+    def __get__(self, obj: Client | AsyncClient | None, _owner: type) -> Any:
         if obj is None:
             return self
         build, sender = self.build, obj

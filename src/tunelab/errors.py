@@ -2,7 +2,8 @@
 
     TunelabError (exit 1)                       code
     ├── UsageError (ValueError, exit 2)         usage_error
-    │   └── ConfigError                         config_error      .problems: list[ConfigProblem]
+    │   ├── ConfigError                         config_error      .problems: list[ConfigProblem]
+    │   └── MissingExtraError                   missing_extra     .extra: the pip extra to install
     ├── DataError (ValueError, exit 2)          data_error        .problems: list[DataProblem]
     ├── ModelNotFoundError (FileNotFoundError, exit 2)  model_not_found
     ├── ArtifactError (exit 2)                  artifact_error
@@ -71,6 +72,17 @@ class ConfigError(UsageError):
     def __init__(self, message: str, *, hint: str | None = None, problems: list[ConfigProblem] | None = None) -> None:
         super().__init__(message, hint=hint)
         self.problems = list(problems or [])
+
+
+class MissingExtraError(UsageError):
+    """An optional feature needs a package from a pip extra that is not installed (e.g. `tunelab[onnx]`)."""
+
+    code = "missing_extra"
+
+    def __init__(self, message: str, *, extra: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or (f"pip install 'tunelab[{extra}]'" if extra else None))
+        self.extra = extra
+        self.details = {"extra": extra}
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,33 @@ def test_predict_on_incomplete_run_says_how_to_resume(tmp_path: Path) -> None:
     (tmp_path / "half" / "config.yaml").write_text("{}")
     result = run_cli("predict", str(tmp_path / "half"), "--text", "x")
     assert result.returncode == 2 and "--resume" in result.stderr
+
+
+def test_version_is_the_installed_distribution_version(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    from tests.conftest import invoke_cli
+
+    result = invoke_cli(["--version"], monkeypatch, capsys)
+    assert result.code == 0 and result.out == f"tunelab {version('tunelab')}\n"
+    assert tunelab.__version__ == version("tunelab")
+
+
+def test_version_falls_back_when_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    def missing(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert tunelab.installed_version() == "0+unknown"
+
+
+def test_unknown_option_exits_2_without_a_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import invoke_cli
+
+    result = invoke_cli(["runs", "--bogus"], monkeypatch, capsys)
+    assert result.code == 2 and "No such option: --bogus" in result.err
+    assert "Traceback" not in result.err

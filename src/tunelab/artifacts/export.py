@@ -4,20 +4,41 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunelab.artifacts.files import sha256_file
+from tunelab.artifacts.files import read_json, sha256_file, write_json_atomic
 
 ADAPTER_DIR = "adapter"
+CONFIG_KEY = "tunelab"  # config.json["tunelab"]: InferenceSettings, for plain transformers users
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """What TuneLab's predictions depend on beyond the weights, saved in config.json under "tunelab" (plain
+    `from_pretrained` keeps it as `model.config.tunelab`): texts are truncated to `max_length` tokens, and a
+    multi-label run predicts a label when sigmoid(logit) >= `thresholds[label]` (tuned on dev)."""
+
+    task: str
+    max_length: int
+    thresholds: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"task": self.task, "max_length": self.max_length}
+        if self.thresholds is not None:
+            out["thresholds"] = dict(self.thresholds)
+        return out
 
 
 def is_peft(model: Any) -> bool:
     return hasattr(model, "peft_config")
 
 
-def export_model(model: Any, tokenizer: Any, run_dir: Path) -> dict[str, Any]:
-    """Save weights (safetensors), config and tokenizer into `run_dir` via a staging folder.
+def export_model(model: Any, tokenizer: Any, run_dir: Path,
+                 settings: InferenceSettings | None = None) -> dict[str, Any]:
+    """Save weights (safetensors), config (with `settings` under "tunelab") and tokenizer into `run_dir` via a
+    staging folder.
 
     A LoRA/AdaLoRA model is saved twice: the adapter with its task head in `adapter/`, and
     merged into the base weights at the top level so `AutoModelFor...from_pretrained` works."""
@@ -30,6 +51,10 @@ def export_model(model: Any, tokenizer: Any, run_dir: Path) -> dict[str, Any]:
         plain = _merged_copy(model)
     plain.save_pretrained(str(staging), safe_serialization=True)
     tokenizer.save_pretrained(str(staging))
+    if settings is not None:
+        config = read_json(staging / "config.json")
+        config[CONFIG_KEY] = settings.to_dict()
+        write_json_atomic(staging / "config.json", config)
     files = {}
     for path in sorted(staging.rglob("*")):
         if path.is_file():

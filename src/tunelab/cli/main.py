@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -13,6 +14,22 @@ from tunelab.errors import TunelabError
 
 app = typer.Typer(help="TuneLab: fine-tune, evaluate and serve transformer models on your own labelled text.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from tunelab import installed_version
+
+        print(f"tunelab {installed_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                                   help="Print the installed version and exit.")] = False) -> None:
+    pass
+
+
 app.command("train")(commands.train)
 app.command("evaluate")(commands.evaluate)
 app.command("predict")(commands.predict)
@@ -41,10 +58,10 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors; Typer vendors click, so `click.ClickException` never matches
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(exc.exit_code)

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from tunelab import extras
+
 
 class OnnxModel:
     """`run(ids, mask) -> logits` on numpy arrays. ONNX Runtime's CPU kernels (MLAS) use the machine's
@@ -16,8 +18,7 @@ class OnnxModel:
     is_onnx = True
 
     def __init__(self, path: str | Path, threads: int | None = None, spinning: bool = True) -> None:
-        import onnxruntime as ort
-
+        ort = extras.require("onnxruntime", f"the ONNX artifact {path}")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
         options.inter_op_num_threads = 1

@@ -120,7 +120,12 @@ class Predictor:
 
 def choose_backend(manifest: Manifest, run_dir: Path, precision: str = "fp32") -> str:
     """The fastest artifact (throughput at batch 32 on the export machine) that passed the accuracy gate,
-    if it beats the torch reference measured in the same export; else "torch"."""
+    if it beats the torch reference measured in the same export; else "torch". Without ONNX Runtime
+    installed (the `tunelab[onnx]` extra) that is always "torch"."""
+    from tunelab import extras
+
+    if not extras.available("onnxruntime"):
+        return "torch"
     optimized = manifest.artifacts.get("optimized", {}) if isinstance(manifest.artifacts, dict) else {}
     reference = float(optimized.get("torch", {}).get("throughput_b32_per_s", 0.0))
     best, best_speed = "torch", reference

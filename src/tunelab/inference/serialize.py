@@ -20,13 +20,8 @@ def prediction_to_dict(prediction: Prediction, digits: int = 6) -> dict[str, Any
     raise TypeError(f"unknown prediction type {type(prediction).__name__}")
 
 
-def prediction_to_row(text: str, prediction: Prediction) -> dict[str, Any]:
-    """A flat row for CSV output: label and score, then one column per class probability."""
-    return dict_to_row(text, prediction_to_dict(prediction))
-
-
 def dict_to_row(text: str, data: dict[str, Any]) -> dict[str, Any]:
-    """`prediction_to_row` for a prediction already in dict form (e.g. from the server, with its `id`)."""
+    """A flat row for CSV output from a prediction in dict form (`prediction_to_dict`, or the server's, with `id`)."""
     row: dict[str, Any] = {"text": text}
     if "id" in data:
         row["id"] = data["id"]

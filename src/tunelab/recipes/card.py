@@ -1,27 +1,92 @@
-"""The model card: a README.md in the run folder saying what the model is, how it was made and how good it is."""
+"""The model card: README.md in the run folder, built with huggingface_hub's ModelCard and rendered locally."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tunelab.artifacts.files import write_text_atomic
 from tunelab.artifacts.manifest import Manifest
 from tunelab.config import RunConfig
+from tunelab.models.origin import find_origin
+
+PIPELINE_TAGS = {"AutoModelForSequenceClassification": "text-classification",
+                 "AutoModelForTokenClassification": "token-classification"}
+DATASET_TYPE = "local"  # the run's own files, not a hub dataset
+
+LOAD = '''import torch
+from transformers import {auto}, AutoTokenizer
+
+folder = "path/to/this/folder"
+model = {auto}.from_pretrained(folder).eval()
+tokenizer = AutoTokenizer.from_pretrained(folder)
+settings = model.config.tunelab  # config.json["tunelab"]: task, max_length{extra}
+batch = tokenizer(["some text"], truncation=True, max_length={length}, padding=True, return_tensors="pt")
+with torch.no_grad():
+    logits = model(**batch).logits
+'''
+DECODE_SINGLE = '''labels = [model.config.id2label[i] for i in logits.softmax(-1).argmax(-1).tolist()]
+'''
+DECODE_MULTI = '''names = [model.config.id2label[i] for i in range(logits.shape[-1])]
+labels = [[n for n, p in zip(names, row) if p >= settings["thresholds"][n]]
+          for row in torch.sigmoid(logits).tolist()]
+'''
+DECODE_TOKENS = '''# one IOB2 tag per token; TuneLab tags a word by its first sub-token and joins B-/I- runs to spans
+tags = [[model.config.id2label[i] for i in row] for row in logits.argmax(-1).tolist()]
+'''
 
 
-def render_model_card(manifest: Manifest, config: RunConfig) -> str:
+def build_card_data(manifest: Manifest, config: RunConfig, name: str, auto: str) -> Any:
+    """Hub metadata: base model (hub id), pipeline tag, licence, library, and a model-index of the metrics."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    pipeline_tag = PIPELINE_TAGS[auto]
+    origin = find_origin(manifest.base_model)
+    results = [EvalResult(task_type=pipeline_tag, dataset_type=DATASET_TYPE, dataset_name=_dataset_name(config, split),
+                          dataset_split=split, metric_type=metric, metric_name=metric, metric_value=value)
+               for split, values in manifest.metrics.items() for metric, value in values.items()]
+    return ModelCardData(model_name=name, base_model=origin.hub_id, pipeline_tag=pipeline_tag, license=origin.license,
+                         library_name="transformers", tags=["tunelab", manifest.task], eval_results=results or None)
+
+
+def render_model_card(manifest: Manifest, config: RunConfig, name: str = "tunelab-model") -> str:
+    """The whole README.md: YAML metadata, then what the model is, how it was made and how good it is."""
+    from huggingface_hub import ModelCard
+
+    auto = "AutoModelForTokenClassification" if manifest.task == "ner" else "AutoModelForSequenceClassification"
+    data = build_card_data(manifest, config, name, auto)
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n{_body(manifest, config, data, auto)}")
+    return str(card)
+
+
+def write_model_card(run_dir: Path, manifest: Manifest, config: RunConfig) -> None:
+    write_text_atomic(run_dir / "README.md", render_model_card(manifest, config, run_dir.name))
+
+
+def plain_transformers_snippet(manifest: Manifest, auto: str) -> str:
+    """Python that reproduces TuneLab's predictions with transformers alone (config.json's "tunelab" key)."""
+    thresholds = bool(manifest.task_state.get("thresholds"))
+    if auto == "AutoModelForTokenClassification":  # long texts: TuneLab tags up to the position limit
+        return LOAD.format(auto=auto, extra="", length='min(512, model.config.max_position_embeddings)') + DECODE_TOKENS
+    return LOAD.format(auto=auto, extra=", thresholds" if thresholds else "", length='settings["max_length"]') + (
+        DECODE_MULTI if thresholds else DECODE_SINGLE)
+
+
+def _dataset_name(config: RunConfig, split: str) -> str:
+    given = {"dev": config.data.dev, "test": config.data.test}.get(split)
+    source = Path(given or config.data.train or "data").name
+    return source if given else f"{source} (split carved from it)"
+
+
+def _body(manifest: Manifest, config: RunConfig, data: Any, auto: str) -> str:
     labels = ", ".join(manifest.labels[:40]) + (" ..." if len(manifest.labels) > 40 else "")
     metric_rows = "\n".join(f"| {split} | {name} | {value:.4f} |" for split, values in manifest.metrics.items()
                             for name, value in values.items())
-    auto = "AutoModelForTokenClassification" if manifest.task == "ner" else "AutoModelForSequenceClassification"
+    origin = f" ([{data.base_model}](https://huggingface.co/{data.base_model}))" if data.base_model else ""
     t = config.train
-    return f"""---
-library_name: transformers
-tags: [tunelab, {manifest.task}]
----
-# TuneLab model: {manifest.task}
+    return f"""# TuneLab model: {manifest.task}
 
-Fine-tuned from `{manifest.base_model}` with TuneLab (method: {manifest.method}).
+Fine-tuned from `{manifest.base_model}`{origin} with TuneLab (method: {manifest.method}).
 
 - Labels ({len(manifest.labels)}): {labels}
 - Training data fingerprint (sha256): `{manifest.data_fingerprint}`
@@ -31,6 +96,7 @@ Fine-tuned from `{manifest.base_model}` with TuneLab (method: {manifest.method})
   precision {manifest.precision}
 - Training: {manifest.timings.get("train_seconds")} s, {manifest.timings.get("samples_per_second")} samples/s,
   best step {manifest.timings.get("best_step")}
+- Licence: {data.license or "not known locally: see the base model's and your data's terms"}
 
 ## Results
 
@@ -44,18 +110,19 @@ Full report: [report.md](report.md); metrics: [metrics.json](metrics.json).
 
 ```python
 import tunelab
-model = tunelab.load("{{this folder}}")
+model = tunelab.load("path/to/this/folder")
 model.predict(["some text"])
 ```
 
-or with plain transformers: `{auto}.from_pretrained("{{this folder}}")`.
+With plain transformers, `config.json` carries what the predictions depend on beyond the weights under
+`"tunelab"`: `max_length` (texts are truncated to it) and, for multi-label models, `thresholds` (a label is
+predicted when its sigmoid score reaches its threshold, tuned on dev):
+
+```python
+{plain_transformers_snippet(manifest, auto)}```
 
 ## Limits
 
 Trained on the data above only: expect lower quality on text unlike it. The bundled base
 model is English and uncased; other scripts (e.g. Chinese) are seen character by character.
 """
-
-
-def write_model_card(run_dir: Path, manifest: Manifest, config: RunConfig) -> None:
-    write_text_atomic(run_dir / "README.md", render_model_card(manifest, config))

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tunelab import extras
 from tunelab.artifacts.files import read_json, write_json_atomic
 from tunelab.compress import onnx_export as ox
 from tunelab.compress.gate import GateSet, gate, measure_interleaved, record_cards
@@ -56,6 +57,8 @@ def run_export(run: str | Path, *, quantize: str = "dynamic", tolerance: float =
         raise UsageError(f"--quantize must be one of {', '.join(QUANTIZE)}")
     if tolerance < 0:
         raise UsageError("--tolerance is in metric points and must be >= 0")
+    for module in ("onnx", "onnxruntime"):
+        extras.check(module, "tunelab export")
     run_dir = Path(run)
     reference = Predictor.load(run_dir, backend="torch")
     state = reference.manifest.task_state

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.artifacts.export import export_model
+from tunelab.artifacts.export import InferenceSettings, export_model
 from tunelab.artifacts.files import write_json_atomic
 from tunelab.artifacts.manifest import MANIFEST, Manifest, library_versions, load_manifest, save_manifest
 from tunelab.config import RunConfig, load_config, save_config
@@ -97,7 +97,10 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
     metrics = write_evaluation(run_dir, f"{run_dir.name} ({task.name})", evaluations, labels, task.name,
                                state.history, {"training": timings})
     write_json_atomic(run_dir / "history.json", state.history)
-    artifacts = export_model(model, tokenizer, run_dir)
+    thresholds = result.task_state.get("thresholds")
+    settings = InferenceSettings(task.name, max_length, dict(zip(labels.names, map(float, thresholds)))
+                                 if thresholds else None)
+    artifacts = export_model(model, tokenizer, run_dir, settings)
     timings["total_seconds"] = round(time.perf_counter() - started, 3)
     manifest = Manifest(
         task=task.name, labels=list(labels.names), base_model=config.model.name, method=config.train.method,

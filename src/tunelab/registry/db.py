@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tunelab import extras
 from tunelab.errors import UsageError
 from tunelab.home import home
 
@@ -71,6 +72,8 @@ def create_engine(url: str) -> Any:
             cur.close()
 
         return engine
+    if url.startswith("postgresql+psycopg"):
+        extras.check("psycopg", "a PostgreSQL registry")
     return sa.create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True,
                             connect_args={"connect_timeout": 10})
 

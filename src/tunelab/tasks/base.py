@@ -86,10 +86,3 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
-
-
-def truncate(ids: list[int], max_length: int, tokenizer: Any) -> list[int]:
-    """Keep [CLS] ... [SEP] within max_length tokens."""
-    if len(ids) <= max_length:
-        return ids
-    return ids[: max_length - 1] + [ids[-1]] if tokenizer.sep_token_id is not None else ids[:max_length]

@@ -52,12 +52,6 @@ def count_steps(lengths: Sequence[int], batch_size: int, seed: int, epochs: int,
     return sum(len(plan_batches(lengths, batch_size, seed, e, max_tokens=max_tokens)) for e in range(epochs))
 
 
-def plan_eval_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Inference batches sorted by length (results are put back in input order by the caller)."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
 def padding_efficiency(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> float:
     """Real tokens / padded tokens over an epoch (1.0 = no padding)."""
     real = sum(lengths[i] for b in batches for i in b)
