@@ -44,11 +44,12 @@ test: $(DEV_STAMP) ## Run the whole test suite
 test-fast: $(DEV_STAMP) ## Unit tests only (no bundled model, no shared data)
 	$(PY) -m pytest -q -m "not integration"
 
-lint: $(DEV_STAMP) ## ruff, import contracts, declared dependencies, dead code
+lint: $(DEV_STAMP) ## ruff, import contracts, declared dependencies, dead code, mypy --strict on the SDK and wire schema
 	$(VENV)/bin/ruff check src tests tools
 	$(VENV)/bin/lint-imports
 	$(PY) tools/check_imports.py
 	$(VENV)/bin/vulture src tests benchmarks tools --min-confidence 80
+	cd src && ../$(VENV)/bin/mypy --strict --cache-dir ../.mypy_cache tunelab/client.py tunelab/serving/schemas
 
 format: $(DEV_STAMP) ## Format the code
 	$(VENV)/bin/ruff format src tests

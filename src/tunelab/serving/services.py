@@ -18,15 +18,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from tunelab.apps.assistant.desk import Desk
 from tunelab.apps.monitor.hub import MonitorHub
 from tunelab.apps.monitor.policy import MonitorPolicy, build_policy
+from tunelab.home import home
 from tunelab.registry import Store
 from tunelab.registry.store import now
 from tunelab.serving.auth import Authenticator, UsageMeter
-from tunelab.serving.dashboard.state import Dashboard
+from tunelab.serving.cookies import SessionCodec, load_secret
+from tunelab.serving.jobs import TrainingJobs
 from tunelab.serving.metrics import Metrics
 from tunelab.serving.models import ModelCache
 from tunelab.serving.predicting import Predictions
@@ -35,6 +39,23 @@ from tunelab.serving.settings import ServeSettings
 
 log = logging.getLogger("tunelab.serve")
 DELIVERY_INTERVAL_S = 2.0  # monitor webhooks: how often the outbox is worked
+
+
+@dataclass
+class Dashboard:
+    """What the dashboard holds per process: its home folder (signing secret, uploads) and the training jobs."""
+
+    home: Path
+    jobs: TrainingJobs = field(default_factory=TrainingJobs)
+
+    @cached_property
+    def codec(self) -> SessionCodec:
+        """Made on the first dashboard request: a server that nobody browses writes no secret file."""
+        return SessionCodec(load_secret(self.home))
+
+    @property
+    def uploads(self) -> Path:
+        return self.home / "uploads"  # one folder per upload
 
 
 @dataclass
@@ -75,7 +96,7 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
         predictions=Predictions(settings, store, routes, models, metrics, usage),
         desk=Desk(store, log_text=settings.log_text, loader=models.load_path),
         hub=MonitorHub(store, policy=monitor_policy(settings), loader=models.load_path),
-        dashboard=Dashboard.create(settings))
+        dashboard=Dashboard(home()))
 
 
 async def start(services: Services) -> None:

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from tunelab.errors import AuthError, ForbiddenError
 from tunelab.serving.auth import LOCAL, Caller
-from tunelab.serving.dashboard.cookies import Session, SessionCodec, new_session
+from tunelab.serving.cookies import Session, SessionCodec, new_session
 from tunelab.serving.deps import services_of
 
 

@@ -15,10 +15,10 @@ from starlette.responses import Response
 from tunelab.errors import NotFoundError
 from tunelab.registry import check_name
 from tunelab.serving.dashboard import runfolders as rf
-from tunelab.serving.dashboard.jobs import Job
 from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.web import redirect, render
 from tunelab.serving.deps import services_of
+from tunelab.serving.jobs import Job
 
 router = new_router()
 HEARTBEAT_S = 15.0

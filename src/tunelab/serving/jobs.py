@@ -123,5 +123,5 @@ def _spawn(config: RunConfig) -> subprocess.Popen[str]:
     path = folder / "config.yaml"
     save_config(config, path)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "tunelab.serving.dashboard.trainer", str(path)],
+    return subprocess.Popen([sys.executable, "-m", "tunelab.serving.trainer", str(path)],
                             stdout=subprocess.PIPE, stderr=None, text=True, encoding="utf-8", env=env)

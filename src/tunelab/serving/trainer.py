@@ -1,4 +1,4 @@
-"""A dashboard training run as its own process: `python -m tunelab.serving.dashboard.trainer CONFIG.yaml`.
+"""A dashboard training run as its own process: `python -m tunelab.serving.trainer CONFIG.yaml`.
 
 It runs the ordinary `run_train` recipe with its own thread count (the server's stays as it is) and writes
 one JSON line per history entry to stdout; a failure is a last line `{"error": ...}` and exit status 1.
