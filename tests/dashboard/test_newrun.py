@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,8 @@ def test_train_from_the_dashboard_streams_progress_and_finishes(fresh: Browser, 
     page = upload(fresh, intents_csv(broken=False)).headers["location"]
     upload_id = page.rsplit("/", 1)[1]
     fresh.get(page)
-    start = {"name": "first", "method": "full", "model": str(tiny_model), "epochs": "2"}
+    base = shutil.copytree(tiny_model, tmp_path / "runs" / "tiny-base")  # base models: bundled or in the runs folder
+    start = {"name": "first", "method": "full", "model": str(base), "epochs": "2"}
     response = fresh.post(f"/new/{upload_id}/start", start)
     assert response.status_code == 303 and response.headers["location"] == "/runs/first"
     busy = fresh.post(f"/new/{upload_id}/start", {**start, "name": "second"})

@@ -238,7 +238,8 @@ def test_admin_creates_shows_once_and_revokes_keys(admin: Browser) -> None:
 
 def test_no_auth_mode_needs_no_login_but_still_checks_csrf(make_server: Any, dash_home: Path,
                                                             served_runs: dict[str, Path]) -> None:
-    local = Browser(make_server(auth=False, runs_root=str(served_runs["intents_a"].parent)))
+    local = Browser(make_server(auth=False, runs_root=str(served_runs["intents_a"].parent),
+                                allowed_hosts=("testserver",)))
     html = local.get("/").text
     assert "local, no login" in html and "intents_a" in html
     response = local.client.post("/models/intents/split", data={"w1": "1"}, follow_redirects=False)

@@ -46,7 +46,8 @@ def make_server(tmp_path: Path, served_runs: dict[str, Path]) -> Iterator[Any]:
             register_all(store, served_runs)
         keys = {scope: store.create_key(f"k-{scope}-{len(opened)}", scope)[1]
                 for scope in ("admin", "predict", "feedback")}
-        config = load_settings(env={}, db=url, **{"precision": "fp32", "max_wait_ms": 1.0, **settings})
+        defaults = {"precision": "fp32", "max_wait_ms": 1.0, "runs_root": str(served_runs["intents_a"].parent)}
+        config = load_settings(env={}, db=url, **{**defaults, **settings})
         state = build_services(config, store)
         client = TestClient(create_app(config, state))
         client.__enter__()

@@ -61,7 +61,8 @@ def live(tmp_path_factory: pytest.TempPathFactory, served_runs: dict[str, Path])
     store = Store(db_url)
     register_all(store, served_runs)
     keys = {scope: store.create_key(f"sdk-{scope}", scope)[1] for scope in ("admin", "predict", "feedback")}
-    settings = load_settings(env={}, db=db_url, precision="fp32", max_wait_ms=1.0, max_texts=MAX_TEXTS)
+    settings = load_settings(env={}, db=db_url, precision="fp32", max_wait_ms=1.0, max_texts=MAX_TEXTS,
+                             runs_root=str(served_runs["intents_a"].parent))
     app = create_app(settings, build_services(settings, store))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))

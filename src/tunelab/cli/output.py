@@ -74,6 +74,7 @@ def write_served(texts: list[str], served: list[Any], path: str | None, fmt: str
 
 
 def write_prediction_dicts(texts: list[str], dicts: list[dict[str, Any]], path: str | None, fmt: str) -> None:
+    from tunelab.data.spreadsheet import safe_cell
     from tunelab.inference.serialize import dict_to_row
 
     if path and path.endswith(".csv"):
@@ -86,7 +87,7 @@ def write_prediction_dicts(texts: list[str], dicts: list[dict[str, Any]], path: 
             for text, data in zip(texts, dicts):
                 handle.write(json.dumps({"text": text, **data}, ensure_ascii=False) + "\n")
         else:
-            rows = [dict_to_row(t, d) for t, d in zip(texts, dicts)]
+            rows = [{k: safe_cell(v) for k, v in dict_to_row(t, d).items()} for t, d in zip(texts, dicts)]
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["text"])
             writer.writeheader()
             writer.writerows(rows)

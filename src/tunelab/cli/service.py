@@ -50,7 +50,7 @@ def serve(
     log_level: Annotated[str | None, Opt(help="debug, info, warning, error.")] = None,
     access_log: Annotated[bool, Opt("--access-log", help="Log every request line.")] = False,
 ) -> None:
-    """Serve registered models over HTTP: /v1 API, OpenAPI docs at /docs, Prometheus at /metrics."""
+    """Serve registered models over HTTP: /v1 API (schema at /openapi.json), dashboard at /, Prometheus at /metrics."""
     import logging
 
     import uvicorn
@@ -74,7 +74,9 @@ def serve(
           f"auth {'on' if settings.auth else 'OFF'})", file=sys.stderr)
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=access_log, workers=1 if workers <= 1 else None, loop="auto", http="auto")
+                access_log=access_log, workers=1 if workers <= 1 else None, loop="auto", http="auto",
+                timeout_keep_alive=int(settings.timeout_keep_alive_s), server_header=False,
+                limit_concurrency=settings.limit_concurrency or None)
 
 
 @models_app.command("register")

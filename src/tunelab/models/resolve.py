@@ -20,6 +20,11 @@ def force_offline() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def known_model_names() -> set[str]:
+    """The names `--model` accepts besides a folder (lower case)."""
+    return set(BUNDLED) | set(HUB_ALIASES) | set(PACKAGED)
+
+
 def resolve_model_path(name: str) -> Path:
     """Return the local folder for a model name; fail at once, with a fix, when there is none."""
     force_offline()

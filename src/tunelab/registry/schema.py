@@ -8,6 +8,7 @@
                   'model' (a registered model's) or an application's (e.g. 'assistant' answers)
     feedback      corrections and thumbs on a prediction id
     api_keys      hashed keys with scopes and an optional own rate limit; key_usage counts use
+    sessions      dashboard logins: a session id (hashed) per logged-in admin key; logout or expiry ends it
 
 Applications declare their own tables on `metadata` next to their code (`apps/*/tables.py`); the one list of
 table modules is `tunelab.migrations.tables`, and the migrations in `tunelab/migrations/versions` create them all.
@@ -138,4 +139,13 @@ key_usage = Table(
     Column("tokens", BigInteger, nullable=False, default=0),
     Column("errors", BigInteger, nullable=False, default=0),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
+)
+
+sessions = Table(  # dashboard logins (migration 0006): the cookie names a session; the server can end it
+    "sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 of the session id (the cookie is signed, not secret)
+    Column("key_id", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_sessions_key", "key_id"),
 )

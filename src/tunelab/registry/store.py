@@ -494,6 +494,7 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(t.api_keys.update().where(t.api_keys.c.id == key.id, t.api_keys.c.revoked_at.is_(None))
                          .values(revoked_at=now()))
+            conn.execute(t.sessions.delete().where(t.sessions.c.key_id == key.id))  # its dashboard logins end
         return self.get_key(key.id)
 
     def add_usage(self, deltas: Mapping[str, Mapping[str, int]]) -> None:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from tunelab.serving import services as svc
 from tunelab.serving.dashboard.router import build_router, static_files
+from tunelab.serving.guard import HostOriginGuard
 from tunelab.serving.http_errors import install_error_handlers
 from tunelab.serving.middleware import LimitsMiddleware
 from tunelab.serving.routes import ROUTERS
@@ -36,7 +37,8 @@ def create_app(settings: ServeSettings, services: svc.Services | None = None) ->
         yield
         await svc.stop(app.state.services)
 
-    app = FastAPI(title="TuneLab", version=package_version("tunelab"), lifespan=lifespan,
+    docs = {} if settings.api_docs else {"docs_url": None, "redoc_url": None}  # they load scripts from a CDN
+    app = FastAPI(title="TuneLab", version=package_version("tunelab"), lifespan=lifespan, **docs,
                   description="Fine-tuned text models as a service: predict, feedback, versions, A/B, keys.")
     app.state.services = services
     install_error_handlers(app)
@@ -45,7 +47,8 @@ def create_app(settings: ServeSettings, services: svc.Services | None = None) ->
 
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["*"])
-    app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s)
+    app.add_middleware(HostOriginGuard, settings=settings)  # outermost: checked before anything else
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(build_router())

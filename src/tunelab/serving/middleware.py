@@ -1,8 +1,9 @@
-"""Pure ASGI middleware: refuse oversized or non-UTF-8 bodies with a JSON 4xx before any route runs; count
-requests and their latency."""
+"""Pure ASGI middleware: refuse oversized, slow (408) or non-UTF-8 bodies with a JSON 4xx before any route runs;
+count requests and their latency."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -11,9 +12,10 @@ from tunelab.serving.predicting import valid_utf8
 
 
 class LimitsMiddleware:
-    def __init__(self, app: Any, max_body_bytes: int) -> None:
+    def __init__(self, app: Any, max_body_bytes: int, timeout_s: float = 30.0) -> None:
         self.app = app
         self.limit = max_body_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -40,7 +42,12 @@ class LimitsMiddleware:
         if length is not None and (not length.isdigit() or int(length) > limit):
             await error_response(413, "payload_too_large", f"request body over {limit} bytes")(scope, receive, send)
         elif scope["method"] in ("POST", "PUT", "PATCH"):
-            body, too_big = await _read_body(receive, limit)
+            try:
+                body, too_big = await asyncio.wait_for(_read_body(receive, limit), self.timeout_s)
+            except TimeoutError:
+                await error_response(408, "request_timeout", f"the request body did not arrive within "
+                                     f"{self.timeout_s:g} s")(scope, receive, send)
+                return
             if too_big:
                 await error_response(413, "payload_too_large", f"request body over {limit} bytes")(
                     scope, receive, send)

@@ -27,6 +27,7 @@ from tunelab.apps.monitor.hub import MonitorHub
 from tunelab.apps.monitor.policy import MonitorPolicy, build_policy
 from tunelab.home import home
 from tunelab.registry import Store
+from tunelab.registry.sessions import Sessions
 from tunelab.registry.store import now
 from tunelab.serving.auth import Authenticator, UsageMeter
 from tunelab.serving.cookies import SessionCodec, load_secret
@@ -72,6 +73,7 @@ class Services:
     desk: Desk
     hub: MonitorHub
     dashboard: Dashboard
+    sessions: Sessions
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -96,7 +98,7 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
         predictions=Predictions(settings, store, routes, models, metrics, usage),
         desk=Desk(store, log_text=settings.log_text, loader=models.load_path),
         hub=MonitorHub(store, policy=monitor_policy(settings), loader=models.load_path),
-        dashboard=Dashboard(home()))
+        dashboard=Dashboard(home()), sessions=Sessions(store))
 
 
 async def start(services: Services) -> None:

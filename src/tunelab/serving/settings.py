@@ -51,13 +51,20 @@ class ServeSettings:
     # misc
     metrics_public: bool = False  # /metrics names API keys: by default it needs an admin key
     cors_origins: tuple[str, ...] = ()  # CORS is off unless origins are listed
-    runs_root: str = ""  # when set, registering through the API only accepts run folders under it
+    runs_root: str = ""  # the runs folder (default: home()/runs): folders named by callers must lie under it
     log_level: str = "info"
     # monitor webhooks and events (apps/monitor/policy.py::build_policy)
     webhook_hosts: tuple[str, ...] = ()  # hosts webhooks may reach (host, host:port, *.example.com); empty: none
     webhook_allow_private: bool = False  # let webhooks reach loopback/private/link-local addresses (checked after DNS)
     webhook_secrets_file: str = ""  # YAML/JSON `name: value` file (mode 0600) for `${secret:NAME}` in webhook headers
     max_clock_skew_s: float = 300.0  # monitor events stamped further ahead of the server clock are refused (422)
+    # browsers and slow clients
+    allowed_hosts: tuple[str, ...] = ()  # Host headers served (name or name:port); empty: loopback names without
+    #   auth, any with auth. A DNS-rebinding page reaches a --no-auth server under a foreign name: refused
+    api_docs: bool = False  # /docs and /redoc (they load scripts from a public CDN on the server's origin)
+    request_timeout_s: float = 30.0  # a request body not fully received by then is refused (408)
+    limit_concurrency: int = 0  # uvicorn: connections served at once before 503 (0: uvicorn's default, none)
+    timeout_keep_alive_s: float = 5.0  # uvicorn: idle keep-alive connections are closed after this
 
     @property
     def loopback(self) -> bool:

@@ -3,6 +3,7 @@ queue (list, resolve), registration, scopes and 4xx errors."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ def served(tmp_path: Path, built: Path) -> Any:
     store = Store(url)
     AssistantStore(store).register(built, "support")
     keys = {scope: store.create_key(f"k-{scope}", scope)[1] for scope in ("admin", "predict", "feedback")}
-    settings = load_settings(env={}, db=url, precision="fp32", max_wait_ms=1.0)
+    runs_root = os.path.commonpath([tmp_path, built])  # the API registers only folders under the runs root
+    settings = load_settings(env={}, db=url, precision="fp32", max_wait_ms=1.0, runs_root=runs_root)
     with TestClient(create_app(settings, build_services(settings, store))) as client:
         yield Served(client, store, client.app.state.services, keys)
 

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from tunelab.data.spreadsheet import safe_row
 from tunelab.errors import UsageError
 from tunelab.registry import Store
 
@@ -123,7 +124,7 @@ def export_corrections(store: Store, model: str) -> Export:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["text", "label"])
-        writer.writerows(records)
+        writer.writerows(safe_row(r) for r in records)  # texts and labels come from callers: no formulas
         return Export(f"{model}-corrections.csv", "text/csv", buffer.getvalue(), len(records), skipped)
     key = "spans" if task == "ner" else "label"
     lines = [json.dumps({"text": text, key: label}, ensure_ascii=False) for text, label in records]

@@ -50,7 +50,7 @@ class Comparison:
 
 
 def runs_dir(runs_root: str) -> Path:
-    return Path(runs_root) if runs_root else home() / "runs"
+    return Path(runs_root) if runs_root else home() / "runs"  # the same folder as policy.runs_folder
 
 
 def registered_by_path(store: Store) -> dict[str, list[str]]:

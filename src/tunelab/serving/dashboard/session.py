@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from tunelab.errors import AuthError, ForbiddenError
 from tunelab.serving.auth import LOCAL, Caller
-from tunelab.serving.cookies import Session, SessionCodec, new_session
+from tunelab.serving.cookies import MAX_AGE_S, Session, SessionCodec, new_session
 from tunelab.serving.deps import services_of
 
 
@@ -61,7 +61,8 @@ def page_caller(request: Request) -> Caller:
         current_session(request)
         return LOCAL
     session = current_session(request)
-    info = state.store.key_by_id(session.key_id) if session.key_id else None
+    live = bool(session.key_id) and state.sessions.key_of(session.sid) == session.key_id  # not logged out
+    info = state.store.key_by_id(session.key_id) if live and session.key_id else None
     if info is None or info.revoked_at is not None or "admin" not in info.scopes:
         if session.key_id:
             set_session(request, replace(session, key_id=None))
@@ -85,9 +86,14 @@ def log_in(request: Request, api_key: str) -> Caller:
     """Check an admin key with the server's authenticator; on success start a new session for it."""
     state = services_of(request)
     caller = state.auth.authenticate({"authorization": f"Bearer {api_key.strip()}"}, "admin")
-    set_session(request, new_session(caller.key_id))  # a new id and token: no session fixation
+    session = new_session(caller.key_id)  # a new id and token: no session fixation
+    if caller.key_id:
+        state.sessions.open(session.sid, caller.key_id, MAX_AGE_S)
+    set_session(request, session)
     return caller
 
 
 def log_out(request: Request) -> None:
+    """End the session on the server too: a copy of the old cookie no longer logs anyone in."""
+    services_of(request).sessions.close(current_session(request).sid)
     set_session(request, new_session())

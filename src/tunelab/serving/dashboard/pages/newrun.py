@@ -14,9 +14,9 @@ from tunelab.errors import ConflictError, UsageError
 from tunelab.registry import check_name
 from tunelab.serving.dashboard import uploads as up
 from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
-from tunelab.serving.dashboard.runfolders import runs_dir
 from tunelab.serving.dashboard.web import redirect, render
 from tunelab.serving.deps import services_of
+from tunelab.serving.policy import check_base_model, runs_folder
 
 router = new_router()
 METHODS = ("full", "lora", "adalora", "probe")
@@ -86,12 +86,14 @@ def start_run(request: Request, upload_id: str, _admin: Admin, form: PostedForm)
     method = field(form, "method", "full")
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}", hint=f"choose one of {', '.join(METHODS)}")
-    output = runs_dir(services_of(request).settings.runs_root) / name
+    settings = services_of(request).settings
+    model = check_base_model(settings, field(form, "model", "minilm") or "minilm")
+    output = runs_folder(settings) / name
     if output.exists():
         raise ConflictError(f"a run named {name!r} exists already", hint="choose another name")
     overrides = [f"data.train={upload.path}", f"data.task={upload.task}",
                  f"data.text_column={upload.text_column}", f"data.label_column={upload.label_column}",
-                 f"model.name={field(form, 'model', 'minilm').strip() or 'minilm'}", f"train.method={method}",
+                 f"model.name={model}", f"train.method={method}",
                  f"output={output}"]
     epochs = field(form, "epochs").strip()
     if epochs:

@@ -19,6 +19,7 @@ from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.web import redirect, render
 from tunelab.serving.deps import services_of
 from tunelab.serving.jobs import Job
+from tunelab.serving.policy import check_folder
 
 router = new_router()
 HEARTBEAT_S = 15.0
@@ -117,6 +118,7 @@ def register_run(request: Request, run_id: str, admin: Admin, form: PostedForm) 
     """Register a finished run as the next version of a model (as `POST /v1/models/{name}/versions`)."""
     state = services_of(request)
     path = rf.find_run(_root(request), state.store, run_id)
+    path = check_folder(state.settings, str(path))  # a symlink in the runs folder may point elsewhere
     name = check_name(field(form, "model").strip())
     alias = field(form, "alias").strip() or None
     info = state.admin.register(path, name, alias=alias, actor=admin.key_name)
