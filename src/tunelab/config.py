@@ -120,11 +120,12 @@ class RunConfig:
 
     def validate(self) -> None:
         """Check values that types alone cannot; raises ConfigError naming the key."""
+        from tunelab.tasks.spec import TASK_NAMES
+
         checks: list[tuple[bool, str]] = [
             (self.train.method in METHODS, f"train.method must be one of {', '.join(METHODS)}"),
             (self.train.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}"),
-            (self.data.task in ("classification", "multilabel", "ner"),
-             "data.task must be classification, multilabel or ner"),
+            (self.data.task in TASK_NAMES, f"data.task must be one of {', '.join(TASK_NAMES)}"),
             (0 <= self.data.dev_fraction < 0.5, "data.dev_fraction must be in [0, 0.5)"),
             (0 <= self.data.test_fraction < 0.5, "data.test_fraction must be in [0, 0.5)"),
             (self.train.power > 0, "train.power must be > 0"),

@@ -37,7 +37,7 @@ class GateSet:
         from tunelab.models.forward import predict_logits
 
         logits = predict_logits(model, self.encoded, batch_size=32, pad_id=self.pad_id,
-                                per_token=self.task.name == "ner")
+                                per_token=self.task.spec.per_token)
         return self.task.evaluate(logits, self.encoded, self.examples, self.labels, state, tune=False), logits
 
 

@@ -7,13 +7,14 @@ from pathlib import Path
 from tunelab.artifacts.files import write_text_atomic
 from tunelab.artifacts.manifest import Manifest
 from tunelab.config import RunConfig
+from tunelab.tasks.spec import get_spec
 
 
 def render_model_card(manifest: Manifest, config: RunConfig) -> str:
     labels = ", ".join(manifest.labels[:40]) + (" ..." if len(manifest.labels) > 40 else "")
     metric_rows = "\n".join(f"| {split} | {name} | {value:.4f} |" for split, values in manifest.metrics.items()
                             for name, value in values.items())
-    auto = "AutoModelForTokenClassification" if manifest.task == "ner" else "AutoModelForSequenceClassification"
+    auto = get_spec(manifest.task).auto_model
     t = config.train
     return f"""---
 library_name: transformers

@@ -86,7 +86,7 @@ def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_se
     student = Predictor.load(out, backend="torch")
     own = GateSet.of(student, gate_set.examples)  # the student's own tokenizer and max length
     candidate, new_logits = own.score(student.model, student.manifest.task_state)
-    if reference.task.name == "ner":  # compare per word: the two tokenizers may split words differently
+    if reference.task.spec.per_token:  # compare per word: the two tokenizers may split words differently
         ref_logits = [labelled_rows(x, e) for x, e in zip(ref_logits, gate_set.encoded)]
         new_logits = [labelled_rows(x, e) for x, e in zip(new_logits, own.encoded)]
         ref_logits, new_logits = _trim_pairs(ref_logits, new_logits)

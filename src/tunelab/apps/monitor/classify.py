@@ -74,17 +74,18 @@ class ModelClassifier:
         from tunelab.inference import Predictor
 
         sentiment = Predictor.load(resolve_model_path(config.sentiment, config.base_dir, store, "sentiment"))
-        if sentiment.task.name != "classification":
+        if not sentiment.task.spec.single_label:
             raise ConfigError(f"sentiment.model: {config.sentiment.model!r} is a {sentiment.task.name} model; "
-                              "sentiment needs a classification run")
+                              "sentiment needs a single-label classification run")
         negative, positive = sentiment_labels(config.sentiment, sentiment.labels, "sentiment")
         topics = ner = None
         if config.topics is not None:
             topics = Predictor.load(resolve_model_path(config.topics, config.base_dir, store, "topics"))
         if config.entities is not None:
             ner = Predictor.load(resolve_model_path(config.entities, config.base_dir, store, "entities"))
-            if ner.task.name != "ner":
-                raise ConfigError(f"entities.model: {config.entities.model!r} is not an NER run")
+            if not ner.task.spec.per_token:
+                raise ConfigError(f"entities.model: {config.entities.model!r} is a {ner.task.name} model, "
+                                  "not an NER run")
         types = config.entities.types if config.entities else ()
         return cls(sentiment, negative, positive, topics, ner, types)
 

@@ -11,6 +11,7 @@ from tunelab.registry import check_name
 from tunelab.serving.dashboard import review
 from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router, state_of
 from tunelab.serving.dashboard.web import redirect, render
+from tunelab.tasks import get_task
 
 router = new_router()
 
@@ -23,8 +24,7 @@ def feedback_page(request: Request, _admin: Admin, model: str = "", threshold: f
     queue = review.review_queue(store, chosen, threshold, limit)
     corrected = len([f for f in store.list_feedback(model=chosen, limit=100_000) if f.get("label") is not None])
     return render(request, "feedback.html", active="feedback", queue=queue, model=model, threshold=threshold,
-                  models=[m.name for m in store.list_models()], corrected=corrected,
-                  entity_types=review.entity_types)
+                  models=[m.name for m in store.list_models()], corrected=corrected)
 
 
 @router.post("/feedback/relabel")
@@ -33,7 +33,7 @@ def relabel(request: Request, admin: Admin, form: PostedForm) -> Response:
     state = state_of(request)
     prediction = state.store.get_prediction(field(form, "prediction_id"))
     version = state.store.get_version(prediction["model"], prediction["version"])
-    labels = review.entity_types(version.labels) if version.task == "ner" else version.labels
+    labels = get_task(version.task).display_labels(version.labels)
     label = review.parse_label(version.task, field(form, "label"), prediction.get("text"), labels)
     row = state.store.add_feedback(prediction["id"], label=label, key_id=admin.key_id)
     state.metrics.feedback.labels(row["model"], str(row["version"])).inc()
