@@ -119,15 +119,15 @@ class Predictor:
 def choose_backend(manifest: Manifest, run_dir: Path, precision: str = "fp32") -> str:
     """The fastest artifact (throughput at batch 32 on the export machine) that passed the accuracy gate,
     if it beats the torch reference measured in the same export; else "torch"."""
-    optimized = manifest.artifacts.get("optimized", {}) if isinstance(manifest.artifacts, dict) else {}
-    reference = float(optimized.get("torch", {}).get("throughput_b32_per_s", 0.0))
-    best, best_speed = "torch", reference
-    for name, card in optimized.items():
-        if name == "torch" or not card.get("passed") or card.get("forced"):
+    cards = manifest.cards()
+    reference = cards.get("torch")
+    best, best_speed = "torch", (reference.throughput_b32_per_s or 0.0) if reference else 0.0
+    for name, card in cards.items():
+        if card is reference or not card.usable:
             continue
         if not (run_dir / "artifacts" / name / "model.onnx").is_file():
             continue
-        speed = float(card.get("throughput_b32_per_s", 0.0))
+        speed = card.throughput_b32_per_s or 0.0
         if speed > best_speed:
             best, best_speed = name, speed
     return best
