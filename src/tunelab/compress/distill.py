@@ -17,6 +17,7 @@ import numpy as np
 
 from tunelab.errors import UsageError
 from tunelab.tasks.base import IGNORE, Encoded, Evaluation, Task
+from tunelab.tasks.spec import get_spec
 from tunelab.types import Example, LabelSet, Prediction
 
 
@@ -124,7 +125,7 @@ class DistillTask:
             return self.base.loss(logits, targets)
         alpha, temperature = self.settings.alpha, self.settings.temperature
         hard = self.base.loss(logits, targets.gold)
-        soft = kd_loss(self.spec.multi_label, logits.float(), targets.teacher.float(), temperature, targets.mask)
+        soft = kd_loss(self.name, logits.float(), targets.teacher.float(), temperature, targets.mask)
         return alpha * soft + (1.0 - alpha) * hard
 
     def decode(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
@@ -158,14 +159,14 @@ def _collate_ner(batch: Sequence[Encoded], gold: Any, width: int) -> KDBatch:
     return KDBatch(gold, teacher, mask)
 
 
-def kd_loss(multi_label: bool, student: Any, teacher: Any, temperature: float, mask: Any = None) -> Any:
+def kd_loss(task: str, student: Any, teacher: Any, temperature: float, mask: Any = None) -> Any:
     """The teacher-matching term, scaled by T^2 so its gradients keep their size as T changes
     (per-label sigmoids for a multi-label task, a softmax over classes otherwise)."""
     import torch
     import torch.nn.functional as F
 
     t = temperature
-    if multi_label:
+    if get_spec(task).multi_label:
         soft = F.binary_cross_entropy_with_logits(student / t, torch.sigmoid(teacher / t))
         return soft * t * t
     log_p = F.log_softmax(student / t, dim=-1)
