@@ -121,11 +121,13 @@ class RunConfig:
 
     def problems(self) -> list[ConfigProblem]:
         """Every value that types alone cannot rule out, each named by its dotted key."""
+        from tunelab.tasks.spec import TASK_NAMES
+
         d, m, t = self.data, self.model, self.train
         checks: list[tuple[bool, str, str]] = [
             (t.method in METHODS, "train.method", f"must be one of {', '.join(METHODS)}, got {t.method!r}"),
             (t.precision in PRECISIONS, "train.precision", f"must be one of {', '.join(PRECISIONS)}"),
-            (d.task in TASKS, "data.task", f"must be one of {', '.join(TASKS)}, got {d.task!r}"),
+            (d.task in TASK_NAMES, "data.task", f"must be one of {', '.join(TASK_NAMES)}, got {d.task!r}"),
             (0 <= d.dev_fraction < 0.5, "data.dev_fraction", "must be in [0, 0.5)"),
             (0 <= d.test_fraction < 0.5, "data.test_fraction", "must be in [0, 0.5)"),
             (t.power > 0, "train.power", "must be > 0"),
@@ -147,8 +149,6 @@ class RunConfig:
         found.items.extend(self.problems())
         found.raise_any()
 
-
-TASKS = ("classification", "multilabel", "ner")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

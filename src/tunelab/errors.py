@@ -3,7 +3,8 @@
     TunelabError (exit 1)                       code
     ├── UsageError (ValueError, exit 2)         usage_error
     │   ├── ConfigError                         config_error      .problems: list[ConfigProblem]
-    │   └── MissingExtraError                   missing_extra     .extra: the pip extra to install
+    │   ├── MissingExtraError                   missing_extra     .extra: the pip extra to install
+    │   └── UnknownLabelError                   unknown_label     HTTP 422  details.allowed: the model's labels
     ├── DataError (ValueError, exit 2)          data_error        .problems: list[DataProblem]
     ├── ModelNotFoundError (FileNotFoundError, exit 2)  model_not_found
     ├── ArtifactError (exit 2)                  artifact_error
@@ -49,6 +50,17 @@ class UsageError(TunelabError, ValueError):
     code = "usage_error"
     exit_code = 2
     http_status = 400
+
+
+class UnknownLabelError(UsageError):
+    """A label (feedback, a correction) that the model does not have; `details["allowed"]` lists its labels."""
+
+    code = "unknown_label"
+    http_status = 422
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...] | list[str] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.details = {"allowed": list(allowed)}
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
-
-TaskName = Literal["classification", "multilabel", "ner"]
-TASK_NAMES: tuple[str, ...] = ("classification", "multilabel", "ner")
 
 
 @dataclass(frozen=True)

@@ -256,6 +256,7 @@ def test_run_detail_lists_compressed_artifacts_with_their_gate(make_server: Any,
                                                                served_runs: dict[str, Path]) -> None:
     import shutil
 
+    from tunelab.artifacts.manifest import load_manifest
     from tunelab.serving.dashboard.runfolders import artifact_rows
 
     run = shutil.copytree(served_runs["intents_a"], tmp_path / "runs" / "exported")
@@ -265,11 +266,12 @@ def test_run_detail_lists_compressed_artifacts_with_their_gate(make_server: Any,
         "onnx-int8": {"backend": "onnx-int8", "metric_name": "accuracy", "metric": 0.85, "size_mb": 23.1,
                       "gate": {"drop_points": 5.0}, "passed": False, "latency_b1_p50_ms": 3.2}}}
     (run / "manifest.json").write_text(json.dumps(manifest))
-    rows = {r["name"]: r for r in artifact_rows(manifest)}
-    assert rows["torch"]["verdict"] == "reference" and rows["onnx-int8"]["verdict"] == "refused"
+    rows = {r.name: r for r in artifact_rows(load_manifest(run))}
+    assert rows["torch"].verdict == "reference" and rows["onnx-int8"].verdict == "refused"
+    assert rows["onnx-int8"].drop_points == 5.0 and rows["torch"].drop_points is None
     browser = Browser(make_server(runs_root=str(tmp_path / "runs")))
     browser.login()
     table = browser.get("/runs/exported").text.split('id="artifacts"')[1].split("</table>")[0]
     assert "onnx-int8" in table and "refused" in table and "5.00" in table and "3.20" in table
     plain = browser.get("/runs/intents@1")
-    assert plain.status_code == 200 and 'id="artifacts"' not in plain.text and artifact_rows({}) == []
+    assert plain.status_code == 200 and 'id="artifacts"' not in plain.text and artifact_rows(None) == []

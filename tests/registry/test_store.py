@@ -17,6 +17,7 @@ from tunelab.registry import ModelRef, PredictionRecord, Store
 from tunelab.registry import schema as t
 from tunelab.registry.db import MIGRATIONS, current_revision
 from tunelab.registry.store import feedback_correct, now
+from tunelab.tasks import get_task
 
 INTENT_LABELS = {"refund", "shipping", "password"}
 
@@ -291,25 +292,27 @@ def test_purge_with_a_non_utc_cutoff(intents: Store) -> None:
 # ---- feedback --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("output", "label", "thumb", "expected"), [
-    (CLASS_OUT, "refund", None, True),
-    (CLASS_OUT, "shipping", None, False),
-    (CLASS_OUT, "shipping", 1, False),  # the label wins over the thumb
-    (CLASS_OUT, None, 1, True),
-    (CLASS_OUT, None, -1, False),
-    (CLASS_OUT, None, None, None),
-    (MULTI_OUT, ["urgent", "refund"], None, True),  # order does not matter
-    (MULTI_OUT, ["refund"], None, False),
-    (MULTI_OUT, "refund", None, False),
-    ({"labels": ["refund"], "scores": {"refund": 0.9}}, "refund", None, True),
-    ({"labels": [], "scores": {"refund": 0.1}}, [], None, True),
-    (NER_OUT, [{"start": 14, "end": 19, "label": "LOC"}, {"start": 0, "end": 5, "label": "PER"}], None, True),
-    (NER_OUT, [{"start": 0, "end": 5, "label": "PER"}], None, False),
-    (NER_OUT, [{"start": 0, "end": 5, "label": "LOC"}, {"start": 14, "end": 19, "label": "LOC"}], None, False),
-    (NER_OUT, None, -1, False),
+@pytest.mark.parametrize(("task", "output", "label", "thumb", "expected"), [
+    ("classification", CLASS_OUT, "refund", None, True),
+    ("classification", CLASS_OUT, "shipping", None, False),
+    ("classification", CLASS_OUT, "shipping", 1, False),  # the label wins over the thumb
+    ("classification", CLASS_OUT, None, 1, True),
+    ("classification", CLASS_OUT, None, -1, False),
+    ("classification", CLASS_OUT, None, None, None),
+    ("multilabel", MULTI_OUT, ["urgent", "refund"], None, True),  # order does not matter
+    ("multilabel", MULTI_OUT, ["refund"], None, False),
+    ("multilabel", MULTI_OUT, "refund", None, False),
+    ("multilabel", {"labels": ["refund"], "scores": {"refund": 0.9}}, "refund", None, True),
+    ("multilabel", {"labels": [], "scores": {"refund": 0.1}}, [], None, True),
+    ("ner", NER_OUT, [{"start": 14, "end": 19, "label": "LOC"}, {"start": 0, "end": 5, "label": "PER"}], None, True),
+    ("ner", NER_OUT, [{"start": 0, "end": 5, "label": "PER"}], None, False),
+    ("ner", NER_OUT, [{"start": 0, "end": 5, "label": "LOC"}, {"start": 14, "end": 19, "label": "LOC"}], None, False),
+    ("ner", NER_OUT, None, -1, False),
+    (None, {"answer": "no task reads this"}, "refund", 1, True),  # no task: only the thumb can judge
 ])
-def test_feedback_correct_judgement(output: dict, label: Any, thumb: int | None, expected: bool | None) -> None:
-    assert feedback_correct(output, label, thumb) is expected
+def test_feedback_correct_judgement(task: str | None, output: dict, label: Any, thumb: int | None,
+                                    expected: bool | None) -> None:
+    assert feedback_correct(get_task(task) if task else None, output, label, thumb) is expected
 
 
 def test_add_feedback_per_task(intents: Store) -> None:

@@ -93,3 +93,18 @@ def test_csv_cells_that_spreadsheets_would_run_are_neutralised() -> None:
     assert safe_row(["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "ok", 3]) == [
         "'=cmd|' /C calc'!A0", "'+1", "'-2", "'@SUM(A1)", "'\tx", "'\rx", "ok", 3]
     assert safe_cell("refund") == "refund"
+
+
+def test_feedback_labels_must_be_the_models_labels(server: Served) -> None:
+    r = server.client.post("/v1/models/intents@1/predict", json={"inputs": ["refund please"]},
+                           headers=server.headers("predict"))
+    pid = r.json()["predictions"][0]["id"]
+    bad = server.client.post("/v1/feedback", json={"prediction_id": pid, "label": "=cmd|' /C calc'!A0"},
+                             headers=server.headers("feedback"))
+    assert bad.status_code == 422 and bad.json()["code"] == "unknown_label"
+    assert bad.json()["details"]["allowed"] == list(server.store.get_version("intents", 1).labels)
+    assert server.store.list_feedback(prediction_id=pid) == []
+    label = server.store.get_version("intents", 1).labels[0]
+    good = server.client.post("/v1/feedback", json={"prediction_id": pid, "label": label},
+                              headers=server.headers("feedback"))
+    assert good.status_code == 201

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunelab.artifacts.cards import ArtifactCard, read_cards, with_cards
 from tunelab.artifacts.files import read_json, write_json_atomic
 from tunelab.errors import ArtifactError, IncompleteRunError
 
@@ -32,7 +34,15 @@ class Manifest:
     created_at: str = ""
     precision: str = "fp32"
     schema_version: int = SCHEMA_VERSION
-    artifacts: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)  # files, adapter, optimized (cards), distillation
+
+    def cards(self) -> dict[str, ArtifactCard]:
+        """The report cards of its compressed artifacts (`tunelab export` / `prune` / `distill`), by name."""
+        return read_cards(self.artifacts)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (what manifest.json holds)."""
+        return asdict(self)
 
 
 def library_versions() -> dict[str, str]:
@@ -48,7 +58,23 @@ def library_versions() -> dict[str, str]:
 
 
 def save_manifest(run_dir: Path, manifest: Manifest) -> None:
-    write_json_atomic(run_dir / MANIFEST, asdict(manifest))
+    write_json_atomic(run_dir / MANIFEST, manifest.to_json())
+
+
+def record_cards(run_dir: Path, cards: Mapping[str, ArtifactCard]) -> None:
+    """Add report cards to the run's manifest, replacing same-named ones."""
+    manifest = load_manifest(run_dir)
+    manifest.artifacts = with_cards(manifest.artifacts, cards)
+    save_manifest(run_dir, manifest)
+
+
+def read_manifest(run_dir: str | Path) -> Manifest | None:
+    """The manifest of a finished run, or None where there is none that loads (unfinished, missing, damaged):
+    for pages and listings that show what they can; `load_manifest` says why."""
+    try:
+        return load_manifest(Path(run_dir))
+    except (ArtifactError, OSError):
+        return None
 
 
 def load_manifest(run_dir: Path) -> Manifest:

@@ -17,6 +17,7 @@ import numpy as np
 
 from tunelab.errors import UsageError
 from tunelab.tasks.base import IGNORE, Encoded, Evaluation, Task
+from tunelab.tasks.spec import get_spec
 from tunelab.types import Example, LabelSet, Prediction
 
 
@@ -74,11 +75,11 @@ def teacher_logits(teacher: Any, examples: Sequence[Example], batch_size: int = 
     """One teacher forward pass over `examples` (a Predictor): its logits per example, per word for NER."""
     from tunelab.models.forward import predict_logits
 
-    ner = teacher.task.name == "ner"
+    per_token = teacher.task.spec.per_token
     encoded = teacher.task.encode(examples, teacher.tokenizer, teacher.label_set, teacher._max_length())
     logits = predict_logits(teacher.model, encoded, batch_size=batch_size, pad_id=teacher._pad_id(),
-                            autocast=teacher.precision.autocast(), per_token=ner)
-    rows = [labelled_rows(x, e) if ner else x for x, e in zip(logits, encoded)]
+                            autocast=teacher.precision.autocast(), per_token=per_token)
+    rows = [labelled_rows(x, e) if per_token else x for x, e in zip(logits, encoded)]
     return {example_key(ex): row.astype(np.float32) for ex, row in zip(examples, rows)}
 
 
@@ -92,6 +93,7 @@ class DistillTask:
         self.name = base.name
         self.metric_name = base.metric_name
         self.peft_task_type = base.peft_task_type
+        self.spec = base.spec
 
     def build_labels(self, examples: Sequence[Example]) -> LabelSet:
         return self.base.build_labels(examples)
@@ -112,7 +114,7 @@ class DistillTask:
         if not all(isinstance(e.target, KDTarget) for e in batch):
             return self.base.collate_targets([_plain(e) for e in batch], width)
         gold = self.base.collate_targets([_plain(e) for e in batch], width)
-        if self.name == "ner":
+        if self.spec.per_token:
             return _collate_ner(batch, gold, width)
         import torch
 
@@ -158,12 +160,13 @@ def _collate_ner(batch: Sequence[Encoded], gold: Any, width: int) -> KDBatch:
 
 
 def kd_loss(task: str, student: Any, teacher: Any, temperature: float, mask: Any = None) -> Any:
-    """The teacher-matching term, scaled by T^2 so its gradients keep their size as T changes."""
+    """The teacher-matching term, scaled by T^2 so its gradients keep their size as T changes
+    (per-label sigmoids for a multi-label task, a softmax over classes otherwise)."""
     import torch
     import torch.nn.functional as F
 
     t = temperature
-    if task == "multilabel":
+    if get_spec(task).multi_label:
         soft = F.binary_cross_entropy_with_logits(student / t, torch.sigmoid(teacher / t))
         return soft * t * t
     log_p = F.log_softmax(student / t, dim=-1)

@@ -7,7 +7,6 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,18 +36,8 @@ class GateSet:
         from tunelab.models.forward import predict_logits
 
         logits = predict_logits(model, self.encoded, batch_size=32, pad_id=self.pad_id,
-                                per_token=self.task.name == "ner")
+                                per_token=self.task.spec.per_token)
         return self.task.evaluate(logits, self.encoded, self.examples, self.labels, state, tune=False), logits
-
-
-def record_cards(run_dir: Path, cards: dict[str, Any]) -> None:
-    """Add report cards to the run's manifest (`artifacts.optimized`), replacing same-named ones."""
-    from tunelab.artifacts.manifest import load_manifest, save_manifest
-
-    manifest = load_manifest(run_dir)
-    optimized = {**manifest.artifacts.get("optimized", {}), **cards}
-    manifest.artifacts = {**manifest.artifacts, "optimized": optimized}
-    save_manifest(run_dir, manifest)
 
 
 @dataclass(frozen=True)

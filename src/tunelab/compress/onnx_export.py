@@ -39,12 +39,11 @@ def cpu_has_vnni() -> bool:
 def export_onnx(run_dir: Path, folder: Path, task: str) -> Path:
     """Trace the run's merged model to `folder/model.onnx` (opset 17, dynamic batch and length)."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
     from tunelab.models.heads import load_pretrained, pruned_heads
+    from tunelab.tasks import auto_model_class, get_spec
 
-    auto = AutoModelForTokenClassification if task == "ner" else AutoModelForSequenceClassification
-    model = load_pretrained(auto, run_dir).eval()  # from_pretrained, plus pruned attention heads
+    model = load_pretrained(auto_model_class(task), run_dir).eval()  # from_pretrained, plus pruned attention heads
     model.config.return_dict = True
     if model.config.model_type in ATTENTION_FUSABLE and not pruned_heads(model.config):
         # the eager attention graph is the pattern ONNX Runtime fuses into one Attention (QAttention in int8)
@@ -67,7 +66,7 @@ def export_onnx(run_dir: Path, folder: Path, task: str) -> Path:
             return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
 
     axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-            "logits": {0: "batch", 1: "sequence"} if task == "ner" else {0: "batch"}}
+            "logits": {0: "batch", 1: "sequence"} if get_spec(task).per_token else {0: "batch"}}
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)

@@ -53,10 +53,11 @@ def write_cut_encoder(source: Path, layers: int, out: Path) -> list[int]:
 
 def write_pruned(run_dir: Path, keep: list[int] | int, out: Path, task: str) -> list[int]:
     """Load the run's fine-tuned model, drop layers, save it (safetensors) with its tokenizer to `out`."""
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    auto = AutoModelForTokenClassification if task == "ner" else AutoModelForSequenceClassification
-    model = auto.from_pretrained(str(run_dir), use_safetensors=True)
+    from tunelab.tasks import auto_model_class
+
+    model = auto_model_class(task).from_pretrained(str(run_dir), use_safetensors=True)
     layers, _ = encoder_layers(model)
     indices = spread(len(layers), keep) if isinstance(keep, int) else sorted(set(keep))
     if not indices or indices[-1] >= len(layers) or indices[0] < 0:
@@ -145,13 +146,13 @@ def write_head_pruned(run_dir: Path, heads: float, out: Path, task: Any, encoded
                       pad_id: int) -> dict[str, Any]:
     """Load the run's model, rank heads on `encoded`, remove `heads` of them (a count, or a fraction when
     below 1) for real, save (safetensors; config.pruned_heads records them) with the tokenizer to `out`."""
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from tunelab.models.heads import load_pretrained, prune_more
+    from tunelab.tasks import auto_model_class
 
     check_heads(heads)
-    auto = AutoModelForTokenClassification if task.name == "ner" else AutoModelForSequenceClassification
-    model = load_pretrained(auto, run_dir)
+    model = load_pretrained(auto_model_class(task.name), run_dir)
     importance = head_importance(model, task, encoded, pad_id)
     alive = int((importance != float("inf")).sum())
     count = round(heads * alive) if heads < 1 else int(heads)

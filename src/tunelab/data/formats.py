@@ -10,6 +10,7 @@ from tunelab.data.conll import read_conll, read_ner_jsonl
 from tunelab.data.encoding import read_text
 from tunelab.data.tables import read_delimited, read_jsonl
 from tunelab.errors import DataProblem
+from tunelab.tasks.spec import get_spec, readers_of
 from tunelab.types import Example, Source, TextExample
 
 FORMATS = ("csv", "tsv", "jsonl", "conll", "lines")
@@ -39,7 +40,7 @@ def guess_format(path: Path, text: str, task: str, labeled: bool) -> str | None:
     suffix = path.suffix.lower()
     if suffix in EXTENSIONS:
         return EXTENSIONS[suffix]
-    if looks_like_conll(text) or (suffix == ".txt" and task == "ner" and labeled):
+    if looks_like_conll(text) or (suffix == ".txt" and "conll" in get_spec(task).formats and labeled):
         return "conll"
     if suffix == ".txt" and not labeled:
         return "lines"
@@ -78,11 +79,14 @@ def task_mismatch(path: Path, format_name: str, task: str, labeled: bool) -> Dat
                                       "or CoNLL")
     if not labeled:
         return None
-    if task == "ner" and format_name in ("csv", "tsv"):
-        return DataProblem(str(path), f"NER data must be CoNLL or JSONL with character spans, not {format_name}")
-    if task != "ner" and format_name == "conll":
-        return DataProblem(str(path), f"a CoNLL file holds NER tags, but the task is {task}; pass --task ner")
-    return None
+    spec = get_spec(task)
+    if format_name in spec.formats:
+        return None
+    readers = readers_of(format_name)
+    if format_name == "conll" and readers:
+        return DataProblem(str(path), f"a CoNLL file holds word tags, but the task is {task}; "
+                                      f"pass --task {' or '.join(readers)}")
+    return DataProblem(str(path), f"{spec.formats_note}, not {format_name}")
 
 
 def read_lines(text: str, path: str) -> tuple[list[TextExample], list[DataProblem]]:
@@ -99,7 +103,7 @@ def read_with(format_name: str, text: str, path: str, config: DataConfig,
         return read_lines(text, path)  # type: ignore[return-value]
     if format_name == "conll":
         return read_conll(text, path, config.tag_scheme, labeled)  # type: ignore[return-value]
-    if format_name == "jsonl" and config.task == "ner":
+    if format_name == "jsonl" and get_spec(config.task).per_token:
         return read_ner_jsonl(text, path, config.text_column, config.label_column, labeled)  # type: ignore[return-value]
     if format_name == "jsonl":
         return read_jsonl(text, path, config, labeled)  # type: ignore[return-value]

@@ -17,6 +17,7 @@ from tunelab.data.validate import (
     is_error,
 )
 from tunelab.errors import DataError, DataProblem
+from tunelab.tasks.spec import get_spec
 from tunelab.types import DatasetBundle, Example, Split
 
 SPLIT_NAMES = ("train", "dev", "test")
@@ -101,7 +102,7 @@ def carve(train: list[Example], name: str, shares: tuple[float, float], seed: in
 def assemble(splits: dict[str, ReadSplit], config: DataConfig, seed: int) -> tuple[dict[str, Split | None], str]:
     """Final splits (given ones as read, missing ones carved from train) and the split note."""
     train = list(splits["train"].examples)
-    stratify = config.task != "ner"
+    stratify = get_spec(config.task).stratify
     out: dict[str, Split | None] = {}
     notes: dict[str, str] = {}
     test_share = 0.0

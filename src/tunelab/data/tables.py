@@ -11,6 +11,7 @@ from typing import Any
 from tunelab.config import DataConfig
 from tunelab.data.jsonlines import describe_type, iter_json_records
 from tunelab.errors import DataProblem
+from tunelab.tasks.spec import get_spec
 from tunelab.types import Source, TextExample
 
 csv.field_size_limit(2**31 - 1)
@@ -42,7 +43,7 @@ def split_labels(value: str, separator: str) -> tuple[str, ...]:
 
 def parse_cell_labels(value: str, config: DataConfig) -> tuple[str, ...]:
     """Labels of a CSV/TSV cell for the configured task."""
-    if config.task == "multilabel":
+    if get_spec(config.task).multi_label:
         return split_labels(value, config.label_separator)
     return (value.strip(),) if value.strip() else ()
 
@@ -123,7 +124,7 @@ def parse_json_labels(value: Any, config: DataConfig) -> tuple[tuple[str, ...] |
         if any(item is None for item in items):
             return None, "labels must be strings or numbers"
         labels = tuple(dict.fromkeys(i for i in items if i))
-        if config.task == "multilabel":
+        if get_spec(config.task).multi_label:
             return labels, None
         if len(labels) != 1:
             return None, f"classification needs exactly one label, got {len(labels)}"
@@ -131,7 +132,7 @@ def parse_json_labels(value: Any, config: DataConfig) -> tuple[tuple[str, ...] |
     label = label_to_str(value)
     if label is None:
         return None, f"label must be a string or number, got {describe_type(value)}"
-    labels = split_labels(label, config.label_separator) if config.task == "multilabel" else (label,)
+    labels = split_labels(label, config.label_separator) if get_spec(config.task).multi_label else (label,)
     return (labels, None) if labels and labels[0] else (None, "missing label")
 
 

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from tunelab.errors import DataProblem
+from tunelab.tasks.spec import get_spec
 from tunelab.types import Example, TokenExample
 
 MIN_CLASS_SIZE = 2
@@ -54,8 +55,8 @@ def check_unseen_labels(train: Sequence[Example], other: Sequence[Example], name
 
 
 def check_class_sizes(train: Sequence[Example], path: str, task: str) -> list[DataProblem]:
-    """An error per training class with fewer than 2 examples (classification and multi-label)."""
-    if task == "ner":
+    """An error per training class with fewer than 2 examples (tasks whose examples carry classes)."""
+    if not get_spec(task).stratify:
         return []
     counts, first = first_lines(train)
     return [DataProblem(path, f"class {label!r} has only {count} training example; each class needs at least "

@@ -9,7 +9,7 @@ from typing import Any
 from tunelab.artifacts.manifest import Manifest, load_manifest
 from tunelab.errors import ArtifactError, UsageError
 from tunelab.models.forward import predict_logits
-from tunelab.tasks import Evaluation, get_task, wrap_texts
+from tunelab.tasks import Evaluation, auto_model_class, get_task, wrap_texts
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.precision import Precision
 from tunelab.types import Example, LabelSet, Prediction
@@ -67,9 +67,7 @@ class Predictor:
     @property
     def labels(self) -> list[str]:
         """Class names (NER: entity types)."""
-        if self.task.name == "ner":
-            return sorted({n[2:] for n in self.label_set.names if n != "O"})
-        return list(self.label_set.names)
+        return list(self.task.display_labels(self.label_set.names))
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[Prediction]:
         """One prediction per text, in order."""
@@ -88,14 +86,14 @@ class Predictor:
     def _predict(self, examples: Sequence[Example], batch_size: int) -> tuple[list[Prediction], list[int]]:
         encoded = self.task.encode(examples, self.tokenizer, self.label_set, self._max_length())
         logits = predict_logits(self.model, encoded, batch_size=batch_size, pad_id=self._pad_id(),
-                                autocast=self.precision.autocast(), per_token=self.task.name == "ner")
+                                autocast=self.precision.autocast(), per_token=self.task.spec.per_token)
         predictions = self.task.decode(logits, encoded, examples, self.label_set, self.manifest.task_state)
         return predictions, [len(e) for e in encoded]
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, float]]:
         """Class probabilities per text (classification and multi-label)."""
-        if self.task.name == "ner":
-            raise UsageError("predict_proba is for classification models; use predict for NER spans")
+        if self.task.spec.per_token:
+            raise UsageError("predict_proba is for classification models; use predict for entity spans")
         out = []
         for p in self.predict(texts, batch_size):
             out.append(dict(getattr(p, "probabilities", None) or getattr(p, "scores", {})))
@@ -109,7 +107,7 @@ class Predictor:
                                  autocast=self.precision.autocast(), state=self.manifest.task_state)
 
     def _max_length(self) -> int:
-        if self.task.name == "ner":  # spans past the training length still get tags
+        if self.task.spec.per_token:  # spans past the training length still get tags
             config = getattr(self.model, "config", None)
             return int(min(512, getattr(config, "max_position_embeddings", 512)))
         return int(self.manifest.max_length)
@@ -126,15 +124,15 @@ def choose_backend(manifest: Manifest, run_dir: Path, precision: str = "fp32") -
 
     if not extras.available("onnxruntime"):
         return "torch"
-    optimized = manifest.artifacts.get("optimized", {}) if isinstance(manifest.artifacts, dict) else {}
-    reference = float(optimized.get("torch", {}).get("throughput_b32_per_s", 0.0))
-    best, best_speed = "torch", reference
-    for name, card in optimized.items():
-        if name == "torch" or not card.get("passed") or card.get("forced"):
+    cards = manifest.cards()
+    reference = cards.get("torch")
+    best, best_speed = "torch", (reference.throughput_b32_per_s or 0.0) if reference else 0.0
+    for name, card in cards.items():
+        if card is reference or not card.usable:
             continue
         if not (run_dir / "artifacts" / name / "model.onnx").is_file():
             continue
-        speed = float(card.get("throughput_b32_per_s", 0.0))
+        speed = card.throughput_b32_per_s or 0.0
         if speed > best_speed:
             best, best_speed = name, speed
     return best
@@ -150,13 +148,10 @@ def _check_texts(texts: Sequence[str]) -> Sequence[str]:
 
 
 def _load_model(run_dir: Path, task: str) -> Any:
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
-
     from tunelab.models.heads import load_pretrained
 
-    auto = AutoModelForTokenClassification if task == "ner" else AutoModelForSequenceClassification
     try:
-        model = load_pretrained(auto, run_dir)  # plain from_pretrained, plus pruned attention heads
+        model = load_pretrained(auto_model_class(task), run_dir)  # plain from_pretrained, plus pruned attention heads
     except OSError as exc:
         raise ArtifactError(f"cannot load the model in {run_dir}: {exc}") from None
     model.eval()

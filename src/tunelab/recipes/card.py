@@ -9,6 +9,7 @@ from tunelab.artifacts.files import write_text_atomic
 from tunelab.artifacts.manifest import Manifest
 from tunelab.config import RunConfig
 from tunelab.models.origin import find_origin
+from tunelab.tasks.spec import get_spec
 
 PIPELINE_TAGS = {"AutoModelForSequenceClassification": "text-classification",
                  "AutoModelForTokenClassification": "token-classification"}
@@ -53,7 +54,7 @@ def render_model_card(manifest: Manifest, config: RunConfig, name: str = "tunela
     """The whole README.md: YAML metadata, then what the model is, how it was made and how good it is."""
     from huggingface_hub import ModelCard
 
-    auto = "AutoModelForTokenClassification" if manifest.task == "ner" else "AutoModelForSequenceClassification"
+    auto = get_spec(manifest.task).auto_model
     data = build_card_data(manifest, config, name, auto)
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n{_body(manifest, config, data, auto)}")
     return str(card)

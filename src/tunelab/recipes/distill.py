@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from tunelab.artifacts.cards import ArtifactCard
 from tunelab.artifacts.files import write_json_atomic
+from tunelab.artifacts.manifest import record_cards
 from tunelab.compress.distill import DistillTask, KDSettings, labelled_rows, teacher_logits
-from tunelab.compress.gate import GateSet, gate, record_cards
+from tunelab.compress.gate import GateSet, gate
 from tunelab.compress.prune import write_cut_encoder
 from tunelab.config import load_config
 from tunelab.errors import UsageError
@@ -86,7 +88,7 @@ def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_se
     student = Predictor.load(out, backend="torch")
     own = GateSet.of(student, gate_set.examples)  # the student's own tokenizer and max length
     candidate, new_logits = own.score(student.model, student.manifest.task_state)
-    if reference.task.name == "ner":  # compare per word: the two tokenizers may split words differently
+    if reference.task.spec.per_token:  # compare per word: the two tokenizers may split words differently
         ref_logits = [labelled_rows(x, e) for x, e in zip(ref_logits, gate_set.encoded)]
         new_logits = [labelled_rows(x, e) for x, e in zip(new_logits, own.encoded)]
         ref_logits, new_logits = _trim_pairs(ref_logits, new_logits)
@@ -100,7 +102,7 @@ def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_se
             "teacher_metric": ref_eval.metric, "gate": result.to_dict(), "passed": result.passed,
             "forced": result.forced}
     print(f"distill: {result.message}", file=sys.stderr, flush=True)
-    record_cards(teacher_dir, {card["backend"]: card})
+    record_cards(teacher_dir, {card["backend"]: ArtifactCard.from_json(card["backend"], card)})
     if not result.passed:
         shutil.rmtree(out, ignore_errors=True)  # refused: no folder that looks like a usable model stays
         card["run_path"] = None

@@ -34,7 +34,7 @@ def run_evaluate(run: str | Path, data: str | Path, *, output: str | Path | None
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(data).stem)[:60] or "data"
     folder = Path(output) if output else run_dir / "evaluations" / slug
     write_evaluation(folder, f"{run_dir.name} on {Path(data).name}", {"test": evaluation},
-                     predictor.label_set, predictor.task.name)
+                     predictor.label_set)
     return evaluation, folder
 
 

@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 
 from tunelab import extras
+from tunelab.artifacts.cards import ArtifactCard
 from tunelab.artifacts.files import read_json, write_json_atomic
+from tunelab.artifacts.manifest import record_cards
 from tunelab.compress import onnx_export as ox
-from tunelab.compress.gate import GateSet, gate, measure_interleaved, record_cards
+from tunelab.compress.gate import GateSet, gate, measure_interleaved
 from tunelab.errors import ArtifactError, UsageError
 from tunelab.inference import Predictor
 from tunelab.models.forward import batch_logits
@@ -120,7 +122,8 @@ def run_export(run: str | Path, *, quantize: str = "dynamic", tolerance: float =
                 shutil.rmtree(target, ignore_errors=True)  # an older artifact of that name no longer stands
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    record_cards(run_dir, {"torch": ref_card, **cards})
+    everything = {"torch": ref_card, **cards}
+    record_cards(run_dir, {name: ArtifactCard.from_json(name, card) for name, card in everything.items()})
     write_json_atomic(root / "report.json", {"reference": ref_card, "artifacts": cards})
     return {"reference": ref_card, "artifacts": cards}
 

@@ -10,12 +10,12 @@ from tunelab.tasks.base import Evaluation
 from tunelab.types import LabelSet
 
 
-def write_plots(folder: Path, prefix: str, evaluation: Evaluation, labels: LabelSet, task: str) -> list[str]:
-    """Confusion matrix and calibration (classification), per-class F1 (all); returns file names."""
+def write_plots(folder: Path, prefix: str, evaluation: Evaluation, labels: LabelSet) -> list[str]:
+    """Confusion matrix and calibration (when the task's evaluation has them), per-class F1; returns file names."""
     from tunelab.evaluation import plots
 
     names = []
-    if task == "classification":
+    if "confusion" in evaluation.extra and "reliability" in evaluation.extra:
         name = f"{prefix}confusion_matrix.png"
         plots.plot_confusion_matrix(evaluation.extra["confusion"], list(labels.names), folder / name)
         names.append(name)
@@ -31,7 +31,7 @@ def write_plots(folder: Path, prefix: str, evaluation: Evaluation, labels: Label
 
 
 def write_evaluation(folder: Path, title: str, evaluations: dict[str, Evaluation], labels: LabelSet,
-                     task: str, history: list[dict[str, Any]] | None = None,
+                     history: list[dict[str, Any]] | None = None,
                      extra_metrics: dict[str, Any] | None = None) -> dict[str, Any]:
     """metrics.json (all splits), report.md and plots; returns the metrics written."""
     from tunelab.evaluation import plots
@@ -42,7 +42,7 @@ def write_evaluation(folder: Path, title: str, evaluations: dict[str, Evaluation
     sections = []
     for split, evaluation in evaluations.items():
         prefix = "" if split == "test" or len(evaluations) == 1 else f"{split}_"
-        files = write_plots(folder, prefix, evaluation, labels, task)
+        files = write_plots(folder, prefix, evaluation, labels)
         metrics[split] = evaluation.report
         headline = {"split": split, evaluation.metric_name: round(evaluation.metric, 6),
                     "examples": len(evaluation.predictions)}

@@ -18,8 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from tunelab.artifacts.cards import ArtifactCard
 from tunelab.artifacts.files import write_json_atomic
-from tunelab.compress.gate import GateSet, gate, record_cards
+from tunelab.artifacts.manifest import record_cards
+from tunelab.compress.gate import GateSet, gate
 from tunelab.compress.prune import check_heads, write_head_pruned, write_pruned
 from tunelab.config import RunConfig, load_config
 from tunelab.errors import UsageError
@@ -71,7 +73,7 @@ def run_prune(run: str | Path, *, layers: int | None = None, keep: list[int] | N
             "metric_name": candidate.metric_name, "metric": candidate.metric, "gate": result.to_dict(),
             "passed": result.passed, "forced": result.forced}
     print(f"prune: {result.message}", file=sys.stderr)
-    record_cards(run_dir, {card["backend"]: card})
+    record_cards(run_dir, {card["backend"]: ArtifactCard.from_json(card["backend"], card)})
     if result.passed:
         rebase_run(out, f"{run_dir.resolve()}, pruned: {what_done}")
         write_json_atomic(out / "prune_card.json", card)

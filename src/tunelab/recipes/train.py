@@ -94,8 +94,8 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
                "steps": state.global_step, "best_step": state.best_step, "stopped_early": state.stopped_early}
     timings.update(utilisation(model, config.train.method, state.tokens_seen, state.samples_seen,
                                state.train_seconds, precision.dtype))
-    metrics = write_evaluation(run_dir, f"{run_dir.name} ({task.name})", evaluations, labels, task.name,
-                               state.history, {"training": timings})
+    metrics = write_evaluation(run_dir, f"{run_dir.name} ({task.name})", evaluations, labels, state.history,
+                               {"training": timings})
     write_json_atomic(run_dir / "history.json", state.history)
     thresholds = result.task_state.get("thresholds")
     settings = InferenceSettings(task.name, max_length, dict(zip(labels.names, map(float, thresholds)))

@@ -17,12 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from tunelab.errors import ArtifactError, ConflictError, NotFoundError, UsageError
+from tunelab.errors import ArtifactError, ConflictError, NotFoundError, UnknownLabelError, UsageError
 from tunelab.registry import keys as keylib
 from tunelab.registry import schema as t
 from tunelab.registry.abstats import sticky_choice
 from tunelab.registry.db import create_engine, default_db_url, migrate
 from tunelab.registry.names import ModelRef, check_name
+from tunelab.tasks import Task, get_task, task_of_output
 
 DEFAULT_ALIAS = "production"
 MAX_VERSION = 2**31 - 1
@@ -108,14 +109,9 @@ class PredictionRecord:
     log_text: bool = True
 
 
-def _top_score(output: Mapping[str, Any]) -> float | None:
-    if "score" in output:
-        return float(output["score"])
-    if "scores" in output and output["scores"]:
-        return float(max(output["scores"].values()))
-    if "spans" in output:
-        return min((float(s.get("score", 1.0)) for s in output["spans"]), default=None)
-    return None
+def top_score(task: Task | None, output: Mapping[str, Any]) -> float | None:
+    """The confidence of a logged output, as its task reads it (None for an output no task reads)."""
+    return task.top_score(task.read_output(output)) if task is not None else None
 
 
 def _check_kind(kind: str) -> str:
@@ -132,28 +128,11 @@ def _prediction_of_kind(kind: str) -> Any:
         t.predictions.c.kind == _check_kind(kind)))
 
 
-def feedback_correct(output: Mapping[str, Any], label: Any, thumb: int | None) -> bool | None:
+def feedback_correct(task: Task | None, output: Mapping[str, Any], label: Any, thumb: int | None) -> bool | None:
     """Was the logged prediction right, judged by the label given (preferred) or the thumb?
-    A label of the wrong shape for the prediction's task is a UsageError."""
-    if label is not None:
-        if "label" in output:
-            if not isinstance(label, str):
-                raise UsageError("this is a classification prediction: feedback `label` must be one label name")
-            return output["label"] == label
-        if "labels" in output:
-            given = [label] if isinstance(label, str) else label
-            if not isinstance(given, list) or not all(isinstance(x, str) for x in given):
-                raise UsageError("this is a multi-label prediction: feedback `label` must be a list of label names")
-            return set(output["labels"]) == set(given)
-        if "spans" in output:
-            if not isinstance(label, list) or not all(isinstance(s, Mapping) and {"start", "end", "label"} <= set(s)
-                                                      for s in label):
-                raise UsageError("this is an NER prediction: feedback `label` must be a list of spans "
-                                 "{start, end, label}")
-
-            def key(s: Mapping[str, Any]) -> tuple:
-                return int(s["start"]), int(s["end"]), str(s["label"])
-            return {key(s) for s in output["spans"]} == {key(s) for s in label}
+    The prediction's task reads the label; one of the wrong shape for it is a UsageError."""
+    if label is not None and task is not None:
+        return task.feedback_agrees(task.read_output(output), label)
     if thumb is not None:
         return thumb > 0
     return None
@@ -346,13 +325,26 @@ class Store:
         stamp = now()
         rows = [{"id": r.id, "model": r.model, "version": r.version, "key_id": r.key_id, "caller": r.caller,
                  "text": r.text if r.log_text else None, "text_hash": text_hash(r.text), "output": r.output,
-                 "score": _top_score(r.output), "latency_ms": float(r.latency_ms), "created_at": stamp, "kind": kind}
+                 "score": None, "latency_ms": float(r.latency_ms), "created_at": stamp, "kind": kind}
                 for r in records]
         if conn is not None:
+            self._score_rows(conn, rows, kind)
             conn.execute(t.predictions.insert(), rows)
             return
         with self.engine.begin() as new_conn:
+            self._score_rows(new_conn, rows, kind)
             new_conn.execute(t.predictions.insert(), rows)
+
+    def _score_rows(self, conn: Any, rows: list[dict[str, Any]], kind: str) -> None:
+        """Each row's top score, read by its task: a model's from its registered version (one look-up per version),
+        an application's answer from the shape of its output."""
+        tasks: dict[tuple[str, int], Task | None] = {}
+        for row in rows:
+            key = (row["model"], row["version"])
+            if key not in tasks:
+                tasks[key] = (self._task_of(conn, *key, row["output"]) if kind == t.MODEL_KIND
+                              else task_of_output(row["output"]))
+            row["score"] = top_score(tasks[key], row["output"])
 
     def get_prediction(self, prediction_id: str, *, kind: str | None = None) -> dict[str, Any]:
         """A logged prediction of any kind (`kind`: only of that kind; another kind is not found)."""
@@ -405,7 +397,11 @@ class Store:
         if thumb is not None and thumb not in (-1, 1):
             raise UsageError("thumb must be 1 (up) or -1 (down)")
         prediction = self.get_prediction(prediction_id)
-        correct = feedback_correct(prediction["output"], label, thumb)
+        with self.engine.connect() as conn:
+            task = self._task_of(conn, prediction["model"], prediction["version"], prediction["output"])
+        if label is not None and task is not None and prediction.get("kind", t.MODEL_KIND) == t.MODEL_KIND:
+            self._check_feedback_labels(task, prediction["model"], prediction["version"], label)
+        correct = feedback_correct(task, prediction["output"], label, thumb)
         row = {"prediction_id": prediction["id"], "model": prediction["model"], "version": prediction["version"],
                "label": label, "thumb": thumb, "comment": comment, "correct": correct, "key_id": key_id,
                "created_at": now()}
@@ -527,6 +523,27 @@ class Store:
         return VersionInfo(row.model, int(row.version), row.run_path, row.task, tuple(row.labels), dict(row.metrics),
                            row.base_model, _utc(row.created_at),
                            tuple(sorted(a for a, v in aliases.items() if v == row.version)))
+
+    def _check_feedback_labels(self, task: Task, model: str, version: int, label: Any) -> None:
+        """A corrected label must be one the model knows (its labels; for NER its entity types): 422 otherwise.
+        Free text here would become training data and land in exports (`=cmd|...` in a spreadsheet)."""
+        try:
+            allowed = task.display_labels(self.get_version(model, version).labels)
+        except NotFoundError:  # logged for a version no longer (or never) registered: nothing to check against
+            return
+        unknown = sorted(task.feedback_label_names(label) - set(allowed))
+        if unknown:
+            named = ", ".join(repr(u[:64]) for u in unknown[:5])
+            raise UnknownLabelError(f"{named} is not a label of {model}@{version}", allowed=allowed,
+                                    hint=f"use one of: {', '.join(allowed[:50])}")
+
+    @staticmethod
+    def _task_of(conn: Any, model: str, version: int, output: Mapping[str, Any]) -> Task | None:
+        """The task of a logged prediction: its registered version's; for an output logged by an app without
+        a registry version (an assistant's answer), the task whose output it is."""
+        row = conn.execute(sa.select(t.versions.c.task).where(t.versions.c.model == model,
+                                                              t.versions.c.version == int(version))).first()
+        return get_task(row.task) if row is not None else task_of_output(output)
 
     @staticmethod
     def _prediction(row: Any) -> dict[str, Any]:

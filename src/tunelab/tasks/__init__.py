@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from tunelab.errors import UsageError
 from tunelab.tasks.base import Encoded, Evaluation, Task, collate
 from tunelab.tasks.classification import ClassificationTask
 from tunelab.tasks.multilabel import MultiLabelTask
-from tunelab.tasks.ner import NerTask, words_to_example
+from tunelab.tasks.ner import NerTask
+from tunelab.tasks.spec import SPECS, TASK_NAMES, TaskSpec, get_spec
 
-TASKS: dict[str, Task] = {
-    "classification": ClassificationTask(),
-    "multilabel": MultiLabelTask(),
-    "ner": NerTask(),
-}
+TASKS: dict[str, Task] = {task.spec.name: task for task in (ClassificationTask(), MultiLabelTask(), NerTask())}
 
 
 def get_task(name: str) -> Task:
@@ -24,11 +24,23 @@ def get_task(name: str) -> Task:
 
 def wrap_texts(task: Task, texts: list[str]) -> list:
     """Unlabelled examples for raw texts, in the shape the task encodes."""
-    from tunelab.types import TextExample
-
-    if task.name == "ner":
-        return [words_to_example(t) for t in texts]
-    return [TextExample(t) for t in texts]
+    return [task.wrap_text(t) for t in texts]
 
 
-__all__ = ["TASKS", "Encoded", "Evaluation", "Task", "collate", "get_task", "wrap_texts"]
+def auto_model_class(name: str) -> Any:
+    """The transformers Auto class the task called `name` loads its model with."""
+    import transformers
+
+    return getattr(transformers, get_spec(name).auto_model)
+
+
+def task_of_output(output: Mapping[str, Any]) -> Task | None:
+    """The task whose serialised prediction `output` is (by the key that holds its answer), if any.
+
+    For outputs logged without a registered model version (an assistant's answers); a registered
+    version names its task."""
+    return next((task for task in TASKS.values() if task.spec.output_key in output), None)
+
+
+__all__ = ["SPECS", "TASKS", "TASK_NAMES", "Encoded", "Evaluation", "Task", "TaskSpec", "auto_model_class",
+           "collate", "get_spec", "get_task", "task_of_output", "wrap_texts"]

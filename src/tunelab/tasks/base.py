@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from tunelab.errors import UsageError
+from tunelab.tasks.spec import TaskSpec
 from tunelab.types import Example, LabelSet, Prediction
 
 IGNORE = -100
@@ -38,11 +40,45 @@ class Evaluation:
 
 
 class Task(Protocol):
-    """A task: labels, encoding, the model head, the loss, decoding and metrics."""
+    """A task: labels, encoding, the model head, the loss, decoding and metrics; and everything else that
+    differs between tasks (its `spec` facts, display, outputs, feedback), so no caller compares its name."""
 
     name: str
     metric_name: str
     peft_task_type: str
+    spec: TaskSpec
+
+    def wrap_text(self, text: str) -> Example:
+        """An unlabelled example for a raw text, in the shape `encode` takes."""
+        ...
+
+    def display_labels(self, names: Sequence[str]) -> tuple[str, ...]:
+        """The labels people see and type (NER: entity types, not IOB2 tags)."""
+        ...
+
+    def read_output(self, output: Mapping[str, Any]) -> Prediction:
+        """A prediction back from its stored JSON form; UsageError when `output` is not this task's shape."""
+        ...
+
+    def top_score(self, prediction: Prediction) -> float | None:
+        """The confidence a review queue sorts by (None when there is nothing to be confident about)."""
+        ...
+
+    def read_feedback(self, label: Any) -> Any:
+        """A feedback label (JSON) normalised for comparison; UsageError naming the shape it must have."""
+        ...
+
+    def feedback_label_names(self, label: Any) -> set[str]:
+        """The label names a feedback label uses (checked against the model's `display_labels`)."""
+        ...
+
+    def feedback_agrees(self, prediction: Prediction, label: Any) -> bool:
+        """Does the corrected `label` say the prediction was right? (A/B accuracy counts this.)"""
+        ...
+
+    def parse_typed_label(self, raw: str, text: str | None, labels: Sequence[str]) -> Any:
+        """A reviewer's typed correction (a form field) as the feedback API takes it; `labels` are display labels."""
+        ...
 
     def build_labels(self, examples: Sequence[Example]) -> LabelSet: ...
 
@@ -76,6 +112,14 @@ def collate(task: Task, batch: Sequence[Encoded], pad_id: int, with_targets: boo
     if with_targets:
         out["targets"] = task.collate_targets(batch, width)
     return out
+
+
+def check_known(chosen: Sequence[str], labels: Sequence[str]) -> None:
+    """A UsageError naming the labels in `chosen` the model does not know."""
+    unknown = [x for x in chosen if x not in labels]
+    if unknown:
+        raise UsageError(f"unknown label{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}",
+                         hint=f"the model knows: {', '.join(labels)}")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tunelab.tasks.base import Encoded, Evaluation, softmax
+from tunelab.errors import UsageError
+from tunelab.tasks.base import Encoded, Evaluation, check_known, softmax
+from tunelab.tasks.spec import CLASSIFICATION
 from tunelab.types import ClassPrediction, Example, LabelSet, Prediction, TextExample
 
 
@@ -23,6 +25,7 @@ class ClassificationTask:
     name = "classification"
     metric_name = "accuracy"
     peft_task_type = "SEQ_CLS"
+    spec = CLASSIFICATION
 
     def build_labels(self, examples: Sequence[Example]) -> LabelSet:
         return LabelSet(tuple(sorted({e.label for e in examples if isinstance(e, TextExample)})))
@@ -77,3 +80,35 @@ class ClassificationTask:
         extra = {"reliability": reliability_bins(confidence, correct), "ece": ece,
                  "confusion": report.confusion_matrix}
         return Evaluation("accuracy", float(report.accuracy), result, predictions, extra)
+
+    def wrap_text(self, text: str) -> Example:
+        return TextExample(text)
+
+    def display_labels(self, names: Sequence[str]) -> tuple[str, ...]:
+        return tuple(names)
+
+    def read_output(self, output: Mapping[str, Any]) -> Prediction:
+        if not isinstance(output.get("label"), str):
+            raise UsageError("not a classification output: it has no `label`")
+        score = output.get("score")
+        return ClassPrediction(output["label"], float(score) if score is not None else float("nan"),
+                               dict(output.get("probabilities") or {}))
+
+    def top_score(self, prediction: Prediction) -> float | None:
+        score = getattr(prediction, "score", None)
+        return None if score is None or score != score else float(score)
+
+    def read_feedback(self, label: Any) -> Any:
+        if not isinstance(label, str):
+            raise UsageError("this is a classification prediction: feedback `label` must be one label name")
+        return label
+
+    def feedback_label_names(self, label: Any) -> set[str]:
+        return {self.read_feedback(label)}
+
+    def feedback_agrees(self, prediction: Prediction, label: Any) -> bool:
+        return getattr(prediction, "label", None) == self.read_feedback(label)
+
+    def parse_typed_label(self, raw: str, text: str | None, labels: Sequence[str]) -> Any:
+        check_known([raw.strip()], labels)
+        return raw.strip()

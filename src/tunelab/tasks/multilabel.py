@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tunelab.tasks.base import Encoded, Evaluation, sigmoid
+from tunelab.errors import UsageError
+from tunelab.tasks.base import Encoded, Evaluation, check_known, sigmoid
 from tunelab.tasks.classification import encode_texts
+from tunelab.tasks.spec import MULTILABEL
 from tunelab.types import Example, LabelSet, MultiLabelPrediction, Prediction, TextExample
 
 
@@ -19,6 +21,7 @@ class MultiLabelTask:
     name = "multilabel"
     metric_name = "micro_f1"
     peft_task_type = "SEQ_CLS"
+    spec = MULTILABEL
 
     def build_labels(self, examples: Sequence[Example]) -> LabelSet:
         return LabelSet(tuple(sorted({x for e in examples if isinstance(e, TextExample) for x in e.labels})))
@@ -79,3 +82,37 @@ class MultiLabelTask:
         extra = {"thresholds": state.get("thresholds") or [0.5] * len(labels)}
         result["thresholds"] = dict(zip(labels.names, extra["thresholds"]))
         return Evaluation("micro_f1", float(report.headline[1]), result, predictions, extra)
+
+    def wrap_text(self, text: str) -> Example:
+        return TextExample(text)
+
+    def display_labels(self, names: Sequence[str]) -> tuple[str, ...]:
+        return tuple(names)
+
+    def read_output(self, output: Mapping[str, Any]) -> Prediction:
+        labels = output.get("labels")
+        if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
+            raise UsageError("not a multi-label output: it has no `labels` list")
+        return MultiLabelPrediction(tuple(labels), {str(k): float(v) for k, v in (output.get("scores") or {}).items()})
+
+    def top_score(self, prediction: Prediction) -> float | None:
+        scores = getattr(prediction, "scores", None)
+        return float(max(scores.values())) if scores else None
+
+    def read_feedback(self, label: Any) -> Any:
+        given = [label] if isinstance(label, str) else label
+        if not isinstance(given, list) or not all(isinstance(x, str) for x in given):
+            raise UsageError("this is a multi-label prediction: feedback `label` must be a list of label names")
+        return frozenset(given)
+
+    def feedback_label_names(self, label: Any) -> set[str]:
+        return set(self.read_feedback(label))
+
+    def feedback_agrees(self, prediction: Prediction, label: Any) -> bool:
+        return frozenset(getattr(prediction, "labels", ())) == self.read_feedback(label)
+
+    def parse_typed_label(self, raw: str, text: str | None, labels: Sequence[str]) -> Any:
+        """Labels separated by commas."""
+        chosen = [x.strip() for x in raw.split(",") if x.strip()]
+        check_known(chosen, labels)
+        return chosen

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tunelab.errors import UsageError
 from tunelab.tasks.base import IGNORE, Encoded, Evaluation, softmax
+from tunelab.tasks.spec import NER
 from tunelab.types import Example, LabelSet, NerPrediction, Prediction, Span, TokenExample
 
 
@@ -27,6 +29,7 @@ class NerTask:
     name = "ner"
     metric_name = "f1"
     peft_task_type = "TOKEN_CLS"
+    spec = NER
 
     def build_labels(self, examples: Sequence[Example]) -> LabelSet:
         types = sorted({t[2:] for e in examples if isinstance(e, TokenExample) for t in e.tags if t != "O"})
@@ -113,3 +116,61 @@ class NerTask:
         report = ner_report(gold, pred)
         predictions = self.decode(logits, encoded, examples, labels, state)
         return Evaluation("f1", float(report.headline[1]), report.to_dict(), predictions, {})
+
+    def wrap_text(self, text: str) -> Example:
+        return words_to_example(text)
+
+    def display_labels(self, names: Sequence[str]) -> tuple[str, ...]:
+        """Entity types from IOB2 tags (`B-PER`, `I-PER` -> `PER`); a label set without tags as it is."""
+        if not any(name[:2] in ("B-", "I-") for name in names):
+            return tuple(names)
+        return tuple(sorted({name[2:] for name in names if name[:2] in ("B-", "I-")}))
+
+    def read_output(self, output: Mapping[str, Any]) -> Prediction:
+        spans = _checked_spans(output.get("spans"), "not an NER output: it has no list of `spans`")
+        return NerPrediction(tuple(Span(int(s["start"]), int(s["end"]), str(s["label"]), str(s.get("text", "")),
+                                        s.get("score")) for s in spans))
+
+    def top_score(self, prediction: Prediction) -> float | None:
+        """The least confident entity (None without entities)."""
+        spans = getattr(prediction, "spans", ())
+        return min((1.0 if s.score is None else float(s.score) for s in spans), default=None)
+
+    def read_feedback(self, label: Any) -> Any:
+        spans = _checked_spans(label, "this is an NER prediction: feedback `label` must be a list of spans "
+                                       "{start, end, label}")
+        return frozenset((int(s["start"]), int(s["end"]), str(s["label"])) for s in spans)
+
+    def feedback_label_names(self, label: Any) -> set[str]:
+        return {name for _start, _end, name in self.read_feedback(label)}
+
+    def feedback_agrees(self, prediction: Prediction, label: Any) -> bool:
+        found = frozenset((s.start, s.end, s.label) for s in getattr(prediction, "spans", ()))
+        return found == self.read_feedback(label)
+
+    def parse_typed_label(self, raw: str, text: str | None, labels: Sequence[str]) -> Any:
+        """Entities as `Alice=PER; Paris=LOC`: each entity's words as they appear in the text, in order."""
+        if text is None:
+            raise UsageError("this prediction's text was not logged (hash-only mode); it cannot be relabelled here")
+        spans, cursor = [], 0
+        for item in [x.strip() for x in raw.split(";") if x.strip()]:
+            words, sep, label = item.rpartition("=")
+            words, label = words.strip(), label.strip()
+            if not sep or not words or not label:
+                raise UsageError(f"cannot read {item!r}", hint="write entities as `Alice=PER; Paris=LOC`")
+            if labels and label not in labels:
+                raise UsageError(f"unknown entity type {label!r}", hint=f"the model knows: {', '.join(labels)}")
+            start = text.find(words, cursor)
+            if start < 0:
+                raise UsageError(f"{words!r} does not appear in the text (after the previous entity)")
+            spans.append({"start": start, "end": start + len(words), "label": label})
+            cursor = start + len(words)
+        return spans
+
+
+def _checked_spans(spans: Any, problem: str) -> list[Mapping[str, Any]]:
+    """`spans` when it is a list of {start, end, label} objects; a UsageError saying `problem` otherwise."""
+    if not isinstance(spans, list) or not all(isinstance(s, Mapping) and {"start", "end", "label"} <= set(s)
+                                              for s in spans):
+        raise UsageError(problem)
+    return spans

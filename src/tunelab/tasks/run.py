@@ -16,5 +16,5 @@ def evaluate_examples(task: Task, model: Any, labels: LabelSet, examples: Sequen
                       tune: bool = False) -> Evaluation:
     """Forward pass over `encoded`, then the task's metrics against the examples' gold labels."""
     logits = predict_logits(model, encoded, batch_size=batch_size, pad_id=pad_id, autocast=autocast,
-                            per_token=task.name == "ner")
+                            per_token=task.spec.per_token)
     return task.evaluate(logits, encoded, examples, labels, state or {}, tune=tune)

@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from tunelab.config import RunConfig
+from tunelab.tasks.spec import get_spec
 
 # A 1e-4 peak under-fitted Banking77 in 4 epochs (dev accuracy 0.68, 0.83, 0.88 after epochs 1-3,
 # still rising): small encoders like MiniLM take a higher rate; the best dev checkpoint is kept anyway.
@@ -17,11 +18,10 @@ EPOCHS_BY_SIZE = ((500, 15), (2000, 10), (5000, 8), (20000, 6), (50000, 4))
 
 
 def choose_epochs(n_train: int, task: str = "classification") -> int:
-    """More passes over small data sets, with early stopping as the guard against over-fitting.
-
-    NER sentences carry a label per word, so they need about half the passes."""
+    """More passes over small data sets, with early stopping as the guard against over-fitting; a task whose
+    examples carry a label per word needs fewer (its spec's `epoch_divisor`)."""
     epochs = next((e for limit, e in EPOCHS_BY_SIZE if n_train < limit), 3)
-    return max(3, epochs // 2) if task == "ner" else epochs
+    return max(3, epochs // get_spec(task).epoch_divisor)
 
 
 def choose_batch_size(n_train: int) -> int:

@@ -362,8 +362,8 @@ def test_credentials_in_the_url_are_refused_and_redacted(registry: Any) -> None:
 def test_the_cli_delivers_only_to_the_hosts_it_is_given(tmp_path: Path, hook: Hook, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     from tests.conftest import invoke_cli, isolated_cli_env
+    from tunelab.apps.monitor import tables as t
     from tunelab.registry import Store
-    from tunelab.registry import schema as t
 
     db = isolated_cli_env(tmp_path, monkeypatch)
     hook.fail_first = 0

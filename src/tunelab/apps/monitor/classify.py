@@ -96,17 +96,18 @@ class ModelClassifier:
             return resolve_model_path(spec, config.base_dir, store, where, model_roots)
 
         sentiment = load_model(path(config.sentiment, "sentiment"))
-        if sentiment.task.name != "classification":
+        if not sentiment.task.spec.single_label:
             raise ConfigError(f"sentiment.model: {config.sentiment.model!r} is a {sentiment.task.name} model; "
-                              "sentiment needs a classification run")
+                              "sentiment needs a single-label classification run")
         negative, positive = sentiment_labels(config.sentiment, sentiment.labels, "sentiment")
         topics = ner = None
         if config.topics is not None:
             topics = load_model(path(config.topics, "topics"))
         if config.entities is not None:
             ner = load_model(path(config.entities, "entities"))
-            if ner.task.name != "ner":
-                raise ConfigError(f"entities.model: {config.entities.model!r} is not an NER run")
+            if not ner.task.spec.per_token:
+                raise ConfigError(f"entities.model: {config.entities.model!r} is a {ner.task.name} model, "
+                                  "not an NER run")
         types = config.entities.types if config.entities else ()
         return cls(sentiment, negative, positive, topics, ner, types)
 

@@ -13,16 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunelab.data.spreadsheet import safe_row
-from tunelab.errors import UsageError
 from tunelab.registry import Store
+from tunelab.tasks import get_task
 
 
 @dataclass(frozen=True)
 class QueueItem:
     prediction: dict[str, Any]
     reason: str  # "low confidence" or "flagged"
-    labels: tuple[str, ...]  # the version's label set (for the relabel control)
+    labels: tuple[str, ...]  # the version's display labels (for the relabel control)
     task: str
+    label_input: str  # the relabel control: "choice" (one of labels), "list" (several) or "spans" (entities)
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,10 @@ def review_queue(store: Store, model: str | None, threshold: float, limit: int =
         if key not in versions:
             versions[key] = store.get_version(*key)
         version = versions[key]
-        labels = entity_types(version.labels) if version.task == "ner" else version.labels
-        out.append(QueueItem(prediction, reason, labels, version.task))
+        task = get_task(version.task)
+        out.append(QueueItem(prediction, reason, task.display_labels(version.labels), version.task,
+                             task.spec.label_input))
     return out
-
-
-def entity_types(labels: tuple[str, ...]) -> tuple[str, ...]:
-    """NER entity types from IOB2 tags (`B-PER`, `I-PER` -> `PER`); other label sets as they are."""
-    if not any(label[:2] in ("B-", "I-") for label in labels):
-        return labels
-    return tuple(dict.fromkeys(label[2:] for label in labels if label[:2] in ("B-", "I-")))
 
 
 def _flagged(store: Store, model: str | None, limit: int) -> list[str]:
@@ -68,46 +63,14 @@ def _flagged(store: Store, model: str | None, limit: int) -> list[str]:
 
 
 def parse_label(task: str, raw: str, text: str | None, labels: tuple[str, ...]) -> Any:
-    """The corrected label as the feedback API takes it, from what the reviewer typed or chose.
-
-    classification: one label; multilabel: labels separated by commas; ner: `Alice=PER; Paris=LOC`
-    (each entity's words as they appear in the text, in order)."""
-    raw = raw.strip()
-    if task == "ner":
-        return _parse_spans(raw, text, labels)
-    if task == "multilabel":
-        chosen = [x.strip() for x in raw.split(",") if x.strip()]
-        unknown = [x for x in chosen if x not in labels]
-        if unknown:
-            raise UsageError(f"unknown labels {unknown}", hint=f"the model knows: {', '.join(labels)}")
-        return chosen
-    if raw not in labels:
-        raise UsageError(f"unknown label {raw!r}", hint=f"the model knows: {', '.join(labels)}")
-    return raw
-
-
-def _parse_spans(raw: str, text: str | None, labels: tuple[str, ...]) -> list[dict[str, Any]]:
-    if text is None:
-        raise UsageError("this prediction's text was not logged (hash-only mode); it cannot be relabelled here")
-    spans, cursor = [], 0
-    for item in [x.strip() for x in raw.split(";") if x.strip()]:
-        words, sep, label = item.rpartition("=")
-        words, label = words.strip(), label.strip()
-        if not sep or not words or not label:
-            raise UsageError(f"cannot read {item!r}", hint="write entities as `Alice=PER; Paris=LOC`")
-        if labels and label not in labels:
-            raise UsageError(f"unknown entity type {label!r}", hint=f"the model knows: {', '.join(labels)}")
-        start = text.find(words, cursor)
-        if start < 0:
-            raise UsageError(f"{words!r} does not appear in the text (after the previous entity)")
-        spans.append({"start": start, "end": start + len(words), "label": label})
-        cursor = start + len(words)
-    return spans
+    """The corrected label as the feedback API takes it, from what the reviewer typed or chose (`labels`:
+    the display labels); the task reads it (one label, labels separated by commas, `Alice=PER; Paris=LOC`)."""
+    return get_task(task).parse_typed_label(raw.strip(), text, labels)
 
 
 def export_corrections(store: Store, model: str) -> Export:
     """Every corrected label of `model` (the latest per prediction) as a training file TuneLab reads:
-    CSV text,label for classification; JSONL for multi-label (label list) and NER (spans)."""
+    CSV text,label for a task with one label per text; JSONL with the label list or spans otherwise."""
     latest: dict[str, dict[str, Any]] = {}
     for row in store.list_feedback(model=model, limit=100_000):
         if row.get("label") is not None:
@@ -120,13 +83,14 @@ def export_corrections(store: Store, model: str) -> Export:
             skipped += 1
             continue
         records.append((prediction["text"], row["label"]))
-    if task in ("", "classification"):
+    spec = get_task(task).spec if task else None
+    if spec is None or spec.single_label:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["text", "label"])
         writer.writerows(safe_row(r) for r in records)  # texts and labels come from callers: no formulas
         return Export(f"{model}-corrections.csv", "text/csv", buffer.getvalue(), len(records), skipped)
-    key = "spans" if task == "ner" else "label"
+    key = spec.jsonl_label_key
     lines = [json.dumps({"text": text, key: label}, ensure_ascii=False) for text, label in records]
     content = "\n".join(lines) + ("\n" if lines else "")
     return Export(f"{model}-corrections.jsonl", "application/x-ndjson", content, len(records), skipped)

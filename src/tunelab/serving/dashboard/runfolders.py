@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from tunelab.artifacts.cards import ArtifactCard
+from tunelab.artifacts.manifest import Manifest, read_manifest
 from tunelab.errors import NotFoundError
 from tunelab.home import home
 from tunelab.recipes.runs import list_runs
@@ -28,7 +30,7 @@ class RunDetail:
     id: str
     path: Path
     finished: bool
-    manifest: dict[str, Any]
+    manifest: Manifest | None  # None until training finished
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
     config: dict[str, Any]
@@ -96,29 +98,19 @@ def find_run(root: Path, store: Store, run_id: str) -> Path:
 
 
 def load_run(run_id: str, path: Path) -> RunDetail:
-    manifest = _json(path / "manifest.json", {})
+    manifest = read_manifest(path)
     config = {}
     if (path / "config.yaml").is_file():
         config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
     card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").is_file() else ""
-    return RunDetail(run_id, path, bool(manifest), manifest, _json(path / "metrics.json", {}),
+    return RunDetail(run_id, path, manifest is not None, manifest, _json(path / "metrics.json", {}),
                      _json(path / "history.json", []), config, card,
                      tuple(p for p in PLOTS if (path / p).is_file()))
 
 
-def artifact_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+def artifact_rows(manifest: Manifest | None) -> list[ArtifactCard]:
     """The report cards of exported, pruned and distilled models (`tunelab export` / `prune` / `distill`)."""
-    cards = (manifest.get("artifacts") or {}).get("optimized") or {}
-    rows = []
-    for name, card in cards.items():
-        if not isinstance(card, dict):
-            continue
-        gate = card.get("gate") or {}
-        verdict = "reference" if "gate" not in card else ("passed" if card.get("passed") else "refused")
-        rows.append({"name": name, "verdict": verdict, "metric_name": card.get("metric_name"),
-                     "metric": card.get("metric"), "drop": gate.get("drop_points"), "size_mb": card.get("size_mb"),
-                     "p50": card.get("latency_b1_p50_ms"), "throughput": card.get("throughput_b32_per_s")})
-    return rows
+    return list(manifest.cards().values()) if manifest is not None else []
 
 
 def per_class_rows(metrics: dict[str, Any], split: str) -> list[dict[str, Any]]:
@@ -137,14 +129,14 @@ def compare_runs(a: RunDetail, b: RunDetail) -> Comparison:
 
 def _metric_rows(a: RunDetail, b: RunDetail) -> list[tuple[str, Any, Any, float | None]]:
     rows = []
+    metrics_a, metrics_b = (a.manifest.metrics if a.manifest else {}), (b.manifest.metrics if b.manifest else {})
     for split in ("dev", "test"):
-        for name in sorted(set(a.manifest.get("metrics", {}).get(split, {})) |
-                           set(b.manifest.get("metrics", {}).get(split, {}))):
-            va = a.manifest.get("metrics", {}).get(split, {}).get(name)
-            vb = b.manifest.get("metrics", {}).get(split, {}).get(name)
+        for name in sorted(set(metrics_a.get(split, {})) | set(metrics_b.get(split, {}))):
+            va, vb = metrics_a.get(split, {}).get(name), metrics_b.get(split, {}).get(name)
             rows.append((f"{split} {name}", va, vb, _delta(va, vb)))
+    timings_a, timings_b = (a.manifest.timings if a.manifest else {}), (b.manifest.timings if b.manifest else {})
     for name in ("train_seconds", "samples_per_second", "steps"):
-        va, vb = a.manifest.get("timings", {}).get(name), b.manifest.get("timings", {}).get(name)
+        va, vb = timings_a.get(name), timings_b.get(name)
         rows.append((name.replace("_", " "), va, vb, _delta(va, vb)))
     return rows
 

@@ -19,9 +19,10 @@ from tunelab.config import DataConfig
 from tunelab.data.load import check_splits, read_splits
 from tunelab.data.validate import is_error, labels_of
 from tunelab.errors import DataProblem, NotFoundError, UsageError
+from tunelab.tasks.spec import SPECS, TASK_NAMES, TaskSpec
 
 EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".conll", ".txt", ".iob", ".bio")
-TASKS = ("classification", "multilabel", "ner")
+TASKS: tuple[TaskSpec, ...] = tuple(SPECS.values())  # the dashboard's task menu
 PREVIEW_ROWS = 30
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{16}$")
 
@@ -111,8 +112,8 @@ def load_upload(root: Path, upload_id: str) -> Upload:
 
 
 def with_mapping(upload: Upload, task: str, text_column: str, label_column: str) -> Upload:
-    if task not in TASKS:
-        raise UsageError(f"unknown task {task!r}", hint=f"choose one of {', '.join(TASKS)}")
+    if task not in TASK_NAMES:
+        raise UsageError(f"unknown task {task!r}", hint=f"choose one of {', '.join(TASK_NAMES)}")
     for value, what in ((text_column, "text column"), (label_column, "label column")):
         if not value.strip() or len(value) > 200:
             raise UsageError(f"the {what} must be a column name (1-200 characters)")

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi import Path as FastPath
 
-from tunelab.errors import ArtifactError, UsageError
+from tunelab.errors import UsageError
 from tunelab.registry import check_name
 from tunelab.registry.abstats import ab_report
 from tunelab.registry.store import MAX_VERSION
@@ -108,11 +108,8 @@ def get_ab_report(name: str, services: ServicesDep, _caller: AdminCaller, alpha:
 
 
 def _manifest(run_path: str) -> dict[str, Any]:
-    from pathlib import Path
+    """The run's manifest as JSON through the one typed reader; {} when it is missing or unreadable."""
+    from tunelab.artifacts.manifest import read_manifest
 
-    from tunelab.artifacts.manifest import load_manifest
-
-    try:
-        return asdict(load_manifest(Path(run_path)))
-    except (ArtifactError, OSError, ValueError):
-        return {}
+    manifest = read_manifest(run_path)
+    return manifest.to_json() if manifest is not None else {}

@@ -12,6 +12,7 @@ from tunelab.serving.dashboard import review
 from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.web import redirect, render
 from tunelab.serving.deps import services_of
+from tunelab.tasks import get_task
 
 router = new_router()
 
@@ -24,8 +25,7 @@ def feedback_page(request: Request, _admin: Admin, model: str = "", threshold: f
     queue = review.review_queue(store, chosen, threshold, limit)
     corrected = len([f for f in store.list_feedback(model=chosen, limit=100_000) if f.get("label") is not None])
     return render(request, "feedback.html", active="feedback", queue=queue, model=model, threshold=threshold,
-                  models=[m.name for m in store.list_models()], corrected=corrected,
-                  entity_types=review.entity_types)
+                  models=[m.name for m in store.list_models()], corrected=corrected)
 
 
 @router.post("/feedback/relabel")
@@ -34,7 +34,7 @@ def relabel(request: Request, admin: Admin, form: PostedForm) -> Response:
     state = services_of(request)
     prediction = state.store.get_prediction(field(form, "prediction_id"), kind="model")
     version = state.store.get_version(prediction["model"], prediction["version"])
-    labels = review.entity_types(version.labels) if version.task == "ner" else version.labels
+    labels = get_task(version.task).display_labels(version.labels)
     label = review.parse_label(version.task, field(form, "label"), prediction.get("text"), labels)
     row = state.store.add_feedback(prediction["id"], label=label, key_id=admin.key_id)
     state.metrics.feedback.labels(row["model"], str(row["version"])).inc()
