@@ -5,7 +5,8 @@ The blob is: u32 trie size in bytes, the trie as u32 units, then the NUL-termina
 holds a label byte (bits 0-7), a has-leaf flag (bit 8), and the XOR offset to its children (bits 10-30); a
 leaf unit holds the replacement's byte offset with bit 31 set. Walking key byte c from a node at `pos`
 whose children start at `base = pos ^ offset`: the child sits at `base ^ c` and carries label c; a node
-with a value keeps its leaf unit at `base ^ 0`.
+with a value keeps its leaf unit at `base ^ 0`. No two nodes share a base, so a byte that is not a child
+never lands on another node's child with the same label.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def build_charsmap(mapping: dict[int, str]) -> bytes:
         blob += mapping[codepoint].encode("utf-8") + b"\0"
     units = _DoubleArray()
     units.place(root, 0)
+    units.pad_to_block()
     trie = struct.pack(f"<{len(units.units)}I", *units.units)
     return struct.pack("<I", len(trie)) + trie + bytes(blob)
 
@@ -46,6 +48,7 @@ class _DoubleArray:
         self.units: list[int] = [0]
         self.used: list[bool] = [True]  # unit 0 is the root
         self.first_free = 1
+        self.bases: set[int] = set()  # one node per base, or a walk could reach another node's child
 
     def place(self, node: _Node, pos: int) -> None:
         labels = sorted(node.children) + ([0] if node.value is not None else [])
@@ -65,11 +68,18 @@ class _DoubleArray:
         for label, child in sorted(node.children.items()):
             self.place(child, base ^ label)
 
+    def pad_to_block(self) -> None:
+        """Fill the last 256-unit block: a reader looks at `base ^ byte` for any byte, inside base's block."""
+        missing = -len(self.units) % 256
+        self.units += [0] * missing
+        self.used += [False] * missing
+
     def _find_base(self, labels: list[int]) -> int:
         slot = self.first_free
         while True:
             base = slot ^ labels[0]
-            if all(not self._is_used(base ^ label) for label in labels):
+            if base not in self.bases and all(not self._is_used(base ^ label) for label in labels):
+                self.bases.add(base)
                 return base
             slot += 1
             while self._is_used(slot):

@@ -71,7 +71,7 @@ def resolve_multilingual() -> Path:
     target = cache_root() / CACHE_NAME
     if is_complete(target):
         return target
-    return convert_e5(source_file(), target)
+    return convert_e5(source_file(), target, expected_sha256=SOURCE_SHA256)
 
 
 def is_complete(folder: Path) -> bool:
