@@ -35,7 +35,7 @@ def build(
     kb: Annotated[str, Arg(help="Knowledge base: .yaml/.yml or .csv (see docs/assistant.md).")],
     name: Annotated[str, Opt("--name", "-n", help="Assistant name (registered under it).")],
     output: Annotated[str, Opt("--output", "-o", help="Assistant folder to create.")],
-    model: Annotated[str, Opt(help="'minilm' (bundled), 'mpnet', 'multilingual' or a local encoder folder.")] = "minilm",
+    model: Annotated[str, Opt(help="'minilm' (bundled), 'mpnet', 'multilingual' or a local encoder.")] = "minilm",
     target: Annotated[str, Opt(help="Out-of-scope target the thresholds are calibrated for: recall=0.8 or "
                                     "precision=0.9.")] = "recall=0.8",
     holdout: Annotated[str, Opt(help="Simulate out-of-scope questions by holding out intents/FAQ entries: auto "
