@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-# The runtime: torch, then requirements.lock (tunelab[onnx,postgres] pinned), then TuneLab itself without
+# The runtime: torch, then requirements.lock (tunelab[onnx,postgres,recommender] pinned), then TuneLab itself without
 # resolving again. The stamp files make a second `make test` skip all of it until a lock or pyproject changes.
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
