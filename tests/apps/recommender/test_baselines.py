@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tunelab.apps.recommender.baselines import Ease, Factors, ItemKNN, Popularity, user_item_matrix
-from tunelab.apps.recommender.metrics import TestSet, evaluate, rank_of, user_metrics
+from tunelab.apps.recommender.metrics import HeldOut, evaluate, rank_of, user_metrics
 
 # users 0-3 like items {0,1}; users 4-5 like {2,3}; item 4 is liked by nobody (cold)
 USERS = np.array([0, 0, 1, 1, 2, 2, 3, 4, 4, 5, 5])
@@ -30,7 +30,7 @@ def test_rank_and_metrics_by_hand() -> None:
 
 def test_evaluator_never_ranks_seen_items() -> None:
     seen = sp.csr_matrix(np.array([[1, 0, 0, 0, 0]], dtype=np.float32))
-    test = TestSet(np.array([0]), [np.array([1])], seen, np.zeros(5, dtype=bool))
+    test = HeldOut(np.array([0]), [np.array([1])], seen, np.zeros(5, dtype=bool))
     result = evaluate(lambda rows: np.array([[10.0, 5.0, 1.0, 0.0, 0.0]]), test, k=1)
     assert result.recall == 1.0 and result.mrr == 1.0  # item 0 is seen: item 1 is first
     assert result.coverage == 1 / 5
@@ -38,7 +38,7 @@ def test_evaluator_never_ranks_seen_items() -> None:
 
 def test_cold_subset_is_reported_apart() -> None:
     cold = np.array([False, False, False, False, True])
-    test = TestSet(np.array([3]), [np.array([1, 4])], matrix(), cold)
+    test = HeldOut(np.array([3]), [np.array([1, 4])], matrix(), cold)
     result = evaluate(Popularity.fit(matrix()).score, test, k=2)
     assert result.cold_users == 1 and result.cold_recall == 0.0  # popularity never ranks a cold item
     assert result.recall == 0.5

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
-class TestSet:
+class HeldOut:
     """Per evaluated user: its row in the training matrix and the items it liked in the test period."""
 
     rows: np.ndarray
@@ -51,7 +51,7 @@ def user_metrics(scores: np.ndarray, relevant: np.ndarray, k: int) -> tuple[floa
     return float(hits.sum() / len(relevant)), float((hits * discounts[: len(top)]).sum() / ideal), 1.0 / first, top
 
 
-def evaluate(score: Callable[[np.ndarray], np.ndarray], test: TestSet, k: int = 10,
+def evaluate(score: Callable[[np.ndarray], np.ndarray], test: HeldOut, k: int = 10,
              batch: int = 256) -> RankingMetrics:
     """Score every test user against every item, seen items excluded, and average the metrics."""
     totals, cold_totals = np.zeros(3), np.zeros(2)
