@@ -43,6 +43,8 @@ class TowerConfig:
 def train(model: Any, tokenizer: Any, texts: tuple[str, ...], examples: NextItemExamples, cfg: TowerConfig,
           run_dir: Path, *, precision: Precision, resume: bool = False, show_progress: bool = True) -> LoopState:
     """Fine-tune `model` in place on `examples`; return the final loop state (its history holds the losses)."""
+    import torch
+
 
     if len(examples) == 0:
         raise TrainingError("no training pairs: every user needs at least two positive interactions")
@@ -51,6 +53,7 @@ def train(model: Any, tokenizer: Any, texts: tuple[str, ...], examples: NextItem
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     scheduler = build_scheduler(optimizer, int(cfg.warmup_ratio * total), total, 1.0)
     state = LoopState(total_steps=total)
+    torch.manual_seed(cfg.seed)  # dropout; a resumed run gets its RNG back from the checkpoint
     if resume:
         checkpoints = list_checkpoints(run_dir)
         if not checkpoints:
