@@ -10,12 +10,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-assistant bench-assistant-quick clean
+.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-# The runtime: torch, then requirements.lock (tunelab[onnx,postgres] pinned), then TuneLab itself without
+# The runtime: torch, then requirements.lock (tunelab[onnx,postgres,recommender] pinned), then TuneLab itself without
 # resolving again. The stamp files make a second `make test` skip all of it until a lock or pyproject changes.
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -83,6 +83,12 @@ bench-monitor: $(DEV_STAMP) ## Monitor benchmark: Twitter financial sentiment ac
 
 bench-monitor-quick: $(DEV_STAMP) ## Monitor benchmark on a 2,000-headline training subset, 2 epochs
 	$(PY) benchmarks/bench_monitor.py --quick
+
+bench-recommend: $(DEV_STAMP) ## Recommender on ml-latest-small (temporal split): table vs baselines, latency at 10k and 1M items (long)
+	$(PY) benchmarks/bench_recommend.py
+
+bench-recommend-quick: $(DEV_STAMP) ## Recommender benchmark with 60 training steps and a 200k-item synthetic catalogue
+	$(PY) benchmarks/bench_recommend.py --quick
 
 clean: ## Remove the virtualenv and build outputs
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -8,7 +8,9 @@ from types import ModuleType
 
 from tunelab.errors import MissingExtraError
 
-EXTRAS = {"onnxruntime": "onnx", "onnx": "onnx", "psycopg": "postgres"}  # module -> the extra that installs it
+# module -> the extra that installs it
+EXTRAS = {"onnxruntime": "onnx", "onnx": "onnx", "psycopg": "postgres",
+          "implicit": "recommender", "faiss": "recommender", "pyarrow": "recommender"}
 
 
 def require(module: str, feature: str) -> ModuleType:

@@ -10,6 +10,7 @@ import typer
 from tunelab.cli import commands, service
 from tunelab.cli.assistant import assistant_app
 from tunelab.cli.monitor import monitor_app
+from tunelab.cli.recommend import recommend_app
 from tunelab.errors import TunelabError
 
 app = typer.Typer(help="TuneLab: fine-tune, evaluate and serve transformer models on your own labelled text.",
@@ -44,6 +45,7 @@ app.add_typer(service.keys_app, name="keys")
 app.add_typer(service.ab_app, name="ab")
 app.add_typer(assistant_app, name="assistant")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(recommend_app, name="recommend")
 
 
 def main() -> None:

@@ -1,0 +1,115 @@
+"""Score items for a user profile with every signal, blend, and explain: the ranking core of builds and servers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tunelab.apps.recommender.blend import SIGNALS, Blender
+from tunelab.apps.recommender.retrieval import ItemIndex
+
+CANDIDATES = 300  # per source, when the catalogue is searched approximately
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who we rank for: the user-tower vector, collaborative factors (None: unknown to CF) and the history rows
+    (oldest first) that reasons point at."""
+
+    text: np.ndarray
+    collaborative: np.ndarray | None
+    history: np.ndarray
+
+
+@dataclass(frozen=True)
+class Contribution:
+    signal: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One recommended row, its blended score, the closest history row and each signal's share of the score."""
+
+    row: int
+    score: float
+    closest: int | None
+    contributions: tuple[Contribution, ...]
+
+
+@dataclass
+class Signals:
+    """Per-item signals besides the text tower: collaborative item factors, log popularity, freshness."""
+
+    index: ItemIndex
+    collab_items: np.ndarray  # (items, factors); zeros for items CF never saw
+    popularity: np.ndarray  # log1p(positives in training)
+    freshness: np.ndarray  # -log1p(days between the item's last positive, or arrival, and the build's end)
+    blender: Blender
+
+    def features(self, profile: Profile, rows: np.ndarray | None = None) -> np.ndarray:
+        """(rows, signals) raw features of `rows` (None: every item) for `profile`."""
+        vectors = self.index.vectors if rows is None else self.index.vectors[rows]
+        text = vectors @ profile.text
+        if profile.collaborative is None:
+            collab = np.full(len(text), self.blender.means[1])  # unknown to CF: a neutral (mean) signal
+        else:
+            collab = (self.collab_items if rows is None else self.collab_items[rows]) @ profile.collaborative
+        pop = self.popularity if rows is None else self.popularity[rows]
+        fresh = self.freshness if rows is None else self.freshness[rows]
+        return np.stack([text, collab, pop, fresh], axis=-1)
+
+    def candidates(self, profile: Profile, allowed: np.ndarray) -> np.ndarray | None:
+        """Rows worth blending when the index is approximate (text neighbours, CF and prior tops); None: all."""
+        if self.index.ann is None:
+            return None
+        text_rows, _ = self.index.search(profile.text, CANDIDATES, allowed)
+        prior = self.blender.weights[2] * self.popularity + self.blender.weights[3] * self.freshness
+        pools = [text_rows, top_rows(np.where(allowed, prior, -np.inf), CANDIDATES)]
+        if profile.collaborative is not None:
+            pools.append(top_rows(np.where(allowed, self.collab_items @ profile.collaborative, -np.inf), CANDIDATES))
+        return np.unique(np.concatenate(pools))
+
+    def rank(self, profile: Profile, k: int, allowed: np.ndarray) -> list[Ranked]:
+        """The k best allowed rows for `profile`, each with its reason."""
+        rows = self.candidates(profile, allowed)
+        features = self.features(profile, rows)
+        parts = self.blender.contributions(features)
+        scores = parts.sum(-1)
+        mask = allowed if rows is None else allowed[rows]
+        scores = np.where(mask, scores, -np.inf)
+        order = top_rows(scores, k)
+        return [self._explain(profile, int(i if rows is None else rows[i]), float(scores[i]), parts[i])
+                for i in order]
+
+    def _explain(self, profile: Profile, row: int, score: float, parts: np.ndarray) -> Ranked:
+        closest = None
+        if len(profile.history):
+            closest = int(profile.history[np.argmax(self.index.vectors[profile.history] @ self.index.vectors[row])])
+        return Ranked(row, score, closest, tuple(Contribution(s, round(float(v), 4)) for s, v in zip(SIGNALS, parts)))
+
+
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """The k highest-scoring rows, best first (ties: lower row first); never rows scored -inf."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return top[np.isfinite(scores[top])]
+
+
+def freshness_of(last_seen: np.ndarray, end: float) -> np.ndarray:
+    """-log1p(days since the item was last liked); items never liked count as a year old."""
+    days = np.where(np.isfinite(last_seen), (end - last_seen) / 86400.0, 365.0)
+    return -np.log1p(np.clip(days, 0.0, None))
+
+
+def fold_in(collab_items: np.ndarray, liked: np.ndarray, regularisation: float = 0.1) -> np.ndarray | None:
+    """Collaborative factors of a new user from a few liked items (least squares on their item factors)."""
+    factors = collab_items[liked]
+    if not len(liked) or not np.any(factors):
+        return None
+    gram = factors.T @ factors + regularisation * np.eye(factors.shape[1])
+    return np.linalg.solve(gram, factors.sum(0)).astype(np.float32)

@@ -1,0 +1,165 @@
+"""The whole recommender on a tiny random BERT: CLI build and eval, bad files, resume, cold start, exclusion,
+filters, ANN against exact search."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import invoke_cli
+from tunelab.apps.recommender.recommender import Recommender
+from tunelab.apps.recommender.retrieval import ItemIndex
+from tunelab.models.tiny import build_tiny_bert
+
+GENRES = ["space alien scifi", "love romance wedding", "war soldier battle", "cartoon animal kids"]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 users, each liking 6 items of one genre (ratings 5) and disliking one of another (rating 1)."""
+    folder = tmp_path_factory.mktemp("shop")
+    rng = random.Random(0)
+    items = ["item_id,title,genres"] + [f"i{g}{j},film {j} {GENRES[g].split()[0]},{GENRES[g].replace(' ', '|')}"
+                                        for g in range(4) for j in range(8)]
+    (folder / "items.csv").write_text("\n".join(items) + "\n", encoding="utf-8")
+    rows = ["user_id,item_id,rating,timestamp"]
+    for u in range(30):
+        g = u % 4
+        rows += [f"u{u},i{g}{j},5,{t}" for t, j in enumerate(rng.sample(range(8), 6))]
+        rows.append(f"u{u},i{(g + 1) % 4}0,1,99")
+    (folder / "ratings.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    build_tiny_bert(folder / "tiny", items + ["new arrival robot spaceship"])
+    return folder
+
+
+def build_args(shop: Path, output: Path, *extra: str) -> list[str]:
+    return ["recommend", "build", "--interactions", str(shop / "ratings.csv"), "--items", str(shop / "items.csv"),
+            "-o", str(output), "--positive", "rating>=4", "--model", str(shop / "tiny"), "--batch-size", "8",
+            "--lr", "1e-3", "--train-layers", "0", "--quiet", *extra]
+
+
+@pytest.fixture(scope="module")
+def built(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("build") / "rec"
+    mp = pytest.MonkeyPatch()
+    try:
+        import sys
+
+        mp.setattr(sys, "argv", ["tunelab", *build_args(shop, output, "--max-steps", "6")])
+        from tunelab.cli.main import main
+
+        main()
+    finally:
+        mp.undo()
+    return output
+
+
+def test_build_writes_table_split_and_state(built: Path) -> None:
+    manifest = json.loads((built / "manifest.json").read_text())
+    table = manifest["evaluation"]
+    assert set(table) == {"popularity", "item-knn", "ease", "als", "bpr", "two-tower text", "hybrid"}
+    assert table["hybrid"]["users"] == 30  # every user's last positive is test
+    split = (built / "split.csv").read_text().splitlines()
+    assert split[0] == "user_id,item_id,timestamp,part" and sum(line.endswith(",test") for line in split) == 30
+    assert manifest["counts"]["train_steps"] == 6
+
+
+def test_eval_prints_the_table(built: Path, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    result = invoke_cli(["recommend", "eval", str(built)], monkeypatch, capsys)
+    assert result.code == 0 and "hybrid" in result.out and "NDCG@10" in result.out
+
+
+def test_eval_against_a_given_test_file(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "test.csv").write_text("user_id,item_id,rating\nu0,i07,5\nnobody,i00,5\n")
+    result = invoke_cli(["recommend", "eval", str(built), "--test", str(tmp_path / "test.csv"), "--json"],
+                        monkeypatch, capsys)
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["hybrid"]["users"] == 1  # the unknown user is left out
+
+
+def test_bad_files_exit_2_and_build_nothing(shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,item_id,rating,timestamp\nu1,i00,5,1\nu1,nope,5,2\nu2,i01,4,soon\n")
+    args = build_args(shop, tmp_path / "out")
+    args[args.index("--interactions") + 1] = str(bad)
+    result = invoke_cli(args, monkeypatch, capsys)
+    assert result.code == 2
+    assert f"{bad}:3 [item_id]: unknown item 'nope'" in result.err
+    assert f"{bad}:4 [timestamp]: unparsable timestamp 'soon'" in result.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_continues_to_the_same_weights(shop: Path, tmp_path: Path) -> None:
+    """4 steps straight == 2 steps, a crash (the step-4 checkpoint lost), then a resume from step 2."""
+    import shutil
+
+    from tunelab.apps.assistant.index import SentenceEncoder
+    from tunelab.apps.recommender.towers import NextItemExamples
+    from tunelab.apps.recommender.train import TowerConfig, train
+    from tunelab.training.precision import Precision
+
+    texts = tuple(f"film {j} {g}" for g in ("space", "love") for j in range(6))
+    users = np.repeat(np.arange(4), 6)
+    items = np.concatenate([np.arange(6), np.arange(6), np.arange(6, 12), np.arange(6, 12)])
+    examples = NextItemExamples.build(users, items, np.tile(np.arange(6.0), 4), width=3)
+    cfg = TowerConfig(batch_size=4, lr=1e-3, max_steps=4, checkpoint_every=2)
+    weights = []
+    for name, crash in (("straight", False), ("crashed", True)):
+        encoder = SentenceEncoder.load(shop / "tiny")
+        run = tmp_path / name
+        train(encoder.model, encoder.tokenizer, texts, examples, cfg, run, precision=Precision("cpu", "fp32"),
+              show_progress=False)
+        if crash:
+            shutil.rmtree(run / "checkpoints" / "step-00000004")
+            encoder = SentenceEncoder.load(shop / "tiny")
+            state = train(encoder.model, encoder.tokenizer, texts, examples, cfg, run,
+                          precision=Precision("cpu", "fp32"), resume=True, show_progress=False)
+            assert state.global_step == 4 and [h["step"] for h in state.history] == [1, 2, 3, 4]
+        weights.append({k: v.detach().clone() for k, v in encoder.model.state_dict().items()})
+    assert all(np.allclose(weights[0][k].numpy(), weights[1][k].numpy(), atol=1e-6) for k in weights[0])
+
+
+def test_recommendations_exclude_seen_and_carry_reasons(built: Path) -> None:
+    recommender = Recommender.load(built)
+    seen = {recommender.item_ids[i] for i in recommender.seen("u0")}
+    found = recommender.for_user("u0", k=5)
+    assert len(found) == 5 and not seen & {r.item_id for r in found}
+    assert all(r.because_of in seen for r in found)
+    assert [c.signal for c in found[0].contributions] == ["text", "collaborative", "popularity", "freshness"]
+    assert found[0].score == pytest.approx(sum(c.value for c in found[0].contributions), abs=1e-3)
+    with_seen = recommender.for_user("u0", k=32, exclude_seen=False)
+    assert seen <= {r.item_id for r in with_seen}
+
+
+def test_filters_on_item_fields(built: Path) -> None:
+    found = Recommender.load(built).for_user("u0", k=5, filters={"genres": "war"})
+    assert found and all(r.item_id.startswith("i2") for r in found)
+
+
+def test_cold_start_new_item_and_new_user(built: Path) -> None:
+    recommender = Recommender.load(built)
+    recommender.add_items([("fresh", recommender.texts[0], {"genres": "space"})])
+    assert recommender.similar(recommender.item_ids[0], k=1)[0].item_id == "fresh"  # same text: same vector
+    liked = recommender.for_liked(["i00", "i01"], k=3)
+    assert len(liked) == 3 and not {"i00", "i01"} & {r.item_id for r in liked}
+    assert len(recommender.for_query("space alien", k=4)) == 4
+
+
+def test_ann_agrees_with_exact_search() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(2000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    exact = ItemIndex.build(vectors, threshold=10**9)
+    ann = ItemIndex.build(vectors, threshold=100, nlist=8, nprobe=8)  # every list probed: must equal exact
+    assert ann.ann is not None
+    allowed = np.ones(2000, dtype=bool)
+    allowed[::3] = False
+    for query in vectors[:20]:
+        assert ann.search(query, 10, allowed)[0].tolist() == exact.search(query, 10, allowed)[0].tolist()
