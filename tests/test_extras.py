@@ -47,9 +47,11 @@ def test_auto_backend_falls_back_to_torch_without_onnxruntime(monkeypatch: pytes
     pytest.importorskip("onnxruntime")
     (tmp_path / "artifacts" / "onnx-int8").mkdir(parents=True)
     (tmp_path / "artifacts" / "onnx-int8" / "model.onnx").write_bytes(b"")
-    manifest = SimpleNamespace(artifacts={"optimized": {
-        "torch": {"throughput_b32_per_s": 100.0},
-        "onnx-int8": {"passed": True, "forced": False, "throughput_b32_per_s": 300.0}}})
+    from tunelab.artifacts.cards import read_cards
+
+    artifacts = {"optimized": {"torch": {"throughput_b32_per_s": 100.0},
+                               "onnx-int8": {"passed": True, "forced": False, "throughput_b32_per_s": 300.0}}}
+    manifest = SimpleNamespace(artifacts=artifacts, cards=lambda: read_cards(artifacts))
     assert choose_backend(manifest, tmp_path) == "onnx-int8"  # type: ignore[arg-type]
     hide(monkeypatch, "onnxruntime")
     assert choose_backend(manifest, tmp_path) == "torch"  # type: ignore[arg-type]

@@ -582,8 +582,11 @@ def test_register_through_the_api(server, served_runs: dict[str, Path]) -> None:
                                     headers=server.headers("predict")), 403)
     assert_error(server.client.post("/v1/models/Bad/versions", json={"run_path": str(served_runs["ner"])},
                                     headers=server.headers()), 400, "usage_error")
-    assert_error(server.client.post("/v1/models/fresh/versions", json={"run_path": "/no/such/run"},
+    missing = str(served_runs["intents_a"].parent / "no-such-run")  # inside the runs folder, not a run
+    assert_error(server.client.post("/v1/models/fresh/versions", json={"run_path": missing},
                                     headers=server.headers()), 409, "artifact_error")
+    assert_error(server.client.post("/v1/models/fresh/versions", json={"run_path": "/no/such/run"},
+                                    headers=server.headers()), 400, "usage_error")  # outside it
 
 
 def test_register_outside_runs_root_is_refused(make_server, served_runs: dict[str, Path], tmp_path: Path) -> None:

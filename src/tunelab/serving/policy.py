@@ -19,8 +19,15 @@ def runs_folder(settings: ServeSettings) -> Path:
 
 
 def check_folder(settings: ServeSettings, raw: str, what: str = "run_path") -> Path:
-    """`raw` resolved, if it lies under the runs folder; UsageError (400) otherwise."""
-    return check_under(raw, [runs_folder(settings)], what=what)
+    """`raw` resolved, if it lies under the runs folder; UsageError (400) otherwise, naming neither the resolved
+    path nor anything outside the runs folder."""
+    root = runs_folder(settings)
+    try:
+        return check_under(raw, [root], what=what)
+    except UsageError as exc:
+        raise UsageError(f"{what} must be inside the server's runs folder ({exc.message.split(': ')[0]})"
+                         if "NUL" in exc.message else f"{what} must be inside the server's runs folder",
+                         hint=f"the runs folder is {root}; the operator sets it with runs_root") from None
 
 
 def check_base_model(settings: ServeSettings, name: str) -> str:
