@@ -106,7 +106,8 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
         task=task.name, labels=list(labels.names), base_model=config.model.name, method=config.train.method,
         max_length=max_length, data_fingerprint=bundle.fingerprint,
         metrics={split: {e.metric_name: round(e.metric, 6)} for split, e in evaluations.items()},
-        timings=timings, task_state=result.task_state, splits=_split_summary(bundle),
+        timings=timings, task_state={**result.task_state, **task.reading_state(bundle.train.examples)},
+        splits=_split_summary(bundle),
         versions=library_versions(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         precision=precision.dtype, artifacts=artifacts)
     write_model_card(run_dir, manifest, config)
