@@ -12,7 +12,6 @@ from typing import Any
 from tunelab.config import RunConfig, load_config
 from tunelab.errors import UsageError
 
-
 LANGS = {"en": "", "zh": "zh"}  # language -> its folder under demo_data
 DEFAULT_MODELS = {"zh": "multilingual"}  # languages the default (English) model cannot read
 
