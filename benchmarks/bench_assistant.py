@@ -133,8 +133,8 @@ def bench_wikiqa() -> dict[str, Any]:
     encoder = SentenceEncoder.load(resolve_model_path("minilm"))
     started = time.perf_counter()
     items = list(filtered.values())
-    sentences = encoder.embed([s for q in items for s in q["sentences"]])
-    queries = encoder.embed([q["question"] for q in items])
+    sentences = encoder.embed([s for q in items for s in q["sentences"]], "passage")
+    queries = encoder.embed([q["question"] for q in items], "query")
     aps, rrs, start = [], [], 0
     for i, q in enumerate(items):  # each question's candidate sentences are the FAQ index it retrieves from
         n = len(q["sentences"])

@@ -43,7 +43,7 @@ class DataConfig:
     format: str | None = None
     """csv, tsv, jsonl or conll; guessed from the file extension when absent."""
     tag_scheme: str = "auto"
-    """NER tag scheme of CoNLL input: auto, iob1, iob2 or bioes (all normalised to IOB2)."""
+    """NER tag scheme of CoNLL input: auto, iob1, iob2, bioes or bmes (all normalised to IOB2)."""
     dev_fraction: float = 0.1
     """Share of train carved out as dev when no dev file is given."""
     test_fraction: float = 0.1

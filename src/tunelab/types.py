@@ -44,13 +44,16 @@ class TokenExample:
     """A sentence as words with one IOB2 tag per word (normalised on reading).
 
     `text` is the sentence the words came from; `offsets` gives each word's [start, end)
-    in it (CoNLL input: the words joined by single spaces)."""
+    in it (CoNLL input: the words joined by single spaces; character-level CoNLL: joined as they are).
+    `split` says how the words were cut: "words" (letter and digit runs; each CJK character and
+    punctuation mark alone) or "chars" (every character alone); prediction cuts raw text the same way."""
 
     tokens: tuple[str, ...]
     tags: tuple[str, ...]
     text: str
     offsets: tuple[tuple[int, int], ...]
     source: Source | None = None
+    split: str = "words"
 
 
 Example = TextExample | TokenExample

@@ -13,6 +13,7 @@ from tunelab.config import DataConfig
 from tunelab.data import read_examples, tokenize_words
 from tunelab.data.formats import read_file
 from tunelab.data.tags import check_tags, detect_scheme, normalise_tags, spans_from_tags
+from tunelab.errors import DataError
 from tunelab.types import TokenExample
 
 NER = DataConfig(task="ner")
@@ -165,3 +166,22 @@ def test_full_conll2003_train_reads_cleanly() -> None:
     assert len(examples) > 14000
     pairs = [(p, t) for e in examples for p, t in zip(("O",) + e.tags[:-1], e.tags, strict=True)]
     assert all(not t.startswith("I-") or p[2:] == t[2:] for p, t in pairs)
+
+
+def test_bmes_to_iob2() -> None:
+    tags = ["B-PER", "M-PER", "E-PER", "O", "S-LOC", "B-ORG", "E-ORG"]
+    assert detect_scheme([["O", "S-LOC"], tags]) == "bmes"  # an M- anywhere decides, even after S-/E-
+    assert normalise_tags(tags, "bmes") == ("B-PER", "I-PER", "I-PER", "O", "B-LOC", "B-ORG", "I-ORG")
+    assert check_tags(tags, "bmes") == []
+    assert "in BMES it must be followed by M-PER or E-PER" in check_tags(["B-PER", "O"], "bmes")[0]
+    assert "M-PER at token 2 follows O" in check_tags(["O", "M-PER", "E-PER"], "bmes")[0]
+    assert "use --tag-scheme bioes" in check_tags(["B-PER", "I-PER", "E-PER"], "bmes")[0]
+    assert "use --tag-scheme bmes" in check_tags(["B-PER", "M-PER", "E-PER"], "bioes")[0]
+
+
+def test_bmes_conll_names_the_bad_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "zh.conll"
+    path.write_text("张 B-PER\n三 E-PER\n\n北 B-LOC\n京 O\n", encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        read_examples(path, DataConfig(task="ner", tag_scheme="BMESO"))
+    assert "1 data problem" in str(info.value) and "zh.conll:4: impossible BMES tag sequence" in str(info.value)

@@ -67,3 +67,20 @@ def test_token_budget_batches_fit_the_budget_and_cover_every_example() -> None:
     assert count_steps(lengths, 16, 3, 2) == 2 * 32
     one = plan_batches([200, 10], 16, seed=0, epoch=0, max_tokens=50)  # a text longer than the budget goes alone
     assert sorted(map(len, one)) == [1, 1]
+
+
+def test_full_fine_tuning_of_deeper_encoders_defaults_to_a_smaller_rate(tmp_path) -> None:
+    import json
+
+    from tunelab.config import load_config
+    from tunelab.training.defaults import LEARNING_RATES, choose_lr, model_depth, resolve_defaults
+
+    (tmp_path / "config.json").write_text(json.dumps({"num_hidden_layers": 12}), encoding="utf-8")
+    assert model_depth(tmp_path) == 12 and model_depth(tmp_path / "missing") is None
+    assert choose_lr("full", 6) == LEARNING_RATES["full"] == 2e-4  # MiniLM (6 layers) keeps its measured rate
+    assert choose_lr("full", None) == 2e-4
+    assert choose_lr("full", 12) == 3e-5  # multilingual-e5-small, MPNet, BERT-base
+    assert choose_lr("lora", 12) == LEARNING_RATES["lora"]  # adapters keep theirs
+    config = load_config(None, [])
+    assert resolve_defaults(config, 1000, [20] * 10, 512, 12).train.lr == 3e-5
+    assert resolve_defaults(load_config(None, ["train.lr=1e-4"]), 1000, [20], 512, 12).train.lr == 1e-4

@@ -95,11 +95,14 @@ def runs(
 def demo(
     output_dir: Annotated[str, Opt("--output", "-o", help="Run folder for the demo model.")] = "runs/demo",
     epochs: Annotated[int | None, Opt(help="Epochs (default from data size).")] = None,
+    lang: Annotated[str, Opt("--lang", help="en: English tickets; zh: Chinese tickets (model multilingual).")] = "en",
+    model: Annotated[str | None, Opt("--model", help="Base model (default: minilm for en, multilingual for zh).")]
+    = None,
 ) -> None:
     """Train an intent classifier on the bundled support tickets, evaluate it, answer sample questions."""
     from tunelab.recipes.demo import run_demo
 
-    result: dict[str, Any] = run_demo(Path(output_dir), epochs=epochs)
+    result: dict[str, Any] = run_demo(Path(output_dir), epochs=epochs, lang=lang, model=model)
     sys.stdout.write(result["text"])
 
 

@@ -33,7 +33,7 @@ def show_train_summary(summary: Any, as_json: bool) -> None:
 
 def show_evaluation(evaluation: Any, folder: Path, as_json: bool) -> None:
     if as_json:
-        echo(json.dumps(evaluation.report, indent=2))
+        echo(json.dumps(evaluation.report, indent=2, ensure_ascii=False))
         return
     echo(f"{evaluation.metric_name}: {evaluation.metric:.4f} on {len(evaluation.predictions)} examples")
     echo(format_per_class(evaluation.report))
@@ -98,7 +98,7 @@ def write_prediction_dicts(texts: list[str], dicts: list[dict[str, Any]], path: 
 
 def show_runs(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        echo(json.dumps(rows, indent=2))
+        echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     if not rows:
         echo("no runs found")

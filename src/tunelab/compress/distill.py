@@ -128,6 +128,9 @@ class DistillTask:
         soft = kd_loss(self.name, logits.float(), targets.teacher.float(), temperature, targets.mask)
         return alpha * soft + (1.0 - alpha) * hard
 
+    def reading_state(self, examples: Sequence[Example]) -> dict[str, Any]:
+        return self.base.reading_state(examples)
+
     def decode(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
                labels: LabelSet, state: dict[str, Any]) -> list[Prediction]:
         return self.base.decode(logits, [_plain(e) for e in encoded], examples, labels, state)

@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunelab.data.jsonlines import describe_type, iter_json_records
-from tunelab.data.tags import SCHEMES, check_tags, detect_scheme, normalise_tags, resolve_scheme, tokenize_words
+from tunelab.data.tags import (
+    SCHEMES,
+    check_tags,
+    detect_scheme,
+    is_char_level,
+    normalise_tags,
+    resolve_scheme,
+    tokenize_words,
+)
 from tunelab.errors import DataProblem
 from tunelab.types import Source, TokenExample
 
@@ -22,13 +30,14 @@ class RawSentence:
     tags: list[str] = field(default_factory=list)
 
 
-def join_words(tokens: tuple[str, ...]) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """The words joined by single spaces, with each word's [start, end) in that text."""
+def join_words(tokens: tuple[str, ...], separator: str = " ") -> tuple[str, tuple[tuple[int, int], ...]]:
+    """The words joined by `separator` (characters of a character-level file: by nothing), with each word's
+    [start, end) in that text."""
     offsets, position = [], 0
     for token in tokens:
         offsets.append((position, position + len(token)))
-        position += len(token) + 1
-    return " ".join(tokens), tuple(offsets)
+        position += len(token) + len(separator)
+    return separator.join(tokens), tuple(offsets)
 
 
 def parse_conll_line(line: str, labeled: bool, path: str, number: int) -> tuple[tuple[str, str] | None,
@@ -73,7 +82,7 @@ def choose_scheme(sentences: list[RawSentence], scheme: str, path: str) -> tuple
         return str(resolved), None
     detected = detect_scheme(s.tags for s in sentences)
     if resolved is None:
-        message = f"unknown tag scheme {scheme!r}; use auto, iob1, iob2 or bioes"
+        message = f"unknown tag scheme {scheme!r}; use auto, iob1, iob2, bioes or bmes"
         return detected, DataProblem(path, message)
     return detected, None
 
@@ -91,12 +100,15 @@ def read_conll(text: str, path: str, scheme: str = "auto",
                labeled: bool = True) -> tuple[list[TokenExample], list[DataProblem]]:
     """TokenExamples (tags normalised to IOB2) and problems of a CoNLL text.
 
-    Unlabelled reading (prediction) keeps the words only: tags are all O and never checked."""
+    A character-level file (one character per line, as Chinese NER data is written) gives texts without
+    spaces between the characters and examples split "chars". Unlabelled reading (prediction) keeps the
+    words only: tags are all O and never checked."""
     problems: list[DataProblem] = []
     sentences = split_sentences(text, path, labeled, problems)
     chosen, problem = choose_scheme(sentences, scheme, path) if labeled else ("iob2", None)
     if problem is not None:
         return [], problems + [problem]
+    split = "chars" if is_char_level(s.tokens for s in sentences) else "words"
     examples: list[TokenExample] = []
     for sentence in sentences:
         problem = check_sentence(sentence, chosen, path) if labeled else None
@@ -104,9 +116,9 @@ def read_conll(text: str, path: str, scheme: str = "auto",
             problems.append(problem)
             continue
         tokens = tuple(sentence.tokens)
-        joined, offsets = join_words(tokens)
+        joined, offsets = join_words(tokens, "" if split == "chars" else " ")
         tags = normalise_tags(sentence.tags, chosen) if labeled else ("O",) * len(tokens)
-        examples.append(TokenExample(tokens, tags, joined, offsets, Source(path, sentence.line)))
+        examples.append(TokenExample(tokens, tags, joined, offsets, Source(path, sentence.line), split))
     return examples, problems
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +19,38 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from tunelab.artifacts.files import write_bytes_atomic  # noqa: E402
+from tunelab.data.tags import is_cjk  # noqa: E402
 
 ANNOTATE_MAX_LABELS = 25
+# Fonts with CJK glyphs, best first (Debian: fonts-noto-cjk, fonts-wqy-zenhei, fonts-droid-fallback)
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "WenQuanYi",
+             "Droid Sans Fallback")
+
+
+@functools.cache
+def installed_cjk_fonts() -> tuple[str, ...]:
+    """The CJK_FONTS matplotlib can find on this machine, in preference order (looked up once)."""
+    from matplotlib import font_manager
+
+    names = {entry.name for entry in font_manager.fontManager.ttflist}
+    return tuple(name for name in CJK_FONTS if name in names)
+
+
+def fonts_for(texts: Sequence[str]) -> dict[str, Any]:
+    """rcParams that make `texts` render: a CJK font first when any text has CJK characters and one is
+    installed; nothing otherwise (labels then show as boxes, and the missing-glyph warnings are silenced)."""
+    if not any(is_cjk(char) for text in texts for char in str(text)):
+        return {}
+    found = installed_cjk_fonts()
+    return {"font.family": "sans-serif", "font.sans-serif": [*found, *plt.rcParams["font.sans-serif"]]} if found else {}
+
+
+@contextlib.contextmanager
+def label_fonts(texts: Sequence[str]) -> Iterator[None]:
+    """Plot inside: `fonts_for(texts)` in effect, and without a CJK font no warning per missing glyph."""
+    with plt.rc_context(fonts_for(texts)), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from")
+        yield
 
 
 def save_figure(fig: Figure, path: Path, dpi: int = 100) -> None:
@@ -53,6 +86,12 @@ def _annotate(ax: Any, values: np.ndarray, normalise: bool, n: int) -> None:
 def plot_confusion_matrix(matrix: Sequence[Sequence[float]], labels: Sequence[str], path: Path,
                           normalise: bool = True) -> None:
     """Heatmap, rows gold and columns predicted; row-normalised by default; cells annotated up to 25 labels."""
+    with label_fonts(labels):
+        _plot_confusion_matrix(matrix, labels, path, normalise)
+
+
+def _plot_confusion_matrix(matrix: Sequence[Sequence[float]], labels: Sequence[str], path: Path,
+                           normalise: bool) -> None:
     counts = np.asarray(matrix, dtype=float).reshape(len(labels), len(labels))
     values = _normalise_rows(counts) if normalise else counts
     n = len(labels)
@@ -148,6 +187,11 @@ def plot_training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> No
 
 def plot_per_class_f1(per_class: Mapping[str, float], path: Path) -> None:
     """Horizontal F1 bars sorted weakest first (at the top)."""
+    with label_fonts(list(per_class)):
+        _plot_per_class_f1(per_class, path)
+
+
+def _plot_per_class_f1(per_class: Mapping[str, float], path: Path) -> None:
     items = sorted(per_class.items(), key=lambda kv: (float(kv[1]), kv[0]))
     n = max(len(items), 1)
     fig, ax = plt.subplots(figsize=(7, float(np.clip(1.0 + 0.22 * n, 2.5, 30.0))))

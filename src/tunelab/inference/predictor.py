@@ -72,7 +72,7 @@ class Predictor:
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[Prediction]:
         """One prediction per text, in order."""
         texts = _check_texts(texts)
-        examples = wrap_texts(self.task, list(texts))
+        examples = wrap_texts(self.task, list(texts), self.manifest.task_state)
         return self.predict_examples(examples, batch_size)
 
     def predict_examples(self, examples: Sequence[Example], batch_size: int = 32) -> list[Prediction]:
@@ -81,7 +81,7 @@ class Predictor:
     def predict_with_tokens(self, texts: Sequence[str], batch_size: int = 32) -> tuple[list[Prediction], list[int]]:
         """Predictions plus the number of tokens each text used (for usage metering)."""
         texts = _check_texts(texts)
-        return self._predict(wrap_texts(self.task, list(texts)), batch_size)
+        return self._predict(wrap_texts(self.task, list(texts), self.manifest.task_state), batch_size)
 
     def _predict(self, examples: Sequence[Example], batch_size: int) -> tuple[list[Prediction], list[int]]:
         encoded = self.task.encode(examples, self.tokenizer, self.label_set, self._max_length())

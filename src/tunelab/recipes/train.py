@@ -26,7 +26,7 @@ from tunelab.recipes.outputs import write_evaluation
 from tunelab.tasks import Evaluation, Task, get_task
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.batching import count_steps
-from tunelab.training.defaults import resolve_defaults
+from tunelab.training.defaults import model_depth, resolve_defaults
 from tunelab.training.loop import TrainData, train
 from tunelab.training.mfu import utilisation
 from tunelab.training.precision import choose_precision, set_threads
@@ -60,7 +60,7 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
     model_path = resolve_model_path(config.model.name)
     tokenizer = load_tokenizer(model_path)
     labels = task.build_labels(bundle.train.examples)
-    config = _resolve(config, task, bundle, tokenizer, labels)
+    config = _resolve(config, task, bundle, tokenizer, labels, model_depth(model_path))
     _seed_everything(config.train.seed)
     precision = choose_precision(config.train.precision)
     threads = set_threads(config.train.threads)
@@ -106,7 +106,8 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
         task=task.name, labels=list(labels.names), base_model=config.model.name, method=config.train.method,
         max_length=max_length, data_fingerprint=bundle.fingerprint,
         metrics={split: {e.metric_name: round(e.metric, 6)} for split, e in evaluations.items()},
-        timings=timings, task_state=result.task_state, splits=_split_summary(bundle),
+        timings=timings, task_state={**result.task_state, **task.reading_state(bundle.train.examples)},
+        splits=_split_summary(bundle),
         versions=library_versions(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         precision=precision.dtype, artifacts=artifacts)
     write_model_card(run_dir, manifest, config)
@@ -168,10 +169,11 @@ def _check_resume_data(run_dir: Path, bundle: DatasetBundle, resume: Any) -> Non
                          hint="start a new run with --output")
 
 
-def _resolve(config: RunConfig, task: Task, bundle: DatasetBundle, tokenizer: Any, labels: Any) -> RunConfig:
+def _resolve(config: RunConfig, task: Task, bundle: DatasetBundle, tokenizer: Any, labels: Any,
+             layers: int | None) -> RunConfig:
     limit = int(min(512, getattr(tokenizer, "model_max_length", 512) or 512))
     lengths = [len(e) for e in task.encode(bundle.train.examples, tokenizer, labels, limit)]
-    resolved = resolve_defaults(config, len(bundle.train), lengths, limit)
+    resolved = resolve_defaults(config, len(bundle.train), lengths, limit, layers)
     resolved.validate()
     return resolved
 

@@ -22,9 +22,9 @@ def get_task(name: str) -> Task:
         raise UsageError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}") from None
 
 
-def wrap_texts(task: Task, texts: list[str]) -> list:
-    """Unlabelled examples for raw texts, in the shape the task encodes."""
-    return [task.wrap_text(t) for t in texts]
+def wrap_texts(task: Task, texts: list[str], state: Mapping[str, Any] | None = None) -> list:
+    """Unlabelled examples for raw texts, in the shape the task encodes (`state`: the run's task state)."""
+    return [task.wrap_text(t, state) for t in texts]
 
 
 def auto_model_class(name: str) -> Any:

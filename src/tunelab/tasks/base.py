@@ -48,8 +48,13 @@ class Task(Protocol):
     peft_task_type: str
     spec: TaskSpec
 
-    def wrap_text(self, text: str) -> Example:
-        """An unlabelled example for a raw text, in the shape `encode` takes."""
+    def wrap_text(self, text: str, state: Mapping[str, Any] | None = None) -> Example:
+        """An unlabelled example for a raw text, in the shape `encode` takes; `state` is the run's task state
+        (NER cuts raw text into words the way its training data was cut)."""
+        ...
+
+    def reading_state(self, examples: Sequence[Example]) -> dict[str, Any]:
+        """What prediction must repeat of how the training examples were read (saved in the task state)."""
         ...
 
     def display_labels(self, names: Sequence[str]) -> tuple[str, ...]:

@@ -81,8 +81,11 @@ class ClassificationTask:
                  "confusion": report.confusion_matrix}
         return Evaluation("accuracy", float(report.accuracy), result, predictions, extra)
 
-    def wrap_text(self, text: str) -> Example:
+    def wrap_text(self, text: str, state: Mapping[str, Any] | None = None) -> Example:
         return TextExample(text)
+
+    def reading_state(self, examples: Sequence[Example]) -> dict[str, Any]:
+        return {}
 
     def display_labels(self, names: Sequence[str]) -> tuple[str, ...]:
         return tuple(names)

@@ -83,8 +83,11 @@ class MultiLabelTask:
         result["thresholds"] = dict(zip(labels.names, extra["thresholds"]))
         return Evaluation("micro_f1", float(report.headline[1]), result, predictions, extra)
 
-    def wrap_text(self, text: str) -> Example:
+    def wrap_text(self, text: str, state: Mapping[str, Any] | None = None) -> Example:
         return TextExample(text)
+
+    def reading_state(self, examples: Sequence[Example]) -> dict[str, Any]:
+        return {}
 
     def display_labels(self, names: Sequence[str]) -> tuple[str, ...]:
         return tuple(names)

@@ -8,19 +8,44 @@ from typing import Any
 
 import numpy as np
 
+from tunelab.data.tags import is_cjk
 from tunelab.errors import UsageError
 from tunelab.tasks.base import IGNORE, Encoded, Evaluation, softmax
 from tunelab.tasks.spec import NER
 from tunelab.types import Example, LabelSet, NerPrediction, Prediction, Span, TokenExample
 
+METASPACE = "\u2581"  # SentencePiece's word-start mark
 
-def words_to_example(text: str) -> TokenExample:
-    """An unlabelled sentence split into words with character offsets (tags all O)."""
-    from tunelab.data import tokenize_words
 
-    words = tokenize_words(text)
+def words_to_example(text: str, split: str = "words") -> TokenExample:
+    """An unlabelled sentence cut into words (`split`: "words" or "chars") with character offsets (tags all O)."""
+    from tunelab.data.tags import split_words
+
+    words = split_words(text, split)
     return TokenExample(tuple(w for w, _, _ in words), tuple("O" for _ in words), text,
-                        tuple((s, e) for _, s, e in words))
+                        tuple((s, e) for _, s, e in words), split=split)
+
+
+def drop_bare_metaspace(input_ids: list[int], word_ids: list[int | None], words: Sequence[str],
+                        tokenizer: Any) -> tuple[list[int], list[int | None]]:
+    """Without the lone "▁" pieces a SentencePiece tokenizer (XLM-R) puts before each CJK character given as a
+    word of its own: the character's piece then carries its tag, and the model sees the text as it was
+    pretrained on, not one "▁" between every two characters. Other tokenizers have no such pieces."""
+    pieces = tokenizer.convert_ids_to_tokens(input_ids)
+    keep = [i for i, (piece, word) in enumerate(zip(pieces, word_ids))
+            if not (piece == METASPACE and word is not None and i + 1 < len(word_ids) and word_ids[i + 1] == word
+                    and is_cjk(words[word][:1] or " "))]
+    return [input_ids[i] for i in keep], [word_ids[i] for i in keep]
+
+
+def cut_to_length(input_ids: list[int], word_ids: list[int | None],
+                  max_length: int) -> tuple[list[int], list[int | None]]:
+    """At most `max_length` tokens, keeping the closing special token (as the tokenizer's own truncation does)."""
+    if len(input_ids) <= max_length:
+        return input_ids, word_ids
+    keep_last = word_ids[-1] is None
+    head = max_length - 1 if keep_last else max_length
+    return (input_ids[:head] + input_ids[-1:] * keep_last, word_ids[:head] + word_ids[-1:] * keep_last)
 
 
 class NerTask:
@@ -39,10 +64,13 @@ class NerTask:
                max_length: int) -> list[Encoded]:
         index = {name: i for i, name in enumerate(labels.names)}
         words = [list(e.tokens) for e in examples]  # type: ignore[union-attr]
-        batch = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
+        # twice the length: dropping lone "▁" pieces can halve a sequence; cut to max_length after it
+        batch = tokenizer(words, is_split_into_words=True, truncation=True, max_length=2 * max_length)
         out = []
         for row, example in enumerate(examples):
-            word_ids = batch.word_ids(row)
+            input_ids, word_ids = drop_bare_metaspace(list(batch["input_ids"][row]), batch.word_ids(row),
+                                                      example.tokens, tokenizer)  # type: ignore[union-attr]
+            input_ids, word_ids = cut_to_length(input_ids, word_ids, max_length)
             targets, seen = [], set()
             for word in word_ids:
                 if word is None or word in seen:
@@ -50,7 +78,7 @@ class NerTask:
                 else:
                     seen.add(word)
                     targets.append(index.get(example.tags[word], 0))  # type: ignore[union-attr]
-            out.append(Encoded(list(batch["input_ids"][row]), targets, list(word_ids)))
+            out.append(Encoded(input_ids, targets, list(word_ids)))
         return out
 
     def build_model(self, path: Path, labels: LabelSet, dropout: float | None) -> Any:
@@ -117,8 +145,14 @@ class NerTask:
         predictions = self.decode(logits, encoded, examples, labels, state)
         return Evaluation("f1", float(report.headline[1]), report.to_dict(), predictions, {})
 
-    def wrap_text(self, text: str) -> Example:
-        return words_to_example(text)
+    def wrap_text(self, text: str, state: Mapping[str, Any] | None = None) -> Example:
+        """Raw text cut into words the way the training data was (`word_split` in the run's task state)."""
+        return words_to_example(text, str((state or {}).get("word_split", "words")))
+
+    def reading_state(self, examples: Sequence[Example]) -> dict[str, Any]:
+        """How the training sentences were cut into words: "chars" for character-level data, else "words"."""
+        splits = {e.split for e in examples if isinstance(e, TokenExample)}
+        return {"word_split": "chars" if splits == {"chars"} else "words"}
 
     def display_labels(self, names: Sequence[str]) -> tuple[str, ...]:
         """Entity types from IOB2 tags (`B-PER`, `I-PER` -> `PER`); a label set without tags as it is."""

@@ -131,3 +131,21 @@ def test_errors_are_4xx_json(api: Api) -> None:
     with pytest.raises(ConfigError):
         api.sdk("admin").define_monitor("markets", {**monitor_raw("sentiment"), "window": "soon"})
     assert [m.name for m in api.sdk("admin").monitors()] == ["markets"]
+
+
+def test_chinese_news_over_http_keeps_utf8_and_stock_code_keys(api: Api) -> None:
+    import json
+
+    api.client.put("/v1/monitors/markets", json={"config": monitor_raw("sentiment")}, headers=api.headers("admin"))
+    events = [{**news("腾讯控股（00700）发布财报，营收增长", 1), "entities": ["腾讯控股"]},
+              {**news("贵州茅台600519.SH召开股东大会", 2), "tickers": ["sz000001"], "source": "财经网"}]
+    body = json.dumps({"events": events}, ensure_ascii=False).encode("utf-8")  # raw UTF-8, not \u escapes
+    r = api.client.post("/v1/monitors/markets/events", content=body,
+                        headers={**api.headers("predict"), "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 2
+    tickers = api.client.get("/v1/monitors/markets/aggregates", params={"kind": "ticker"},
+                             headers=api.headers("predict")).json()
+    assert sorted(row["key"] for row in tickers["aggregates"]) == ["000001.SZ", "00700.HK", "600519.SH"]
+    by_entity = api.sdk().aggregates("markets", kind="entity", key="腾讯控股")
+    assert [(a.key, a.volume) for a in by_entity] == [("腾讯控股", 1)]

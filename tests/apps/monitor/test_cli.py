@@ -102,3 +102,20 @@ def test_stdin_lines_become_batches() -> None:
     lines = [json.dumps({"text": f"$X item {i}", "timestamp": i}) for i in range(5)] + ["{bad", ""]
     batches = list(read_stream(io.StringIO("\n".join(lines) + "\n"), batch_size=2))
     assert [len(b) for b in batches] == [2, 2, 1] and batches[0][0].tickers == ("X",)
+
+
+def test_chinese_news_through_the_cli_stays_utf8(cli, tmp_path: Path, sentiment_run: Path) -> None:
+    config = tmp_path / "monitor.yaml"
+    config.write_text(yaml.safe_dump(monitor_raw(str(sentiment_run)), allow_unicode=True), encoding="utf-8")
+    assert cli("create", str(config)).code == 0
+    rows = [{"text": "贵州茅台（600519）召开股东大会", "timestamp": "2026-01-05T09:00:00Z", "entities": ["贵州茅台"]},
+            {"text": "腾讯控股00700.HK发布财报", "timestamp": "2026-01-05T09:05:00Z", "source": "财经网"}]
+    news = tmp_path / "新闻.jsonl"
+    news.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    ran = cli("run", "markets", "--input", str(news))
+    assert ran.code == 0, ran.err
+    tickers = cli("aggregates", "markets", "--kind", "ticker", "--json").out
+    assert sorted(a["key"] for a in json.loads(tickers)) == ["00700.HK", "600519.SH"]
+    entities = cli("aggregates", "markets", "--kind", "entity", "--json").out
+    assert "贵州茅台" in entities  # printed as UTF-8, not \u escapes
+    assert [a["key"] for a in json.loads(entities)] == ["贵州茅台"]

@@ -11,15 +11,23 @@ import numpy as np
 
 from tunelab.artifacts.files import read_json, write_bytes_atomic, write_json_atomic
 from tunelab.errors import ArtifactError
+from tunelab.models.multilingual import Prefixes, Role, model_prefixes
+
+QUESTION_ROLE: Role = "query"  # a customer's question is the query
+ENTRY_ROLE: Role = "passage"  # the FAQ entries (their phrasings) are what it is matched against
 
 
 class SentenceEncoder:
-    """A plain encoder (no task head) that turns texts into unit vectors; loads safetensors only."""
+    """A plain encoder (no task head) that turns texts into unit vectors; loads safetensors only.
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int = 128) -> None:
+    `prefixes`: what the model expects before queries and passages (e5: "query: ", "passage: "), read from the
+    folder's config.json when it declares them (`models.multilingual.model_prefixes`); None adds nothing."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_length: int = 128, prefixes: Prefixes | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.prefixes = prefixes
 
     @classmethod
     def load(cls, folder: str | Path, max_length: int = 128) -> SentenceEncoder:
@@ -35,16 +43,19 @@ class SentenceEncoder:
         except OSError as exc:
             raise ArtifactError(f"cannot load the sentence encoder in {folder} (safetensors only): {exc}") from None
         model.eval()
-        return cls(model, load_tokenizer(Path(folder)), max_length)
+        return cls(model, load_tokenizer(Path(folder)), max_length, model_prefixes(Path(folder)))
 
     def save(self, folder: Path) -> None:
         self.model.save_pretrained(str(folder), safe_serialization=True)
         self.tokenizer.save_pretrained(str(folder))
 
-    def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """One L2-normalised row per text (float32), in order."""
+    def embed(self, texts: Sequence[str], role: Role, batch_size: int = 64) -> np.ndarray:
+        """One L2-normalised row per text (float32), in order; `role` ("query" or "passage") picks the prefix
+        the model declares for such texts."""
         import torch
 
+        prefix = self.prefixes.for_role(role) if self.prefixes else ""
+        texts = [prefix + t for t in texts]
         width = int(self.model.config.hidden_size)
         if not texts:
             return np.zeros((0, width), dtype=np.float32)
@@ -74,10 +85,11 @@ class FaqIndex:
 
     @classmethod
     def build(cls, encoder: SentenceEncoder, entries: Sequence[tuple[str, Sequence[str]]]) -> FaqIndex:
+        """The FAQ's phrasings embedded as the passages a question is matched against (`ENTRY_ROLE`)."""
         ids = tuple(e for e, _ in entries)
         questions = [q for _, qs in entries for q in qs]
         rows = np.array([i for i, (_, qs) in enumerate(entries) for _ in qs], dtype=np.int64)
-        return cls(encoder.embed(questions), rows, ids, tuple(questions))
+        return cls(encoder.embed(questions, ENTRY_ROLE), rows, ids, tuple(questions))
 
     def entry_scores(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per query and entry: the best cosine similarity over the entry's phrasings, and which row gave it."""

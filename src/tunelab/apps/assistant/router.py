@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from tunelab.apps.assistant.calibrate import Scored, Thresholds, route_labels
-from tunelab.apps.assistant.index import FaqIndex, SentenceEncoder
+from tunelab.apps.assistant.index import QUESTION_ROLE, FaqIndex, SentenceEncoder
 from tunelab.apps.assistant.kb import OUT_OF_SCOPE, KnowledgeBase, render_answer
 from tunelab.apps.assistant.layout import MANIFEST, AssistantManifest, load_assistant_manifest, load_kb_copy
 from tunelab.errors import UsageError
@@ -161,7 +161,7 @@ def score_questions(questions: Sequence[str], classifier: Any, encoder: Sentence
     else:
         intents, probabilities = (), np.zeros((n, 0), dtype=np.float32)
     if encoder is not None and index is not None and index.entry_ids:
-        similarities, rows = index.entry_scores(encoder.embed(list(questions)))
+        similarities, rows = index.entry_scores(encoder.embed(list(questions), QUESTION_ROLE))
         faq_ids = index.entry_ids
     else:
         faq_ids, similarities, rows = (), np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunelab.apps.monitor.events import normalise_ticker
 from tunelab.errors import ConfigError, UsageError
 from tunelab.fields import Problems, check_keys, read_yaml
 from tunelab.registry.names import check_name
@@ -362,7 +363,7 @@ def _rule(item: Any, where: str, window: float, problems: _Problems) -> Rule | N
         name=str(name), type=str(kind), scope=str(scope), metric=str(metric), window_s=rule_window,
         cooldown_s=_duration(item, "cooldown", rule_window, problems, f"{where}.cooldown"),
         min_volume=_number(item, "min_volume", 1, problems, f"{where}.min_volume", integer=True, low=1, high=10**9),
-        keys=tuple(k.lstrip("$").upper() if scope == "ticker" else k
+        keys=tuple(normalise_ticker(k) if scope == "ticker" else k
                    for k in _strings(item.get("keys"), f"{where}.keys", problems)),
         above=above, below=below, z=_number(item, "z", 3.0, problems, f"{where}.z", low=0.1, high=1000),
         baseline_windows=_number(item, "baseline_windows", 24, problems, f"{where}.baseline_windows",

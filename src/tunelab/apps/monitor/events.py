@@ -1,4 +1,8 @@
-"""News events: parse and validate (JSONL lines, HTTP bodies), content hash for dedupe, `$TICKER` extraction."""
+"""News events: parse and validate (JSONL lines, HTTP bodies), content hash for dedupe, ticker extraction.
+
+Tickers are `$TSLA` cashtags and Chinese stock codes: `600519.SH`, `000001.SZ`, `430047.BJ`, `00700.HK`, their
+`SH600519` / `600519.SS` / `0700.HK` spellings, and a bare code in brackets after Chinese text, as Chinese
+news writes it (`贵州茅台（600519）`, `腾讯控股(00700)`). Each becomes one key: `600519.SH`, `00700.HK`."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,8 +21,14 @@ from tunelab.errors import DataError, DataProblem
 
 MAX_TEXT = 20_000
 MAX_KEY = 128
-# `$TSLA`, `$BRK.B`; not `$100`, not `US$5`, not inside a word
-_TICKER = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[.-][A-Za-z]{1,2})?)(?![\w])")
+# `$TSLA`, `$BRK.B`; not `$100`, not `US$5`, not inside a Latin word (Chinese text may touch it: `买入$TSLA后`)
+_TICKER = re.compile(r"(?<![A-Za-z0-9_$])\$([A-Za-z]{1,6}(?:[.-][A-Za-z]{1,2})?)(?![A-Za-z0-9_])")
+# `600519.SH`, `600519.SS`, `00700.HK`, `0700.HK`; `SH600519`, `sz000001`; not inside a longer number or word
+_CODE = re.compile(r"(?<![A-Za-z0-9_.])(?:(\d{6})\.(SH|SS|SZ|BJ)|(\d{4,5})\.(HK)|(SH|SZ|BJ)(\d{6}))"
+                   r"(?![A-Za-z0-9_])", re.IGNORECASE)
+# `贵州茅台(600519)`, `腾讯控股(00700)` (full-width brackets become ASCII under NFKC): a code right after CJK text
+_BRACKETED = re.compile(r"(?<=[\u3400-\u9fff])\s?\((\d{5,6})\)")
+_A_SHARE_BOARDS = {"6": "SH", "9": "SH", "0": "SZ", "2": "SZ", "3": "SZ", "4": "BJ", "8": "BJ"}
 _SPACE = re.compile(r"\s+")
 
 
@@ -47,11 +58,35 @@ def content_hash(text: str) -> str:
 
 
 def extract_tickers(text: str) -> tuple[str, ...]:
-    """Cashtags in order of first appearance, upper-cased, without the `$`."""
-    seen: dict[str, None] = {}
-    for match in _TICKER.finditer(text):
-        seen.setdefault(match.group(1).upper(), None)
-    return tuple(seen)
+    """Cashtags (upper-cased, without the `$`) and Chinese stock codes (as `normalise_ticker` writes them), in
+    order of first appearance."""
+    text = unicodedata.normalize("NFKC", text)
+    found = [(m.start(), m.group(1).upper()) for m in _TICKER.finditer(text)]
+    found += [(m.start(), normalise_ticker(m.group(0))) for m in _CODE.finditer(text)]
+    found += [(m.start(), code) for m in _BRACKETED.finditer(text) if (code := _bare_code(m.group(1)))]
+    return tuple(dict.fromkeys(key for _, key in sorted(found)))
+
+
+def normalise_ticker(value: str) -> str:
+    """One spelling per ticker: `$tsla` -> `TSLA`; `sh600519`, `600519.ss` -> `600519.SH`; `0700.hk` -> `00700.HK`
+    (full-width characters folded first)."""
+    key = unicodedata.normalize("NFKC", value).strip().lstrip("$").upper()
+    match = _CODE.fullmatch(key)
+    if match is None:
+        return key[:MAX_KEY]
+    if match.group(1):
+        return f"{match.group(1)}.{'SH' if match.group(2) == 'SS' else match.group(2)}"
+    if match.group(3):
+        return f"{match.group(3).zfill(5)}.HK"
+    return f"{match.group(6)}.{match.group(5)}"
+
+
+def _bare_code(digits: str) -> str | None:
+    """The key of a bracketed bare code: five digits are Hong Kong, six an A share by its first digit."""
+    if len(digits) == 5:
+        return f"{digits}.HK"
+    board = _A_SHARE_BOARDS.get(digits[0])
+    return f"{digits}.{board}" if board else None
 
 
 def normalise_key(value: str) -> str:
@@ -105,7 +140,7 @@ def parse_event(raw: Any, where: str) -> tuple[Event | None, list[str]]:
         return None, problems
     assert isinstance(text, str)
     found = extract_tickers(text)
-    given = tuple(t.lstrip("$").upper()[:MAX_KEY] for t in tickers if t.lstrip("$"))
+    given = tuple(normalise_ticker(t) for t in tickers if t.lstrip("$"))
     merged = tuple(dict.fromkeys(given + found))
     return Event(text, stamp, source[:MAX_KEY], merged, entities), []
 
