@@ -27,3 +27,19 @@ def test_chinese_labels_render_without_warnings(tmp_path: Path) -> None:
         plots.plot_per_class_f1(dict(zip(LABELS, (0.8, 0.5, 1.0))), tmp_path / "f1.png")
     assert (tmp_path / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "f1.png").stat().st_size > 1000
+
+
+def test_an_installed_cjk_font_is_used_even_when_matplotlibs_cache_predates_it() -> None:
+    """CI installs fonts-noto-cjk (.ci/fonts.sh); a font cache written before that must not hide it."""
+    import os
+    from pathlib import Path
+
+    from tunelab.evaluation.plots import installed_cjk_fonts
+
+    on_disk = any(Path("/usr/share/fonts").rglob("NotoSansCJK*")) if Path("/usr/share/fonts").is_dir() else False
+    if not on_disk:
+        if os.environ.get("CI") == "true":
+            pytest.fail("fonts-noto-cjk is not installed: run `bash .ci/fonts.sh`")
+        pytest.skip("no CJK font installed here (bash .ci/fonts.sh installs one)")
+    installed_cjk_fonts.cache_clear()
+    assert installed_cjk_fonts()[0].startswith("Noto Sans CJK")

@@ -33,6 +33,12 @@ def installed_cjk_fonts() -> tuple[str, ...]:
     from matplotlib import font_manager
 
     names = {entry.name for entry in font_manager.fontManager.ttflist}
+    if not names & set(CJK_FONTS):  # matplotlib's font cache may predate the fonts' install: look on disk once
+        for path in font_manager.findSystemFonts():
+            if any(part in Path(path).name.lower() for part in ("cjk", "wqy", "droidsansfallback")):
+                with contextlib.suppress(Exception):  # a damaged font file is no reason to fail a plot
+                    font_manager.fontManager.addfont(path)
+        names = {entry.name for entry in font_manager.fontManager.ttflist}
     return tuple(name for name in CJK_FONTS if name in names)
 
 
