@@ -10,7 +10,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick clean
+.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -77,6 +77,12 @@ bench-assistant: $(DEV_STAMP) ## Assistant benchmark: Banking77 unseen-intent ha
 
 bench-assistant-quick: $(DEV_STAMP) ## Assistant benchmark with 40 Banking77 questions per intent, 4 epochs
 	$(PY) benchmarks/bench_assistant.py --quick
+
+bench-multilingual: $(DEV_STAMP) ## ChnSentiCorp: --model multilingual vs MiniLM, accuracy, speed, int8 export (long)
+	$(PY) benchmarks/bench_multilingual.py
+
+bench-multilingual-quick: $(DEV_STAMP) ## ChnSentiCorp on 1,000 training reviews
+	$(PY) benchmarks/bench_multilingual.py --quick
 
 bench-monitor: $(DEV_STAMP) ## Monitor benchmark: Twitter financial sentiment accuracy/macro-F1 + burst replay (~10 min)
 	$(PY) benchmarks/bench_monitor.py
