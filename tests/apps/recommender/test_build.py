@@ -132,7 +132,8 @@ def test_recommendations_exclude_seen_and_carry_reasons(built: Path) -> None:
     found = recommender.for_user("u0", k=5)
     assert len(found) == 5 and not seen & {r.item_id for r in found}
     assert all(r.because_of in seen for r in found)
-    assert [c.signal for c in found[0].contributions] == ["text", "collaborative", "popularity", "freshness"]
+    assert [c.signal for c in found[0].contributions] == ["text", "collaborative", "popularity", "freshness",
+                                                         "cold", "cold text"]
     assert found[0].score == pytest.approx(sum(c.value for c in found[0].contributions), abs=1e-3)
     with_seen = recommender.for_user("u0", k=32, exclude_seen=False)
     assert seen <= {r.item_id for r in with_seen}
