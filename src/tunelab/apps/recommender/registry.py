@@ -102,7 +102,7 @@ class RecommenderStore:
                                 hint="register a build with POST /v1/recommenders/{name}/versions")
         return _version(row)
 
-    def list(self) -> list[RecommenderVersion]:
+    def versions(self) -> list[RecommenderVersion]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(t.recommenders).order_by(t.recommenders.c.name,
                                                                    t.recommenders.c.version)).all()

@@ -56,7 +56,7 @@ def register(name: str, body: RegisterRecommenderRequest, services: ServicesDep,
 
 @router.get("/v1/recommenders", response_model=RecommenderList)
 def list_recommenders(services: ServicesDep, _caller: PredictCaller) -> RecommenderList:
-    return RecommenderList(recommenders=[_version_out(v) for v in services.recommenders.registry.list()])
+    return RecommenderList(recommenders=[_version_out(v) for v in services.recommenders.registry.versions()])
 
 
 @router.get("/v1/recommenders/{name}", response_model=RecommenderVersionOut)

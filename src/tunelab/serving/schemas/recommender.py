@@ -10,9 +10,7 @@ from tunelab.serving.schemas.common import Body, Out
 
 MAX_K = 100
 MAX_BATCH = 1000  # events or items per request
-ID = Field(min_length=1, max_length=128)
-Filters = Field(default_factory=dict, max_length=20,
-                description="{field: value} on item fields; a '|'-separated field (genres) matches any part")
+FILTERS = "{field: value} on item fields; a '|'-separated field (genres) matches any part"
 
 
 class RegisterRecommenderRequest(Body):
@@ -38,7 +36,7 @@ class RecommendRequest(Body):
     query: str | None = Field(None, min_length=1, max_length=2000, description="Free text: 'light sci-fi comedy'")
     k: int = Field(10, ge=1, le=MAX_K)
     exclude_seen: bool = Field(True, description="Leave out the user's (or the liked) items")
-    filters: dict[str, str] = Filters
+    filters: dict[str, str] = Field(default_factory=dict, max_length=20, description=FILTERS)
     version: int | None = Field(None, ge=1, le=2**31 - 1, description="Default: the newest")
 
     @model_validator(mode="after")
@@ -50,9 +48,9 @@ class RecommendRequest(Body):
 
 
 class SimilarRequest(Body):
-    item_id: str = ID
+    item_id: str = Field(min_length=1, max_length=128)
     k: int = Field(10, ge=1, le=MAX_K)
-    filters: dict[str, str] = Filters
+    filters: dict[str, str] = Field(default_factory=dict, max_length=20, description=FILTERS)
     version: int | None = Field(None, ge=1, le=2**31 - 1)
 
 
@@ -76,8 +74,8 @@ class RecommendResponse(Out):
 
 
 class InteractionIn(Body):
-    user_id: str = ID
-    item_id: str = ID
+    user_id: str = Field(min_length=1, max_length=128)
+    item_id: str = Field(min_length=1, max_length=128)
     event: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$",
                        description="impression, click, view, purchase, like, rating, ...")
     value: float | None = Field(None, description="e.g. a rating")
@@ -93,7 +91,7 @@ class InteractionsLogged(Out):
 
 
 class ItemIn(Body):
-    item_id: str = ID
+    item_id: str = Field(min_length=1, max_length=128)
     text: str = Field(min_length=1, max_length=8000, description="The text the item is embedded from")
     fields: dict[str, str] = Field(default_factory=dict, max_length=50, description="Filterable fields")
 
