@@ -260,6 +260,43 @@ def aggregates(monitor: str, *, kind: str | None = None, key: str | None = None,
                 lambda d: s.AggregateList.model_validate(d).aggregates, params=params)
 
 
+def recommenders() -> Call[list[s.RecommenderVersionOut]]:
+    return Call("GET", "/v1/recommenders", lambda d: s.RecommenderList.model_validate(d).recommenders)
+
+
+def register_recommender(name: str, path: str) -> Call[s.RecommenderVersionOut]:
+    """Register a recommender build folder (under the server's runs folder) as the next version of `name`."""
+    return Call("POST", f"/v1/recommenders/{_seg(name)}/versions", s.RecommenderVersionOut.model_validate,
+                {"path": path})
+
+
+def recommend(recommender: str, *, user_id: str | None = None, liked_items: Sequence[str] | None = None,
+              query: str | None = None, k: int = 10, exclude_seen: bool = True,
+              filters: Mapping[str, str] | None = None, version: int | None = None) -> Call[s.RecommendResponse]:
+    """Top-k items, with reasons, for a known user, a few liked items or a free-text query (give one)."""
+    body = _present(user_id=user_id, liked_items=list(liked_items) if liked_items is not None else None,
+                    query=query, k=k, exclude_seen=exclude_seen, filters=dict(filters or {}), version=version)
+    return Call("POST", f"/v1/recommenders/{_seg(recommender)}/recommend", s.RecommendResponse.model_validate, body)
+
+
+def similar_items(recommender: str, item_id: str, *, k: int = 10, filters: Mapping[str, str] | None = None,
+                  version: int | None = None) -> Call[s.RecommendResponse]:
+    body = _present(item_id=item_id, k=k, filters=dict(filters or {}), version=version)
+    return Call("POST", f"/v1/recommenders/{_seg(recommender)}/similar", s.RecommendResponse.model_validate, body)
+
+
+def log_recommender_events(recommender: str, events: Iterable[Mapping[str, Any]]) -> Call[s.InteractionsLogged]:
+    """Log {user_id, item_id, event (impression, click, ...), value?, timestamp? (epoch seconds)}."""
+    body = {"events": [dict(e) for e in events]}
+    return Call("POST", f"/v1/recommenders/{_seg(recommender)}/events", s.InteractionsLogged.model_validate, body)
+
+
+def put_items(recommender: str, items: Iterable[Mapping[str, Any]]) -> Call[s.ItemsResult]:
+    """Add or update items ({item_id, text, fields?}) without a rebuild; recommendable at once."""
+    body = {"items": [dict(i) for i in items]}
+    return Call("PUT", f"/v1/recommenders/{_seg(recommender)}/items", s.ItemsResult.model_validate, body)
+
+
 def health() -> Call[s.HealthOut]:
     return Call("GET", "/v1/health", s.HealthOut.model_validate)
 
@@ -303,6 +340,12 @@ class _Api:
     alerts = endpoint(alerts)
     alert = endpoint(alert)
     aggregates = endpoint(aggregates)
+    recommenders = endpoint(recommenders)
+    register_recommender = endpoint(register_recommender)
+    recommend = endpoint(recommend)
+    similar_items = endpoint(similar_items)
+    log_recommender_events = endpoint(log_recommender_events)
+    put_items = endpoint(put_items)
     health = endpoint(health)
     ready = endpoint(ready)
     status = endpoint(status)

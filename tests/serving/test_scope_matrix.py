@@ -48,6 +48,13 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/v1/monitors/{name}/alerts"): "predict",
     ("GET", "/v1/monitors/{name}/alerts/{alert_id}"): "predict",
     ("GET", "/v1/monitors/{name}/aggregates"): "predict",
+    ("POST", "/v1/recommenders/{name}/versions"): "admin",
+    ("GET", "/v1/recommenders"): "predict",
+    ("GET", "/v1/recommenders/{name}"): "predict",
+    ("POST", "/v1/recommenders/{name}/recommend"): "predict",
+    ("POST", "/v1/recommenders/{name}/similar"): "predict",
+    ("POST", "/v1/recommenders/{name}/events"): "feedback",
+    ("PUT", "/v1/recommenders/{name}/items"): "admin",
 }
 ROLES = ("anonymous", "predict", "feedback", "admin")
 

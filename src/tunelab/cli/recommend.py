@@ -33,6 +33,9 @@ def build(
     split: Annotated[str, Opt(help="last:N (each user's last N positives are test) or time:Q.")] = "last:1",
     test: Annotated[str | None, Opt(help="A test file used as given instead of the split's test part.")] = None,
     events: Annotated[list[str] | None, Opt("--events", help="More interaction files (e.g. logged clicks).")] = None,
+    from_registry: Annotated[str | None, Opt(help="Also train on the events the server logged for this "
+                                                  "recommender (written to OUTPUT/registry-events.csv).")] = None,
+    db: Annotated[str | None, Opt(help="Registry database URL for --from-registry (default: TuneLab's).")] = None,
     user_column: Annotated[str | None, Opt(help="User id column.")] = None,
     item_column: Annotated[str | None, Opt(help="Item id column.")] = None,
     model: Annotated[str, Opt(help="'minilm' (bundled) or a local encoder folder.")] = "minilm",
@@ -63,14 +66,39 @@ def build(
     options = BuildOptions(data=data, split=SplitSpec.parse(split), model=model, train_layers=train_layers,
                            tower=TowerConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
                                              seed=seed), precision=precision, show_progress=not quiet)
+    extra = tuple(Path(e) for e in events or ())
+    if from_registry:
+        extra += (_registry_events(from_registry, db, Path(output)),)
     summary = run_build(Path(interactions), Path(items), Path(output), options, tags=Path(tags) if tags else None,
-                        test_file=Path(test) if test else None, extra=tuple(Path(e) for e in events or ()),
-                        resume=resume)
+                        test_file=Path(test) if test else None, extra=extra, resume=resume)
     if as_json:
         return _print({"folder": str(summary.folder), "evaluation": summary.table, "timings": summary.timings,
                        "counts": summary.counts})
     typer.echo(format_table(summary.table))
     typer.echo(f"recommender saved: {summary.folder}")
+
+
+def _registry_events(name: str, db: str | None, output: Path) -> Path:
+    """The events logged for recommender `name`, as an interaction file in the build folder."""
+    from tunelab.apps.recommender.registry import RecommenderStore
+    from tunelab.registry import Store
+
+    path = output / "registry-events.csv"
+    output.mkdir(parents=True, exist_ok=True)
+    RecommenderStore(Store(db)).export_events(name, path)
+    return path
+
+
+@recommend_app.command("events")
+def export_events(name: Annotated[str, Arg(help="A registered recommender.")],
+                  output: Annotated[str, Opt("--output", "-o", help="CSV file to write.")],
+                  db: Annotated[str | None, Opt(help="Registry database URL (default: TuneLab's).")] = None) -> None:
+    """Export the events the server logged (impressions, clicks...) as an interaction file for `build --events`."""
+    from tunelab.apps.recommender.registry import RecommenderStore
+    from tunelab.registry import Store
+
+    count = RecommenderStore(Store(db)).export_events(name, Path(output))
+    typer.echo(f"{count} events written to {output}")
 
 
 @recommend_app.command("eval")

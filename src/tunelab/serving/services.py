@@ -8,6 +8,7 @@ reach them through `deps.Services` (an `Annotated` dependency), never by importi
                        ├─► ModelCache (one LRU for /v1/models, the assistants' classifiers, the monitors' models)
                        ├─► Predictions (routing + cache + micro-batcher + prediction log)
                        ├─► Desk (assistants) and MonitorHub (monitors), loading models through the ModelCache
+                       ├─► RecommenderHub (registered recommenders, an LRU of --max-models loaded builds)
                        └─► TrainingJobs (dashboard runs in a subprocess) and the dashboard's session codec
 """
 
@@ -25,6 +26,7 @@ from typing import Any
 from tunelab.apps.assistant.desk import Desk
 from tunelab.apps.monitor.hub import MonitorHub
 from tunelab.apps.monitor.policy import MonitorPolicy, build_policy
+from tunelab.apps.recommender.hub import RecommenderHub
 from tunelab.home import home
 from tunelab.registry import Store
 from tunelab.registry.sessions import Sessions
@@ -72,6 +74,7 @@ class Services:
     predictions: Predictions
     desk: Desk
     hub: MonitorHub
+    recommenders: RecommenderHub
     dashboard: Dashboard
     sessions: Sessions
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -98,6 +101,7 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
         predictions=Predictions(settings, store, routes, models, metrics, usage),
         desk=Desk(store, log_text=settings.log_text, loader=models.load_path),
         hub=MonitorHub(store, policy=monitor_policy(settings), loader=models.load_path),
+        recommenders=RecommenderHub(store, settings.max_models),
         dashboard=Dashboard(home()), sessions=Sessions(store))
 
 

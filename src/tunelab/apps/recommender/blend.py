@@ -1,5 +1,6 @@
-"""The hybrid ranker: a listwise softmax over standardised signals (text, collaborative, popularity, freshness),
-fitted on the validation split; each signal's contribution to a score is its weight times its standardised value."""
+"""The hybrid ranker: a listwise softmax over standardised signals (text, collaborative, popularity, freshness, and
+for items nobody liked before the cut a cold-start indicator and their text score again), fitted on the validation
+split; each signal's contribution to a score is its weight times its standardised value."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SIGNALS = ("text", "collaborative", "popularity", "freshness")
+SIGNALS = ("text", "collaborative", "popularity", "freshness", "cold", "cold text")
+START = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0])  # the fit starts from text + collaborative
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,8 @@ class Blender:
 
     @classmethod
     def from_dict(cls, data: dict[str, dict[str, float]]) -> Blender:
-        rows = [data[name] for name in SIGNALS]
+        neutral = {"weight": 0.0, "mean": 0.0, "scale": 1.0}  # a signal older builds did not have
+        rows = [data.get(name, neutral) for name in SIGNALS]
         return cls(*(np.array([r[key] for r in rows], dtype=np.float64) for key in ("weight", "mean", "scale")))
 
 
@@ -37,14 +40,15 @@ def fit_blender(candidates: list[np.ndarray], iterations: int = 400, lr: float =
     """Fit on per-user candidate feature arrays (c_u x signals) whose first row is the item the user liked next:
     maximise its softmax probability among the candidates (Adam on the mean negative log-likelihood)."""
     stacked = np.concatenate(candidates)
-    means, scales = stacked.mean(0), stacked.std(0) + 1e-6
+    spread = stacked.std(0)
+    means, scales = stacked.mean(0), np.where(spread > 1e-9, spread + 1e-6, 1.0)  # constant: no effect
     width = max(len(c) for c in candidates)
     features = np.zeros((len(candidates), width, len(SIGNALS)))
     mask = np.zeros((len(candidates), width), dtype=bool)
     for u, c in enumerate(candidates):
         features[u, : len(c)] = (c - means) / scales
         mask[u, : len(c)] = True
-    weights = np.array([1.0, 1.0, 0.0, 0.0])
+    weights = START.copy()
     first, second = np.zeros_like(weights), np.zeros_like(weights)
     for step in range(1, iterations + 1):
         logits = np.where(mask, features @ weights, -np.inf)

@@ -40,7 +40,8 @@ class Ranked:
 
 @dataclass
 class Signals:
-    """Per-item signals besides the text tower: collaborative item factors, log popularity, freshness."""
+    """Per-item signals besides the text tower: collaborative item factors, log popularity, freshness; an item of
+    popularity 0 is cold, and the blender has its own weights for cold items (an indicator and their text score)."""
 
     index: ItemIndex
     collab_items: np.ndarray  # (items, factors); zeros for items CF never saw
@@ -58,7 +59,8 @@ class Signals:
             collab = (self.collab_items if rows is None else self.collab_items[rows]) @ profile.collaborative
         pop = self.popularity if rows is None else self.popularity[rows]
         fresh = self.freshness if rows is None else self.freshness[rows]
-        return np.stack([text, collab, pop, fresh], axis=-1)
+        cold = (pop == 0).astype(text.dtype)  # nobody liked it before the cut (or it arrived through the API)
+        return np.stack([text, collab, pop, fresh, cold, cold * text], axis=-1)
 
     def candidates(self, profile: Profile, allowed: np.ndarray) -> np.ndarray | None:
         """Rows worth blending when the index is approximate (text neighbours, CF and prior tops); None: all."""

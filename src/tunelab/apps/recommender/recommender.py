@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.apps.recommender.engine import Contribution, Profile, Ranked, Signals, fold_in
+from tunelab.apps.recommender.engine import Contribution, Profile, Ranked, Signals, fold_in, freshness_of
 from tunelab.apps.recommender.retrieval import ANN_THRESHOLD, ItemIndex
 from tunelab.apps.recommender.state import BuildState
 from tunelab.apps.recommender.towers import user_vector
@@ -125,7 +125,8 @@ class Recommender:
         s.collab_items = np.vstack([s.collab_items, np.zeros((len(vectors), s.collab_items.shape[1]),
                                                              dtype=s.collab_items.dtype)])
         s.popularity = np.concatenate([s.popularity, np.zeros(len(vectors), dtype=s.popularity.dtype)])
-        s.freshness = np.concatenate([s.freshness, np.zeros(len(vectors), dtype=s.freshness.dtype)])  # brand new
+        never = freshness_of(np.full(len(vectors), -np.inf), 0.0).astype(s.freshness.dtype)  # as the build's cold items
+        s.freshness = np.concatenate([s.freshness, never])
 
     def _rank(self, profile: Profile, k: int, exclude: np.ndarray, filters: Mapping[str, str] | None
               ) -> list[Recommendation]:

@@ -58,15 +58,33 @@ from tunelab.serving.schemas.monitor import (
     MonitorList,
     MonitorOut,
 )
+from tunelab.serving.schemas.recommender import (
+    ContributionOut,
+    InteractionIn,
+    InteractionsIn,
+    InteractionsLogged,
+    ItemIn,
+    ItemsIn,
+    ItemsResult,
+    RecommendationOut,
+    RecommenderList,
+    RecommenderVersionOut,
+    RecommendRequest,
+    RecommendResponse,
+    RegisterRecommenderRequest,
+    SimilarRequest,
+)
 
 __all__ = [
     "ERRORS", "ABReportOut", "AggregateList", "AggregateOut", "AlertDetail", "AlertList", "AlertOut", "AliasEvent",
     "AliasHistory", "AliasRequest", "ArmOut", "AskRequest", "AssistantList", "AssistantReply", "AssistantVersionOut",
-    "Body", "ConversationOut", "DeliveryOut", "ErrorOut", "EventIn", "EventsIn", "EventsResult", "FeedbackList",
-    "FeedbackOut", "FeedbackRequest", "HandoffList", "HandoffOut", "HealthOut", "KeyCreateRequest", "KeyCreated",
+    "Body", "ContributionOut", "ConversationOut", "DeliveryOut", "ErrorOut", "EventIn", "EventsIn", "EventsResult",
+    "FeedbackList", "FeedbackOut", "FeedbackRequest", "HandoffList", "HandoffOut", "HealthOut", "InteractionIn",
+    "InteractionsIn", "InteractionsLogged", "ItemIn", "ItemsIn", "ItemsResult", "KeyCreateRequest", "KeyCreated",
     "KeyList", "KeyOut", "KeyUsage", "LoggedPrediction", "LoggedPredictionDetail", "ModelList", "ModelOut",
     "MonitorDefined", "MonitorIn", "MonitorList", "MonitorOut", "Out", "PredictRequest", "PredictResponse",
-    "PredictionList", "PredictionOut", "ReadyOut", "RegisterAssistantRequest", "RegisterRequest", "ResolveRequest",
-    "SpanIn", "SpanOut", "SplitOut", "SplitRequest", "StatusOut", "SuggestionOut", "TurnOut", "VersionDetail",
-    "VersionOut",
+    "PredictionList", "PredictionOut", "ReadyOut", "RecommendRequest", "RecommendResponse", "RecommendationOut",
+    "RecommenderList", "RecommenderVersionOut", "RegisterAssistantRequest", "RegisterRecommenderRequest",
+    "RegisterRequest", "ResolveRequest", "SimilarRequest", "SpanIn", "SpanOut", "SplitOut", "SplitRequest",
+    "StatusOut", "SuggestionOut", "TurnOut", "VersionDetail", "VersionOut",
 ]
