@@ -49,13 +49,17 @@ class SentenceEncoder:
         self.model.save_pretrained(str(folder), safe_serialization=True)
         self.tokenizer.save_pretrained(str(folder))
 
+    def prefixed(self, texts: Sequence[str], role: Role) -> list[str]:
+        """`texts` with the prefix the model declares for `role` (none when it declares none)."""
+        prefix = self.prefixes.for_role(role) if self.prefixes else ""
+        return [prefix + t for t in texts]
+
     def embed(self, texts: Sequence[str], role: Role, batch_size: int = 64) -> np.ndarray:
         """One L2-normalised row per text (float32), in order; `role` ("query" or "passage") picks the prefix
         the model declares for such texts."""
         import torch
 
-        prefix = self.prefixes.for_role(role) if self.prefixes else ""
-        texts = [prefix + t for t in texts]
+        texts = self.prefixed(texts, role)
         width = int(self.model.config.hidden_size)
         if not texts:
             return np.zeros((0, width), dtype=np.float32)

@@ -68,7 +68,7 @@ def run_build(interactions: Path, items: Path, output: Path, options: BuildOptio
     clock["read_seconds"] = time.perf_counter() - started
     encoder, state = _fine_tune(dataset, positives, parts, output, options, resume, clock, say)
     started = time.perf_counter()
-    vectors = encoder.embed(list(dataset.catalogue.texts), batch_size=128)
+    vectors = encoder.embed(list(dataset.catalogue.texts), "passage", batch_size=128)
     clock["embed_seconds"] = time.perf_counter() - started
     say(f"item vectors: {len(vectors)} in {clock['embed_seconds']:.1f} s")
     build_state, table = _rank_and_evaluate(dataset, positives, parts, vectors, options, test_file, clock, say)
@@ -99,7 +99,9 @@ def _fine_tune(dataset: Dataset, positives: Interactions, parts: np.ndarray, out
                                       positives.times[train_rows], options.tower.history)
     say(f"fine-tuning the encoder on {len(examples)} next-item pairs")
     started = time.perf_counter()
-    state = train(encoder.model, encoder.tokenizer, dataset.catalogue.texts, examples, options.tower, output,
+    # item texts as the encoder will see them when serving: with the model's passage prefix (e5: "passage: ")
+    texts = tuple(encoder.prefixed(dataset.catalogue.texts, "passage"))
+    state = train(encoder.model, encoder.tokenizer, texts, examples, options.tower, output,
                   precision=choose_precision(options.precision), resume=resume, show_progress=options.show_progress)
     clock["train_seconds"] = time.perf_counter() - started
     return encoder, state

@@ -86,7 +86,7 @@ class Recommender:
         """A new user from a free-text query ("light sci-fi comedy")."""
         if not text.strip():
             raise UsageError("the query is empty")
-        vector = self.encoder.embed([text])[0]
+        vector = self.encoder.embed([text], "query")[0]
         return self._rank(Profile(vector, None, np.zeros(0, dtype=np.int64)), k, np.zeros(0, int), filters)
 
     def similar(self, item_id: str, k: int = 10, filters: Mapping[str, str] | None = None) -> list[Recommendation]:
@@ -99,7 +99,7 @@ class Recommender:
 
     def add_items(self, items: Sequence[tuple[str, str, Mapping[str, str]]]) -> int:
         """Add or update items (id, text, fields) at once: embedded on arrival, rankable from their text."""
-        vectors = self.encoder.embed([text for _, text, _ in items])
+        vectors = self.encoder.embed([text for _, text, _ in items], "passage")
         new_vectors = []
         for (item_id, text, fields), vector in zip(items, vectors):
             if item_id in self.item_row:
