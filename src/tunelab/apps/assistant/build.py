@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from tunelab.apps.assistant.calibrate import Calibration, Target, calibrate, calibrate_ood
+from tunelab.apps.assistant.evaluation import detection_of
 from tunelab.apps.assistant.index import FaqIndex, SentenceEncoder
 from tunelab.apps.assistant.kb import OUT_OF_SCOPE, FaqEntry, Intent, KnowledgeBase, load_kb
 from tunelab.apps.assistant.layout import AssistantManifest, save_assistant_manifest, save_kb_copy
-from tunelab.apps.assistant.ood import METHODS, Components, OodModel, OodStats, fit_combiner, fit_stats, save_ood_model
-from tunelab.apps.assistant.prior import separation
+from tunelab.apps.assistant.ood import METHODS, OodModel, OodStats, fit_combiner, fit_stats, save_ood_model
+from tunelab.apps.assistant.prior import estimate_oos_share
 from tunelab.apps.assistant.router import Scores, score_questions
 from tunelab.artifacts.files import write_json_atomic
 from tunelab.errors import UsageError
@@ -46,6 +47,7 @@ class BuildOptions:
     min_oos: int = 20  # fewer KB out-of-scope examples than this: simulate
     ood_method: str = "combined"  # the out-of-scope score deciding hand-offs (ood.METHODS), or "thresholds"
     oos_share: float | None = None  # expected out-of-scope share of traffic (None: the calibration split's)
+    traffic: tuple[str, ...] = ()  # unlabelled traffic questions to estimate the share from (when not stated)
     seed: int = 42
     epochs: int | None = None
     batch_size: int | None = None
@@ -118,7 +120,9 @@ def _build(kb: KnowledgeBase, kb_path: str | Path, plan: _Plan, staging: Path, o
     t = calibration.thresholds
     say(f"thresholds: {options.ood_method} out-of-scope score >= {t.ood:.4g} hands off; " if t.ood is not None
         else f"thresholds: intent >= {t.intent:.3f}, faq >= {t.faq:.3f}; ")
-    say(f"calibration ({'out-of-scope share ' + str(options.oos_share) if options.oos_share else 'as sampled'}): "
+    share = calibration.oos_share
+    source = "stated" if options.oos_share is not None else f"estimated from {len(options.traffic)} traffic questions"
+    say(f"calibration (out-of-scope share {share:.3f}, {source}): " if share is not None else "calibration: "
         f"held-out in-scope accuracy {m.in_scope_accuracy:.3f}, out-of-scope precision {m.oos_precision:.3f}, "
         f"recall {m.oos_recall:.3f} (target {options.target.metric} >= {options.target.value}: "
         f"{'met' if calibration.target_met else 'MISSED'})")
@@ -244,20 +248,17 @@ def _calibrate_ood(questions: list[str], gold: list[str], classifiers: _Classifi
                          f"(available: combined, {', '.join(scores.components.names)})")
     is_oos = np.array([g == OUT_OF_SCOPE for g in gold])
     combiner = fit_combiner(scores.components, is_oos)
-    model = OodModel(options.ood_method, classifiers.served_stats, combiner)
-    scores = replace(scores, ood=OodModel(options.ood_method, classifiers.calibration_stats, combiner).decision(
-        scores.components))
-    calibration = calibrate_ood(scores.scored(), gold, options.target, options.oos_share)
-    save_ood_model(staging, model)
+    calib_model = OodModel(options.ood_method, classifiers.calibration_stats, combiner)
+    scores = replace(scores, ood=calib_model.decision(scores.components))
+    share = options.oos_share
+    if share is None and options.traffic:
+        traffic = score_questions(options.traffic, classifiers.calibration, encoder, calib_index,
+                                  classifiers.calibration_stats, features=True)
+        assert traffic.components is not None and scores.ood is not None
+        share = estimate_oos_share(calib_model.decision(traffic.components), scores.ood[~is_oos], scores.ood[is_oos])
+    calibration = calibrate_ood(scores.scored(), gold, options.target, share)
+    save_ood_model(staging, OodModel(options.ood_method, classifiers.served_stats, combiner))
     return scores, calibration
-
-
-def detection_report(components: Components, combined: np.ndarray | None, is_oos: np.ndarray) -> dict[str, Any]:
-    """AUROC, AUPRC and FPR at 95% recall of every score."""
-    named = {n: components.values[n] for n in components.names}
-    if combined is not None:
-        named = {"combined": combined, **named}
-    return {name: separation(values, is_oos).to_dict() for name, values in named.items()}
 
 
 def _train(rows: list[tuple[str, str]], test_rows: list[tuple[str, str]], data: Path, out: Path,
@@ -317,8 +318,7 @@ def _save_calibration(folder: Path, questions: list[str], gold: list[str], score
         for r, row in enumerate(rows):
             row["ood"] = number(scores.ood[r]) if scores.ood is not None else None
             row["components"] = scores.components.row(r)
-        extra["detection"] = detection_report(scores.components, scores.ood,
-                                              np.array([g == OUT_OF_SCOPE for g in gold]))
+        extra["detection"] = {name: d.to_dict() for name, d in detection_of(scores, gold).items()}
     write_json_atomic(folder / "calibration.json", {**calibration.to_dict(), **extra, "questions": rows})
 
 
