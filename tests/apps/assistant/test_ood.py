@@ -14,15 +14,12 @@ from tunelab.apps.assistant.ood import (
     Components,
     OodModel,
     compute_components,
-    energy,
     fit_combiner,
-    fit_stats,
-    knn_distance,
     load_ood_model,
-    mahalanobis,
     save_ood_model,
 )
 from tunelab.apps.assistant.prior import estimate_oos_share, separation
+from tunelab.inference.outliers import energy, fit_stats, knn_distance, mahalanobis
 
 OOS = OUT_OF_SCOPE
 
@@ -130,7 +127,7 @@ def test_model_roundtrip_through_a_folder(tmp_path: Path) -> None:
     components = compute_components(stats, x, np.zeros((len(x), 2), dtype=np.float32), None)
     model = OodModel("combined", stats, fit_combiner(components, np.arange(len(x)) % 2 == 0))
     save_ood_model(tmp_path, model)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ood.json", "ood_stats.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ood.json", "ood_stats.json", "ood_stats.safetensors"]
     back = load_ood_model(tmp_path)
     assert back is not None and back.method == "combined" and back.stats is not None
     assert back.stats.labels == ("a", "b") and back.stats.k == stats.k

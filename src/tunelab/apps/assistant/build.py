@@ -26,11 +26,12 @@ from tunelab.apps.assistant.evaluation import detection_of
 from tunelab.apps.assistant.index import FaqIndex, SentenceEncoder
 from tunelab.apps.assistant.kb import OUT_OF_SCOPE, FaqEntry, Intent, KnowledgeBase, load_kb
 from tunelab.apps.assistant.layout import AssistantManifest, save_assistant_manifest, save_kb_copy
-from tunelab.apps.assistant.ood import METHODS, OodModel, OodStats, fit_combiner, fit_stats, save_ood_model
+from tunelab.apps.assistant.ood import METHODS, OodModel, fit_combiner, save_ood_model
 from tunelab.apps.assistant.prior import estimate_oos_share
 from tunelab.apps.assistant.router import Scores, score_questions
 from tunelab.artifacts.files import write_json_atomic
 from tunelab.errors import UsageError
+from tunelab.inference.outliers import OodStats, fit_stats
 from tunelab.registry.names import check_name
 
 ENCODER_MAX_LENGTH = 128  # tokens per question for the FAQ sentence embeddings

@@ -9,7 +9,7 @@
     combined     a logistic regression on the standardised scores above, fitted on the calibration split
 
 The statistics (intent means, shared precision matrix, kNN bank) are fitted on the training questions' features
-and stored as safetensors + JSON (`ood_stats.safetensors`, `ood.json`); never pickle.
+(tunelab.inference.outliers) and stored as safetensors + JSON (`ood_stats.*`, `ood.json`); never pickle.
 """
 
 from __future__ import annotations
@@ -19,74 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tunelab.artifacts.files import read_json, write_bytes_atomic, write_json_atomic
-from tunelab.errors import ArtifactError, UsageError
+from tunelab.artifacts.files import read_json, write_json_atomic
+from tunelab.errors import ArtifactError
+from tunelab.inference.outliers import OodStats, energy, knn_distance, load_stats, mahalanobis, save_stats
 
 COMPONENTS = ("msp", "energy", "mahalanobis", "knn", "faq")
 METHODS = ("combined", *COMPONENTS)
-DEFAULT_METHOD = "combined"
-STATS_FILE = "ood_stats.safetensors"
 MODEL_FILE = "ood.json"
-
-
-@dataclass(frozen=True)
-class OodStats:
-    """Statistics of the training questions' pooled features."""
-
-    labels: tuple[str, ...]  # intent of each row of `means`
-    means: np.ndarray  # (intents, d)
-    precision: np.ndarray  # (d, d): inverse of the shrunk shared covariance
-    bank: np.ndarray  # (training questions, d), unit rows: the kNN bank
-    k: int
-
-
-def fit_stats(features: np.ndarray, labels: list[str] | tuple[str, ...], shrinkage: float = 0.1,
-              k: int = 10) -> OodStats:
-    """Intent means and the shared within-intent covariance, shrunk as (1 - a) S + a tr(S)/d I."""
-    if len(features) != len(labels) or len(features) < 2:
-        raise UsageError("fitting out-of-scope statistics needs at least two labelled feature rows")
-    x = features.astype(np.float64)
-    names = tuple(sorted(set(labels)))
-    y = np.array([names.index(label) for label in labels])
-    means = np.stack([x[y == c].mean(0) for c in range(len(names))])
-    centred = x - means[y]
-    cov = centred.T @ centred / len(x)
-    d = cov.shape[0]
-    shrunk = (1 - shrinkage) * cov + shrinkage * (np.trace(cov) / d + 1e-12) * np.eye(d)
-    precision = np.linalg.pinv(shrunk, hermitian=True)
-    return OodStats(names, means.astype(np.float32), precision.astype(np.float32), _unit(features),
-                    max(1, min(k, len(features))))
-
-
-def mahalanobis(stats: OodStats, features: np.ndarray) -> np.ndarray:
-    """(n,) min over intents of (x - m)^T P (x - m)."""
-    x = features.astype(np.float64)
-    p = stats.precision.astype(np.float64)
-    m = stats.means.astype(np.float64)
-    xp = x @ p
-    d = (xp * x).sum(1)[:, None] - 2 * xp @ m.T + ((m @ p) * m).sum(1)[None, :]
-    return d.min(1).astype(np.float32)
-
-
-def knn_distance(stats: OodStats, features: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """(n,) 1 - cosine similarity to the k-th nearest bank row."""
-    q = _unit(features)
-    out = np.empty(len(q), dtype=np.float32)
-    for start in range(0, len(q), chunk):
-        sims = q[start:start + chunk] @ stats.bank.T
-        kth = np.partition(-sims, stats.k - 1, axis=1)[:, stats.k - 1]
-        out[start:start + chunk] = 1 + kth
-    return out
-
-
-def energy(logits: np.ndarray) -> np.ndarray:
-    top = logits.max(1, keepdims=True)
-    return -(top[:, 0] + np.log(np.exp(logits - top).sum(1))).astype(np.float32)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True)
@@ -183,33 +122,25 @@ class OodModel:
 
 
 def save_ood_model(folder: Path, model: OodModel) -> None:
-    from safetensors.numpy import save
-
-    c, stats = model.combiner, model.stats
-    if stats is not None:
-        tensors = {"means": stats.means, "precision": stats.precision, "bank": stats.bank}
-        write_bytes_atomic(folder / STATS_FILE, save({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
-    meta = {"method": model.method, "components": list(c.names), "center": c.center.tolist(),
-            "scale": c.scale.tolist(), "weights": c.weights.tolist(), "bias": c.bias,
-            "stats": None if model.stats is None else {"labels": list(model.stats.labels), "k": model.stats.k}}
-    write_json_atomic(folder / MODEL_FILE, meta)
+    """`ood.json` (method and blend) and, with a classifier, its statistics (`ood_stats.*`)."""
+    c = model.combiner
+    if model.stats is not None:
+        save_stats(folder, model.stats)
+    write_json_atomic(folder / MODEL_FILE, {"method": model.method, "components": list(c.names),
+                                            "center": c.center.tolist(), "scale": c.scale.tolist(),
+                                            "weights": c.weights.tolist(), "bias": c.bias,
+                                            "has_stats": model.stats is not None})
 
 
 def load_ood_model(folder: Path) -> OodModel | None:
     """The folder's out-of-scope model, or None for an assistant built before it existed."""
     if not (folder / MODEL_FILE).is_file():
         return None
-    from safetensors.numpy import load_file
-
     meta = read_json(folder / MODEL_FILE)
     try:
-        stats = None
-        if meta["stats"] is not None:
-            t = load_file(str(folder / STATS_FILE))
-            stats = OodStats(tuple(meta["stats"]["labels"]), t["means"], t["precision"], t["bank"],
-                             int(meta["stats"]["k"]))
+        stats = load_stats(folder) if meta["has_stats"] else None
         combiner = Combiner(tuple(meta["components"]), np.array(meta["center"]), np.array(meta["scale"]),
                             np.array(meta["weights"]), float(meta["bias"]))
         return OodModel(str(meta["method"]), stats, combiner)
-    except (KeyError, TypeError, OSError) as exc:
-        raise ArtifactError(f"{folder / MODEL_FILE} or {STATS_FILE} is malformed: {exc}") from None
+    except (KeyError, TypeError) as exc:
+        raise ArtifactError(f"{folder / MODEL_FILE} is malformed: {exc}") from None

@@ -13,9 +13,10 @@ from tunelab.apps.assistant.calibrate import Scored, Thresholds, route_labels
 from tunelab.apps.assistant.index import FaqIndex, SentenceEncoder
 from tunelab.apps.assistant.kb import OUT_OF_SCOPE, KnowledgeBase, render_answer
 from tunelab.apps.assistant.layout import MANIFEST, AssistantManifest, load_assistant_manifest, load_kb_copy
-from tunelab.apps.assistant.ood import Components, OodModel, OodStats, compute_components, load_ood_model
+from tunelab.apps.assistant.ood import Components, OodModel, compute_components, load_ood_model
 from tunelab.errors import UsageError
 from tunelab.inference.loader import ModelLoader
+from tunelab.inference.outliers import OodStats
 
 SUGGESTIONS = 3
 
