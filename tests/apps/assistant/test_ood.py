@@ -3,6 +3,7 @@ thresholds under a stated out-of-scope share, the share estimate, the statistics
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,46 @@ def test_features_match_the_predictions(built: Path) -> None:
         np.testing.assert_allclose(row, [p[name] for name in predictor.labels], atol=1e-5)
     single, _ = predictor.features(texts[1:2])
     np.testing.assert_allclose(single[0], features[1], atol=1e-5)  # batch equals single
+
+
+def test_build_with_a_chosen_score_and_a_share_estimated_from_traffic(tmp_path: Path, tiny_model: Path,
+                                                                       kb_file: Path) -> None:
+    from tests.apps.assistant.conftest import tiny_options
+    from tunelab.apps.assistant.build import run_build
+    from tunelab.apps.assistant.router import Assistant
+
+    traffic = ("please refund my order", "where is my parcel", "zebra quantum violin", "hello world")
+    summary = run_build(kb_file, tmp_path / "m", tiny_options(tiny_model, ood_method="mahalanobis", traffic=traffic))
+    share = summary.manifest.calibration["oos_share"]
+    assert share is not None and 0 < share < 1
+    assistant = Assistant.load(tmp_path / "m")
+    assert assistant.ood is not None and assistant.ood.method == "mahalanobis"
+    answer = assistant.answer(["please refund my order"])[0]
+    ood = answer.evidence["out_of_scope"]
+    assert ood["score"] == pytest.approx(ood["components"]["mahalanobis"], rel=1e-5)
+    legacy = run_build(kb_file, tmp_path / "t", tiny_options(tiny_model, ood_method="thresholds", oos_share=0.2))
+    assert "ood" not in legacy.manifest.thresholds and not (tmp_path / "t" / "ood.json").exists()
+    assert "out_of_scope" not in Assistant.load(tmp_path / "t").answer(["hello world"])[0].evidence
+
+
+def test_cli_reports_scores_and_rejects_bad_options(built: Path, tmp_path: Path, kb_file: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import invoke_cli
+
+    data = tmp_path / "eval.csv"
+    data.write_text("text,label\nhello world,hello\nwhere is my parcel,shipping\nzebra,out_of_scope\n"
+                    "violin quantum,out_of_scope\n")
+    code, out, _ = invoke_cli(["assistant", "eval", str(built), "--data", str(data)], monkeypatch, capsys)
+    assert code == 0 and "AUROC" in out and "mahalanobis" in out and "out-of-scope score >=" in out
+    code, out, _ = invoke_cli(["assistant", "eval", str(built), "--data", str(data), "--json", "--oos-share", "0.1"],
+                              monkeypatch, capsys)
+    result = json.loads(out)
+    assert code == 0 and result["oos_share"] == 0.1 and set(result["detection"]) >= {"decision", "knn"}
+    for args in (["eval", str(built), "--data", str(data), "--oos-share", "1.5"],
+                 ["build", str(kb_file), "--name", "x", "-o", str(tmp_path / "o"), "--no-register",
+                  "--no-handoffs", "--ood-score", "tea-leaves"],
+                 ["build", str(kb_file), "--name", "x", "-o", str(tmp_path / "o"), "--no-register",
+                  "--no-handoffs", "--oos-share", "0"]):
+        code, _, err = invoke_cli(["assistant", *args], monkeypatch, capsys)
+        assert code == 2 and ("oos-share" in err or "tea-leaves" in err), err
