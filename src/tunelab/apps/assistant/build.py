@@ -117,17 +117,20 @@ def _build(kb: KnowledgeBase, kb_path: str | Path, plan: _Plan, staging: Path, o
     save_kb_copy(staging, kb)
     manifest = _manifest(kb, kb_path, options, calibration, plan, n_extra)
     save_assistant_manifest(staging, manifest)  # last: a folder with assistant.json is complete
-    m = calibration.metrics
-    t = calibration.thresholds
-    say(f"thresholds: {options.ood_method} out-of-scope score >= {t.ood:.4g} hands off; " if t.ood is not None
-        else f"thresholds: intent >= {t.intent:.3f}, faq >= {t.faq:.3f}; ")
-    share = calibration.oos_share
-    source = "stated" if options.oos_share is not None else f"estimated from {len(options.traffic)} traffic questions"
-    say(f"calibration (out-of-scope share {share:.3f}, {source}): " if share is not None else "calibration: "
-        f"held-out in-scope accuracy {m.in_scope_accuracy:.3f}, out-of-scope precision {m.oos_precision:.3f}, "
-        f"recall {m.oos_recall:.3f} (target {options.target.metric} >= {options.target.value}: "
-        f"{'met' if calibration.target_met else 'MISSED'})")
+    _report(calibration, options, say)
     return manifest
+
+
+def _report(calibration: Calibration, options: BuildOptions, say: Any) -> None:
+    m = calibration.metrics
+    t, share = calibration.thresholds, calibration.oos_share
+    decides = (f"{options.ood_method} out-of-scope score >= {t.ood:.4g} hands off" if t.ood is not None
+               else f"intent >= {t.intent:.3f}, faq >= {t.faq:.3f}")
+    source = "stated" if options.oos_share is not None else f"estimated from {len(options.traffic)} traffic questions"
+    weighting = f" (precision for an out-of-scope share of {share:.3f}, {source})" if share is not None else ""
+    say(f"thresholds: {decides}; held-out in-scope accuracy {m.in_scope_accuracy:.3f}, out-of-scope precision "
+        f"{m.oos_precision:.3f}{weighting}, recall {m.oos_recall:.3f} (target {options.target.metric} >= "
+        f"{options.target.value}: {'met' if calibration.target_met else 'MISSED'})")
 
 
 def check_ood_options(options: BuildOptions) -> None:
