@@ -58,6 +58,18 @@ def test_knn_and_energy() -> None:
     assert c.names == ("msp", "energy", "mahalanobis", "knn") and c.values["msp"][0] < c.values["msp"][1]
 
 
+def test_recentring_moves_only_the_named_scores() -> None:
+    is_oos = np.array([False, False, True])
+    components = Components({"mahalanobis": np.array([1.0, 3.0, 9.0]), "faq": np.array([0.1, 0.3, 0.9])})
+    combiner = fit_combiner(components, is_oos)
+    assert combiner.center.tolist() == pytest.approx([2.0, 0.2])  # the in-scope rows' mean
+    other = Components({"mahalanobis": np.array([11.0, 13.0]), "faq": np.array([5.0, 5.0])})
+    moved = combiner.recentred(other, ("mahalanobis",))
+    assert moved.center.tolist() == pytest.approx([12.0, 0.2]) and moved.scale[1] == combiner.scale[1]
+    shifted = Components({"mahalanobis": components.values["mahalanobis"] + 10, "faq": components.values["faq"]})
+    np.testing.assert_allclose(moved.score(shifted), combiner.score(components), rtol=1e-6)
+
+
 def test_the_blend_separates_better_than_a_noisy_part() -> None:
     rng = np.random.default_rng(1)
     is_oos = np.r_[np.zeros(200), np.ones(100)].astype(bool)
@@ -183,7 +195,9 @@ def test_build_with_a_chosen_score_and_a_share_estimated_from_traffic(tmp_path: 
     assert assistant.ood is not None and assistant.ood.method == "mahalanobis"
     answer = assistant.answer(["please refund my order"])[0]
     ood = answer.evidence["out_of_scope"]
-    assert ood["score"] == pytest.approx(ood["components"]["mahalanobis"], rel=1e-5)
+    c = assistant.ood.combiner  # one score decides, standardised by its in-scope mean and spread
+    j = c.names.index("mahalanobis")
+    assert ood["score"] == pytest.approx((ood["components"]["mahalanobis"] - c.center[j]) / c.scale[j], abs=1e-3)
     legacy = run_build(kb_file, tmp_path / "t", tiny_options(tiny_model, ood_method="thresholds", oos_share=0.2))
     assert "ood" not in legacy.manifest.thresholds and not (tmp_path / "t" / "ood.json").exists()
     assert "out_of_scope" not in Assistant.load(tmp_path / "t").answer(["hello world"])[0].evidence

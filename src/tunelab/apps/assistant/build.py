@@ -26,7 +26,7 @@ from tunelab.apps.assistant.evaluation import detection_of
 from tunelab.apps.assistant.index import FaqIndex, SentenceEncoder
 from tunelab.apps.assistant.kb import OUT_OF_SCOPE, FaqEntry, Intent, KnowledgeBase, load_kb
 from tunelab.apps.assistant.layout import AssistantManifest, save_assistant_manifest, save_kb_copy
-from tunelab.apps.assistant.ood import METHODS, OodModel, fit_combiner, save_ood_model
+from tunelab.apps.assistant.ood import CLASSIFIER_COMPONENTS, METHODS, Combiner, OodModel, fit_combiner, save_ood_model
 from tunelab.apps.assistant.prior import estimate_oos_share
 from tunelab.apps.assistant.router import Scores, score_questions
 from tunelab.artifacts.files import write_json_atomic
@@ -261,8 +261,20 @@ def _calibrate_ood(questions: list[str], gold: list[str], classifiers: _Classifi
         assert traffic.components is not None and scores.ood is not None
         share = estimate_oos_share(calib_model.decision(traffic.components), scores.ood[~is_oos], scores.ood[is_oos])
     calibration = calibrate_ood(scores.scored(), gold, options.target, share)
-    save_ood_model(staging, OodModel(options.ood_method, classifiers.served_stats, combiner))
+    save_ood_model(staging, OodModel(options.ood_method, classifiers.served_stats,
+                                     _served_combiner(combiner, classifiers, [q for q, g in zip(questions, gold)
+                                                                              if g != OUT_OF_SCOPE])))
     return scores, calibration
+
+
+def _served_combiner(combiner: Combiner, classifiers: _Classifiers, in_scope: list[str]) -> Combiner:
+    """When the served classifier is not the calibration one, re-centre the classifier's scores on its own
+    in-scope calibration questions (kept out of both classifiers' training)."""
+    if classifiers.served is classifiers.calibration or not in_scope:
+        return combiner
+    served = score_questions(in_scope, classifiers.served, None, None, classifiers.served_stats, features=True)
+    assert served.components is not None
+    return combiner.recentred(served.components, CLASSIFIER_COMPONENTS)
 
 
 def _train(rows: list[tuple[str, str]], test_rows: list[tuple[str, str]], data: Path, out: Path,

@@ -24,6 +24,7 @@ from tunelab.errors import ArtifactError
 from tunelab.inference.outliers import OodStats, energy, knn_distance, load_stats, mahalanobis, save_stats
 
 COMPONENTS = ("msp", "energy", "mahalanobis", "knn", "faq")
+CLASSIFIER_COMPONENTS = ("msp", "energy", "mahalanobis", "knn")
 METHODS = ("combined", *COMPONENTS)
 MODEL_FILE = "ood.json"
 
@@ -67,7 +68,10 @@ def compute_components(stats: OodStats | None, features: np.ndarray | None, logi
 
 @dataclass(frozen=True)
 class Combiner:
-    """Logistic regression on standardised component scores: P(out of scope)."""
+    """Logistic regression on component scores standardised by their in-scope mean and spread: P(out of scope).
+
+    Standardising by the in-scope questions of the classifier that produced the scores is what lets thresholds
+    chosen with the calibration classifier carry over to the served one (`recentred`)."""
 
     names: tuple[str, ...]
     center: np.ndarray
@@ -75,16 +79,28 @@ class Combiner:
     weights: np.ndarray
     bias: float
 
+    def standardize(self, components: Components) -> np.ndarray:
+        return (components.matrix(self.names) - self.center) / self.scale
+
     def score(self, components: Components) -> np.ndarray:
-        z = (components.matrix(self.names) - self.center) / self.scale
-        return _sigmoid(z @ self.weights + self.bias).astype(np.float32)
+        return _sigmoid(self.standardize(components) @ self.weights + self.bias).astype(np.float32)
+
+    def recentred(self, in_scope: Components, names: tuple[str, ...]) -> Combiner:
+        """The same blend with the center and spread of `names` taken from another classifier's in-scope scores."""
+        center, scale = self.center.copy(), self.scale.copy()
+        for j, name in enumerate(self.names):
+            if name in names and name in in_scope.values:
+                values = in_scope.values[name].astype(np.float64)
+                center[j], scale[j] = values.mean(), values.std() + 1e-9
+        return Combiner(self.names, center, scale, self.weights, self.bias)
 
 
 def fit_combiner(components: Components, is_oos: np.ndarray, l2: float = 1.0, steps: int = 50) -> Combiner:
     """Newton steps on the L2-penalised, class-balanced logistic loss (numpy only)."""
     names = components.names
     x = components.matrix(names)
-    center, scale = x.mean(0), x.std(0) + 1e-9
+    reference = x[~is_oos] if (~is_oos).any() else x
+    center, scale = reference.mean(0), reference.std(0) + 1e-9
     z = np.hstack([(x - center) / scale, np.ones((len(x), 1))])
     y = is_oos.astype(np.float64)
     n_pos, n_neg = max(y.sum(), 1.0), max((1 - y).sum(), 1.0)
@@ -116,9 +132,10 @@ class OodModel:
     combiner: Combiner
 
     def decision(self, components: Components) -> np.ndarray:
+        """The deciding score: the blend's probability, or one component standardised by its in-scope spread."""
         if self.method == "combined":
             return self.combiner.score(components)
-        return components.matrix((self.method,))[:, 0].astype(np.float32)
+        return self.combiner.standardize(components)[:, self.combiner.names.index(self.method)].astype(np.float32)
 
 
 def save_ood_model(folder: Path, model: OodModel) -> None:
