@@ -35,6 +35,22 @@ CNN_CNT = {"map": 0.659, "mrr": 0.674}
 UNSEEN = 10
 
 
+def cpu_info() -> dict[str, Any]:
+    """lscpu's model name and whether the CPU has bf16, AVX-512 and AMX."""
+    import os
+    import subprocess
+
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        text = ""
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    flags = set(fields.get("Flags", "").split())
+    return {"model": fields.get("Model name", "").strip(), "cpus": len(os.sched_getaffinity(0)),
+            "bf16": bool({"avx512_bf16", "amx_bf16"} & flags), "avx512": "avx512f" in flags,
+            "amx": any(f.startswith("amx") for f in flags)}
+
+
 def log(message: str) -> None:
     print(f"[bench-assistant {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
@@ -245,7 +261,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     command = "make bench-assistant-quick" if args.quick else "make bench-assistant"
     command += " (--reuse: evaluated again, built earlier)" if args.reuse else ""
-    result: dict[str, Any] = {"command": command, "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    result: dict[str, Any] = {"command": command, "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                              "cpu": cpu_info()}
     log("WikiQA answer selection (filtered test questions)")
     result["wikiqa"] = bench_wikiqa()
     log(f"WikiQA: {json.dumps(result['wikiqa'])}")

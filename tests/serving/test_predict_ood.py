@@ -36,6 +36,10 @@ def test_predict_with_ood_scores(make_server: Any, served_runs: dict[str, Path],
     assert set(stats.labels) == set(INTENTS) and (run / "ood_stats.safetensors").is_file()
     features, _ = Predictor.load(run).features(texts)
     np.testing.assert_allclose(scores, mahalanobis(stats, features), rtol=1e-3, atol=1e-3)
+    from tunelab.client import predict as predict_call
+
+    assert predict_call("ood-intents", texts, ood=True).json["ood"] is True  # the SDK sends the flag
+    assert "ood" not in predict_call("ood-intents", texts).json
     ner = server.client.post("/v1/models/entities/predict", json={"inputs": ["Alice visited Paris"], "ood": True},
                              headers=server.headers("predict"))
     assert 400 <= ner.status_code < 500 and "classification" in ner.text
