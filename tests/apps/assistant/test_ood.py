@@ -224,3 +224,14 @@ def test_cli_reports_scores_and_rejects_bad_options(built: Path, tmp_path: Path,
                   "--no-handoffs", "--oos-share", "0"]):
         code, _, err = invoke_cli(["assistant", *args], monkeypatch, capsys)
         assert code == 2 and ("oos-share" in err or "tea-leaves" in err), err
+
+
+def test_the_blend_keeps_weights_non_negative() -> None:
+    """A score that only helps through a negative weight (a correlated copy) is dropped, not subtracted."""
+    rng = np.random.default_rng(5)
+    is_oos = np.r_[np.zeros(300), np.ones(300)].astype(bool)
+    shared = rng.normal(0, 1, 600)
+    good = is_oos * 1.5 + shared
+    nuisance = shared + rng.normal(0, 0.1, 600)  # no signal of its own; with weight < 0 it cancels `shared`
+    combiner = fit_combiner(Components({"mahalanobis": good, "knn": nuisance}), is_oos)
+    assert (combiner.weights >= 0).all() and combiner.weights[1] == 0 and combiner.weights[0] > 0

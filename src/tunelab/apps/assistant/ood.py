@@ -95,14 +95,30 @@ class Combiner:
         return Combiner(self.names, center, scale, self.weights, self.bias)
 
 
-def fit_combiner(components: Components, is_oos: np.ndarray, l2: float = 1.0, steps: int = 50) -> Combiner:
-    """Newton steps on the L2-penalised, class-balanced logistic loss (numpy only)."""
+def fit_combiner(components: Components, is_oos: np.ndarray, l2: float = 1.0) -> Combiner:
+    """A class-balanced, L2-penalised logistic regression whose weights are kept >= 0 (every score says "out of
+    scope" when high): a score that would get a negative weight is dropped and the rest refitted. Negative
+    weights only exploit correlations between scores of the calibration classifier that the served one does
+    not share (measured on Banking77: 0.84 AUROC with them, 0.92 without)."""
     names = components.names
     x = components.matrix(names)
     reference = x[~is_oos] if (~is_oos).any() else x
     center, scale = reference.mean(0), reference.std(0) + 1e-9
-    z = np.hstack([(x - center) / scale, np.ones((len(x), 1))])
-    y = is_oos.astype(np.float64)
+    z = (x - center) / scale
+    active = list(range(len(names)))
+    weights, bias = np.zeros(len(names)), 0.0
+    while active:
+        w, bias = _logistic(z[:, active], is_oos.astype(np.float64), l2)
+        if (w >= 0).all():
+            weights[active] = w
+            break
+        active.pop(int(np.argmin(w)))
+    return Combiner(names, center, scale, weights, float(bias))
+
+
+def _logistic(z: np.ndarray, y: np.ndarray, l2: float, steps: int = 50) -> tuple[np.ndarray, float]:
+    """Newton steps on the L2-penalised, class-balanced logistic loss (numpy only): (weights, bias)."""
+    z = np.hstack([z, np.ones((len(z), 1))])
     n_pos, n_neg = max(y.sum(), 1.0), max((1 - y).sum(), 1.0)
     weight = np.where(y == 1, len(y) / (2 * n_pos), len(y) / (2 * n_neg))
     w = np.zeros(z.shape[1])
@@ -116,7 +132,7 @@ def fit_combiner(components: Components, is_oos: np.ndarray, l2: float = 1.0, st
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    return Combiner(names, center, scale, w[:-1], float(w[-1]))
+    return w[:-1], float(w[-1])
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
