@@ -35,6 +35,22 @@ CNN_CNT = {"map": 0.659, "mrr": 0.674}
 UNSEEN = 10
 
 
+def cpu_info() -> dict[str, Any]:
+    """lscpu's model name and whether the CPU has bf16, AVX-512 and AMX."""
+    import os
+    import subprocess
+
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        text = ""
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    flags = set(fields.get("Flags", "").split())
+    return {"model": fields.get("Model name", "").strip(), "cpus": len(os.sched_getaffinity(0)),
+            "bf16": bool({"avx512_bf16", "amx_bf16"} & flags), "avx512": "avx512f" in flags,
+            "amx": any(f.startswith("amx") for f in flags)}
+
+
 def log(message: str) -> None:
     print(f"[bench-assistant {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
@@ -56,7 +72,8 @@ def write_kb(path: Path, rows: list[tuple[str, str]], per_intent: int | None) ->
     path.write_text(yaml.safe_dump(kb, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
-def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False) -> dict[str, Any]:
+def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
+                    oos_share: float | None = None) -> dict[str, Any]:
     from tunelab.apps.assistant.build import BuildOptions, run_build
     from tunelab.apps.assistant.calibrate import Target
     from tunelab.apps.assistant.evaluation import evaluate_assistant
@@ -77,31 +94,110 @@ def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False) -
     if not (reuse and (out / "assistant.json").is_file()):
         shutil.rmtree(out, ignore_errors=True)
         run_build(kb_path, out, BuildOptions(name="banking77", target=Target.parse(target),
-                                             epochs=4 if quick else None))
+                                             epochs=4 if quick else None, oos_share=oos_share))
     build_s = time.perf_counter() - started
     assistant = Assistant.load(out)
     texts = [t for t, _ in test]
     labels = [OUT_OF_SCOPE if label in unseen else label for _, label in test]
     started = time.perf_counter()
+    scores = assistant.score(texts)
     result = evaluate_assistant(assistant, texts, labels).to_dict()
     eval_s = time.perf_counter() - started
     manifest = assistant.manifest
     return {"unseen_intents": unseen, "kb_examples": manifest.counts["intent_examples"],
-            "per_intent_cap": per_intent, "target": target, "build_seconds": round(build_s, 1),
-            "eval_seconds": round(eval_s, 1), "calibration": manifest.calibration,
-            "calibration_sources": manifest.sources, "test": result, "test_curve": curve(assistant, texts, labels)}
+            "per_intent_cap": per_intent, "target": target, "oos_share_stated": oos_share,
+            "build_seconds": round(build_s, 1), "eval_seconds": round(eval_s, 1), "calibration": manifest.calibration,
+            "calibration_sources": manifest.sources, "test": result, "test_curve": curve(scores, labels),
+            "scores": score_table(assistant, scores, labels),
+            "oos_share_estimate": share_estimate(assistant, scores, out)}
 
 
-def curve(assistant: Any, texts: list[str], labels: list[str]) -> list[dict[str, Any]]:
-    """Test metrics over a range of intent thresholds: the trade-off the calibration picks a point on."""
+def score_table(assistant: Any, scores: Any, labels: list[str]) -> dict[str, Any]:
+    """Per out-of-scope score on the test split: AUROC, AUPRC, FPR at 95% recall (sklearn) and the curve of
+    in-scope accuracy against out-of-scope recall as its threshold moves."""
+    import numpy as np
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from tunelab.apps.assistant.calibrate import Thresholds, route_labels, score_routes
+    from tunelab.apps.assistant.kb import OUT_OF_SCOPE
+
+    if scores.components is None:
+        return {}
+    is_oos = np.array([label == OUT_OF_SCOPE for label in labels])
+    named = {"combined": assistant.ood.combiner.score(scores.components),
+             **{n: scores.components.values[n] for n in scores.components.names}}
+    base = scores.scored()
+    t = assistant.thresholds
+    out = {}
+    for name, values in named.items():
+        cut = np.quantile(values[is_oos], 0.05)
+        points = []
+        for q in np.linspace(0.0, 1.0, 101):
+            threshold = float(np.quantile(values, q)) if q < 1 else float(values.max()) + 1
+            scored = type(base)(base.intent, base.intent_p, base.faq, base.faq_s, values)
+            m = score_routes(route_labels(scored, Thresholds(t.intent, t.faq, threshold)), labels)
+            points.append({"threshold": round(threshold, 6), "in_scope_accuracy": round(m.in_scope_accuracy, 4),
+                           "oos_recall": round(m.oos_recall, 4), "oos_precision": round(m.oos_precision, 4)})
+        at_90 = max((p["oos_recall"] for p in points if p["in_scope_accuracy"] >= 0.90), default=0.0)
+        out[name] = {"auroc": round(float(roc_auc_score(is_oos, values)), 4),
+                     "auprc": round(float(average_precision_score(is_oos, values)), 4),
+                     "fpr_at_95": round(float((values[~is_oos] >= cut).mean()), 4),
+                     "oos_recall_at_in_scope_acc_0.90": at_90, "curve": points}
+    return out
+
+
+def share_estimate(assistant: Any, scores: Any, folder: Path) -> dict[str, Any]:
+    """The out-of-scope share of the test questions estimated from their (unlabelled) scores."""
+    import numpy as np
+
+    from tunelab.apps.assistant.prior import estimate_oos_share
+
+    if scores.ood is None:
+        return {}
+    rows = json.loads((folder / "calibration.json").read_text(encoding="utf-8"))["questions"]
+    calib_in = np.array([r["ood"] for r in rows if r["gold"] != "out_of_scope"], dtype=float)
+    calib_oos = np.array([r["ood"] for r in rows if r["gold"] == "out_of_scope"], dtype=float)
+    return {"method": assistant.ood.method,
+            "estimate": round(estimate_oos_share(scores.ood, calib_in, calib_oos), 4)}
+
+
+def curve(scores: Any, labels: list[str]) -> list[dict[str, Any]]:
+    """Test metrics over a range of intent (softmax) thresholds: the trade-off before out-of-scope scores."""
     from tunelab.apps.assistant.calibrate import NEVER, Thresholds, route_labels, score_routes
 
-    scored = assistant.score(texts).scored()
+    scored = scores.scored()
     points = []
     for t in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         m = score_routes(route_labels(scored, Thresholds(t, NEVER)), labels)
         points.append({"intent_threshold": t, **m.to_dict()})
     return points
+
+
+def plot_curves(table: dict[str, Any], path: Path) -> None:
+    """One line per score: in-scope accuracy (x) against out-of-scope recall (y) on the test split."""
+    if not table:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for name, row in table.items():
+        xs = [p["in_scope_accuracy"] for p in row["curve"]]
+        ys = [p["oos_recall"] for p in row["curve"]]
+        ax.plot(xs, ys, label=f"{name} (AUROC {row['auroc']:.3f})", lw=2 if name == "combined" else 1)
+    ax.axvline(0.90, color="grey", ls=":", lw=1)
+    ax.axhline(0.80, color="grey", ls=":", lw=1)
+    ax.set_xlim(0.5, 1.0)
+    ax.set_xlabel("in-scope accuracy")
+    ax.set_ylabel("out-of-scope recall")
+    ax.set_title("Banking77, 10 unseen intents: hand-off trade-off per score")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def read_wikiqa(folder: Path, split: str = "test") -> dict[str, dict[str, Any]]:
@@ -154,6 +250,10 @@ def main() -> None:
     parser.add_argument("--target", default="recall=0.8", help="out-of-scope target for the calibration")
     parser.add_argument("--skip-banking77", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="evaluate the assistant built by an earlier run again")
+    parser.add_argument("--oos-share", type=float, default=0.13,
+                        help="the out-of-scope share stated to the build (the test split's: 400 of 3,080)")
+    parser.add_argument("--plot", default=str(BENCH / "results" / "assistant-ood.png"),
+                        help="where the in-scope accuracy vs out-of-scope recall plot goes")
     args = parser.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"{SHARED} is absent: this benchmark needs ../shared/data (banking77, wikiqa)")
@@ -161,14 +261,17 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     command = "make bench-assistant-quick" if args.quick else "make bench-assistant"
     command += " (--reuse: evaluated again, built earlier)" if args.reuse else ""
-    result: dict[str, Any] = {"command": command, "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    result: dict[str, Any] = {"command": command, "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                              "cpu": cpu_info()}
     log("WikiQA answer selection (filtered test questions)")
     result["wikiqa"] = bench_wikiqa()
     log(f"WikiQA: {json.dumps(result['wikiqa'])}")
     if not args.skip_banking77:
         log("Banking77: unseen intents must be handed off")
-        result["banking77"] = bench_banking77(work, args.quick, args.target, args.reuse)
+        result["banking77"] = bench_banking77(work, args.quick, args.target, args.reuse, args.oos_share)
         log(f"Banking77: {json.dumps(result['banking77']['test'])}")
+        plot_curves(result["banking77"]["scores"], Path(args.plot.replace(".png", "-quick.png") if args.quick
+                                                         else args.plot))
     out = BENCH / "results" / ("assistant-quick.json" if args.quick else "assistant.json")
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -107,10 +107,12 @@ def _present(**values: Any) -> dict[str, Any]:
 
 
 def predict(model: str, texts: Sequence[str] | str, *, version: int | str | None = None,
-            caller_id: str | None = None) -> Call[s.PredictResponse]:
-    """Predict for texts with `model` (`version` may be a number or an alias such as "production")."""
+            caller_id: str | None = None, ood: bool = False) -> Call[s.PredictResponse]:
+    """Predict for texts with `model` (`version` may be a number or an alias such as "production"); `ood`: add
+    an out-of-distribution score to each prediction (classification)."""
     ref = f"{model}@{version}" if version is not None else model
-    body = _present(inputs=[texts] if isinstance(texts, str) else list(texts), caller_id=caller_id)
+    body = _present(inputs=[texts] if isinstance(texts, str) else list(texts), caller_id=caller_id,
+                    ood=True if ood else None)
     return Call("POST", f"/v1/models/{_seg(ref)}/predict", s.PredictResponse.model_validate, body)
 
 

@@ -86,6 +86,10 @@ def test_chat_turn_shows_route_confidence_evidence_and_keeps_the_conversation(ap
             assert "intent probability" in block and "Top intents" in block
         elif turn.route == "faq":
             assert "similarity" in block and "nearest phrasing" in block
+        evidence = apps.served.store.get_prediction(turn.id)["output"]["evidence"]["out_of_scope"]
+        assert f'<span class="ood-threshold">{evidence["threshold"]:.4g}</span>' in block
+        assert "Out-of-scope scores" in block and all(f'<th scope="row">{name}</th>' in block
+                                                      for name in ("mahalanobis", "knn", "energy", "msp", "faq"))
     assert f'name="conversation" value="{conversation}"' in page  # the next question stays in it
     assert apps.served.store.get_prediction(turns[0].id)["model"] == "support"  # logged like an API answer
 

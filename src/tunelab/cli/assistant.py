@@ -40,6 +40,14 @@ def build(
                                     "precision=0.9.")] = "recall=0.8",
     holdout: Annotated[str, Opt(help="Simulate out-of-scope questions by holding out intents/FAQ entries: auto "
                                      "(when the KB has < 20 out_of_scope examples), always, never.")] = "auto",
+    ood_score: Annotated[str, Opt(help="The out-of-scope score that decides hand-offs: combined (default), "
+                                       "mahalanobis, knn, energy, msp, faq, or thresholds (softmax and FAQ "
+                                       "thresholds, as before).")] = "combined",
+    oos_share: Annotated[float | None, Opt(help="Expected share of out-of-scope questions in traffic (e.g. 0.13); "
+                                                "the calibration's precision is computed for it.")] = None,
+    traffic: Annotated[str | None, Opt(help="Unlabelled traffic questions (.csv with a text column, or one per "
+                                            "line) to estimate the out-of-scope share from, when "
+                                            "--oos-share is not given.")] = None,
     epochs: Annotated[int | None, Opt(help="Classifier epochs (default from data size).")] = None,
     batch_size: Annotated[int | None, Opt(help="Classifier batch size.")] = None,
     lr: Annotated[float | None, Opt(help="Classifier learning rate.")] = None,
@@ -56,12 +64,15 @@ def build(
     from tunelab.apps.assistant.build import BuildOptions
     from tunelab.apps.assistant.calibrate import Target
     from tunelab.apps.assistant.desk import build_registered
+    from tunelab.apps.assistant.evaluation import read_questions
     from tunelab.errors import UsageError
 
     if holdout not in ("auto", "always", "never"):
         raise UsageError("--holdout must be auto, always or never")
     options = BuildOptions(name=name, model=model, target=Target.parse(target), holdout=holdout, epochs=epochs,
-                           batch_size=batch_size, lr=lr, seed=seed, precision=precision, show_progress=not quiet)
+                           batch_size=batch_size, lr=lr, seed=seed, precision=precision, show_progress=not quiet,
+                           ood_method=ood_score, oos_share=oos_share,
+                           traffic=tuple(read_questions(traffic)) if traffic else ())
     store = _store(db) if register or handoffs else None
     summary, version = build_registered(kb, output, options, store, use_handoffs=handoffs, register=register)
     result = {"folder": str(summary.folder), "calibration": summary.manifest.calibration,
@@ -121,18 +132,24 @@ def evaluate(
     folder: Annotated[str, Arg(help="An assistant folder.")],
     data: Annotated[str | None, Opt("--data", help="CSV text,label (label: intent, FAQ id or out_of_scope). "
                                                    "Without it: the calibration results of the build.")] = None,
+    oos_share: Annotated[float | None, Opt(help="Report the hand-off precision for traffic with this share of "
+                                                "out-of-scope questions (default: the data's own).")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """In-scope accuracy, out-of-scope precision and recall, FAQ MRR and recall@k."""
+    """In-scope accuracy, out-of-scope precision and recall, FAQ MRR and recall@k; per out-of-scope score its
+    AUROC, AUPRC and false-positive rate at 95% recall, and the threshold that decides."""
     from tunelab.apps.assistant.evaluation import evaluate_assistant, read_labelled
     from tunelab.apps.assistant.layout import load_assistant_manifest
     from tunelab.apps.assistant.router import Assistant
+    from tunelab.errors import UsageError
 
+    if oos_share is not None and not 0 < oos_share < 1:
+        raise UsageError(f"--oos-share must be between 0 and 1 (exclusive), got {oos_share}")
     if data is None:
         calibration = load_assistant_manifest(Path(folder)).calibration
         return _print(calibration) if as_json else _show_metrics("calibration (held-out)", calibration["metrics"])
     texts, labels = read_labelled(data)
-    result = evaluate_assistant(Assistant.load(folder), texts, labels).to_dict()
+    result = evaluate_assistant(Assistant.load(folder), texts, labels, oos_share=oos_share).to_dict()
     return _print(result) if as_json else _show_metrics(data, result)
 
 
@@ -144,6 +161,12 @@ def _show_metrics(title: str, m: dict[str, Any]) -> None:
     if m.get("faq_mrr") is not None:
         at = ", ".join(f"@{k} {v:.4f}" for k, v in m["faq_recall_at"].items())
         typer.echo(f"  FAQ retrieval ({m['faq_questions']} questions): MRR {m['faq_mrr']:.4f}, recall {at}")
+    thresholds = m.get("thresholds") or {}
+    if thresholds.get("ood") is not None:
+        typer.echo(f"  hand-off: {m.get('ood_method')} out-of-scope score >= {thresholds['ood']:.6g}"
+                   + (f" (precision for an out-of-scope share of {m['oos_share']})" if m.get("oos_share") else ""))
+    for name, d in (m.get("detection") or {}).items():
+        typer.echo(f"  {name:<12} AUROC {d['auroc']:.4f}  AUPRC {d['auprc']:.4f}  FPR@95 {d['fpr_at_95']:.4f}")
 
 
 @assistant_app.command("register")

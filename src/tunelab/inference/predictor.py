@@ -28,6 +28,8 @@ class Predictor:
         self.task = get_task(manifest.task)
         self.label_set = LabelSet(tuple(manifest.labels))
         self.backend = "torch"
+        self._torch: Any = None  # torch weights loaded for `features` when the backend is ONNX
+        self._ood_stats: Any = None  # the run's out-of-distribution statistics, once asked for
 
     @classmethod
     def load(cls, run_dir: str | Path, *, precision: str = "fp32", backend: str = "torch",
@@ -98,6 +100,39 @@ class Predictor:
         for p in self.predict(texts, batch_size):
             out.append(dict(getattr(p, "probabilities", None) or getattr(p, "scores", {})))
         return out
+
+    def features(self, texts: Sequence[str], batch_size: int = 32) -> tuple[Any, Any]:
+        """(pooled features (n, d), logits (n, classes)) of a classification model, as float32 numpy arrays: the
+        inputs of the out-of-distribution scores. An ONNX-backed predictor loads its torch weights for this."""
+        from tunelab.inference.features import predict_features
+
+        if self.task.name != "classification":
+            raise UsageError("pooled features are for single-label classification models")
+        texts = _check_texts(texts)
+        encoded = self.task.encode(wrap_texts(self.task, list(texts)), self.tokenizer, self.label_set,
+                                   self._max_length())
+        return predict_features(self._torch_model(), encoded, batch_size=batch_size, pad_id=self._pad_id(),
+                                autocast=self.precision.autocast())
+
+    def ood_scores(self, texts: Sequence[str], batch_size: int = 32) -> Any:
+        """(n,) out-of-distribution scores: the Mahalanobis distance of each text's pooled features to the
+        nearest training class (shared covariance). The statistics are fitted on the run's training data the
+        first time and cached in the run folder (`ood_stats.safetensors` + `ood_stats.json`)."""
+        from tunelab.inference.outliers import mahalanobis, run_stats
+
+        if self.task.name != "classification":
+            raise UsageError(f"out-of-distribution scores are for classification models, not {self.task.name}")
+        if self._ood_stats is None:
+            self._ood_stats = run_stats(self)
+        features, _logits = self.features(texts, batch_size)
+        return mahalanobis(self._ood_stats, features)
+
+    def _torch_model(self) -> Any:
+        if not getattr(self.model, "is_onnx", False):
+            return self.model
+        if self._torch is None:
+            self._torch = _load_model(self.run_dir, self.manifest.task)
+        return self._torch
 
     def evaluate(self, examples: Sequence[Example], batch_size: int = 64) -> Evaluation:
         """Score labelled examples with the run's labels and tuned thresholds."""

@@ -76,7 +76,9 @@ class Predictions:
         if broken:  # JSON can carry lone surrogates ("\ud800") that no tokenizer accepts
             raise UsageError(f"inputs {broken[:10]} are not valid Unicode text (lone surrogates)")
 
-    async def predict(self, ref: ModelRef, texts: list[str], caller: Caller, caller_id: str) -> Served:
+    async def predict(self, ref: ModelRef, texts: list[str], caller: Caller, caller_id: str,
+                      ood: bool = False) -> Served:
+        """`ood`: add each text's out-of-distribution score (a second pass, outside the micro-batcher)."""
         self.check_inputs(texts)
         version = self.routes.resolve(ref, caller_id)
         loaded = await self._loaded(version)
@@ -88,7 +90,14 @@ class Predictions:
         self.metrics.predict_requests.labels(*labels, caller.label).inc()
         self.metrics.predict_texts.labels(*labels, caller.label).inc(len(texts))
         self.usage.add(caller.key_id, requests=1, texts=len(texts), tokens=tokens)
+        if ood:
+            outputs = await self._with_ood(loaded, texts, outputs)
         return Served(version, outputs, tokens)
+
+    async def _with_ood(self, loaded: LoadedModel, texts: list[str], outputs: list[dict[str, Any]]) -> list[
+            dict[str, Any]]:
+        scores = await asyncio.get_running_loop().run_in_executor(None, loaded.predictor.ood_scores, texts)
+        return [{**output, "ood_score": round(float(score), 6)} for output, score in zip(outputs, scores)]
 
     async def _loaded(self, version: VersionInfo) -> LoadedModel:
         loaded = self.models.peek(version)  # the usual case: in memory, no thread hop

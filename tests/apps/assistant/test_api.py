@@ -108,3 +108,13 @@ def test_errors_are_4xx(served: Any, built: Path, tmp_path: Path) -> None:
     forbidden = client.post("/v1/assistants/support/versions", json={"path": str(built)},
                             headers=served.headers("predict"))
     assert forbidden.status_code == 403
+
+
+def test_ask_evidence_carries_the_out_of_scope_score(served: Any) -> None:
+    client, headers = served.client, served.headers("predict")
+    for question in ("please refund my order", "can i pay with seashells"):
+        body = client.post("/v1/assistants/support/ask", json={"question": question}, headers=headers).json()
+        ood = body["evidence"]["out_of_scope"]
+        assert ood["method"] == "combined" and isinstance(ood["threshold"], float)
+        assert set(ood["components"]) == {"msp", "energy", "mahalanobis", "knn", "faq"}
+        assert (body["route"] == "handoff") == (ood["score"] >= ood["threshold"])

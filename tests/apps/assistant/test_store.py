@@ -33,7 +33,7 @@ def test_register_versions_and_lookup(store: Store, built: Path, tmp_path: Path)
     first, second = assistants.register(built, "support"), assistants.register(built, "support")
     assert (first.version, second.version) == (1, 2)
     assert assistants.get("support").version == 2 and assistants.get("support", 1).path == str(built.resolve())
-    assert first.thresholds.keys() == {"intent", "faq"}
+    assert first.thresholds.keys() == {"intent", "faq", "ood"}
     assert [(v.name, v.version) for v in assistants.list()] == [("support", 1), ("support", 2)]
     with pytest.raises(NotFoundError):
         assistants.get("other")

@@ -21,13 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.apps.assistant.calibrate import Calibration, Target, calibrate
+from tunelab.apps.assistant.calibrate import Calibration, Target, calibrate, calibrate_ood
+from tunelab.apps.assistant.evaluation import detection_of
 from tunelab.apps.assistant.index import FaqIndex, SentenceEncoder
 from tunelab.apps.assistant.kb import OUT_OF_SCOPE, FaqEntry, Intent, KnowledgeBase, load_kb
 from tunelab.apps.assistant.layout import AssistantManifest, save_assistant_manifest, save_kb_copy
-from tunelab.apps.assistant.router import score_questions
+from tunelab.apps.assistant.ood import CLASSIFIER_COMPONENTS, METHODS, Combiner, OodModel, fit_combiner, save_ood_model
+from tunelab.apps.assistant.prior import estimate_oos_share
+from tunelab.apps.assistant.router import Scores, score_questions
 from tunelab.artifacts.files import write_json_atomic
 from tunelab.errors import UsageError
+from tunelab.inference.outliers import OodStats, fit_stats
 from tunelab.registry.names import check_name
 
 ENCODER_MAX_LENGTH = 128  # tokens per question for the FAQ sentence embeddings
@@ -42,6 +46,9 @@ class BuildOptions:
     holdout_fraction: float = 0.2  # share of intents (and FAQ entries) held out when simulating
     calibration_fraction: float = 0.2  # share of each intent's examples kept out of training for calibration
     min_oos: int = 20  # fewer KB out-of-scope examples than this: simulate
+    ood_method: str = "combined"  # the out-of-scope score deciding hand-offs (ood.METHODS), or "thresholds"
+    oos_share: float | None = None  # expected out-of-scope share of traffic (None: the calibration split's)
+    traffic: tuple[str, ...] = ()  # unlabelled traffic questions to estimate the share from (when not stated)
     seed: int = 42
     epochs: int | None = None
     batch_size: int | None = None
@@ -75,6 +82,7 @@ def run_build(kb_path: str | Path, output: str | Path, options: BuildOptions,
     hand-offs (label: an intent, a FAQ id or out_of_scope)."""
     say = _printer(options.show_progress)
     check_name(options.name, "assistant name")
+    check_ood_options(options)
     kb, warnings = merge_examples(load_kb(kb_path), extra)
     plan = plan_calibration(kb, options)
     folder, staging = _prepare_output(Path(output))
@@ -94,24 +102,44 @@ def _build(kb: KnowledgeBase, kb_path: str | Path, plan: _Plan, staging: Path, o
     say(f"calibration set: {len(plan.calib_in)} in-scope, {len(plan.oos)} out-of-scope questions"
         + (f" (held out intents {', '.join(plan.held_intents)})" if plan.held_intents else "")
         + (f" (held out FAQ entries {', '.join(plan.held_faq)})" if plan.held_faq else ""))
-    calib_classifier = _train_classifiers(kb, plan, staging, options, say)
+    classifiers = _train_classifiers(kb, plan, staging, options, say)
     encoder, index, calib_index = _build_index(kb, plan, staging, options, say)
     say("[3/3] calibrating the thresholds on the held-out questions")
     questions = [q for q, _ in plan.calib_in] + plan.oos
     gold = [label for _, label in plan.calib_in] + [OUT_OF_SCOPE] * len(plan.oos)
-    scores = score_questions(questions, calib_classifier, encoder, calib_index)
-    calibration = calibrate(scores.scored(), gold, options.target)
-    _save_calibration(staging, questions, gold, scores.scored(), calibration)
+    if options.ood_method == "thresholds":
+        scores = score_questions(questions, classifiers.calibration, encoder, calib_index)
+        calibration = calibrate(scores.scored(), gold, options.target, oos_share=options.oos_share)
+    else:
+        scores, calibration = _calibrate_ood(questions, gold, classifiers, encoder, calib_index, staging, options)
+    _save_calibration(staging, questions, gold, scores, calibration)
     shutil.rmtree(staging / ".calibration-classifier", ignore_errors=True)
     save_kb_copy(staging, kb)
     manifest = _manifest(kb, kb_path, options, calibration, plan, n_extra)
     save_assistant_manifest(staging, manifest)  # last: a folder with assistant.json is complete
-    m = calibration.metrics
-    say(f"thresholds: intent >= {calibration.thresholds.intent:.3f}, faq >= {calibration.thresholds.faq:.3f}; "
-        f"held-out in-scope accuracy {m.in_scope_accuracy:.3f}, out-of-scope precision {m.oos_precision:.3f}, "
-        f"recall {m.oos_recall:.3f} (target {options.target.metric} >= {options.target.value}: "
-        f"{'met' if calibration.target_met else 'MISSED'})")
+    _report(calibration, options, say)
     return manifest
+
+
+def _report(calibration: Calibration, options: BuildOptions, say: Any) -> None:
+    m = calibration.metrics
+    t, share = calibration.thresholds, calibration.oos_share
+    decides = (f"{options.ood_method} out-of-scope score >= {t.ood:.4g} hands off" if t.ood is not None
+               else f"intent >= {t.intent:.3f}, faq >= {t.faq:.3f}")
+    source = "stated" if options.oos_share is not None else f"estimated from {len(options.traffic)} traffic questions"
+    weighting = f" (precision for an out-of-scope share of {share:.3f}, {source})" if share is not None else ""
+    say(f"thresholds: {decides}; held-out in-scope accuracy {m.in_scope_accuracy:.3f}, out-of-scope precision "
+        f"{m.oos_precision:.3f}{weighting}, recall {m.oos_recall:.3f} (target {options.target.metric} >= "
+        f"{options.target.value}: {'met' if calibration.target_met else 'MISSED'})")
+
+
+def check_ood_options(options: BuildOptions) -> None:
+    if options.ood_method not in (*METHODS, "thresholds"):
+        raise UsageError(f"unknown out-of-scope score {options.ood_method!r}",
+                         hint=f"choose one of {', '.join(METHODS)} or thresholds (the softmax and FAQ thresholds)")
+    if options.oos_share is not None and not 0 < options.oos_share < 1:
+        raise UsageError(f"--oos-share must be between 0 and 1 (exclusive), got {options.oos_share}",
+                         hint="the expected share of out-of-scope questions in traffic, e.g. 0.13")
 
 
 def merge_examples(kb: KnowledgeBase, extra: Sequence[tuple[str, str]]) -> tuple[KnowledgeBase, list[str]]:
@@ -170,23 +198,83 @@ def _pick(names: list[str], fraction: float, keep: int, rng: random.Random) -> t
     return tuple(sorted(rng.sample(names, n))) if n > 0 else ()
 
 
-def _train_classifiers(kb: KnowledgeBase, plan: _Plan, staging: Path, options: BuildOptions, say: Any) -> Any:
+@dataclass(frozen=True)
+class _Classifiers:
+    """The served classifier and the one scoring the calibration questions (the same one unless intents are
+    held out), each with the statistics of its training questions' pooled features; None when FAQ only."""
+
+    served: Any = None
+    served_stats: OodStats | None = None
+    calibration: Any = None
+    calibration_stats: OodStats | None = None
+
+
+def _train_classifiers(kb: KnowledgeBase, plan: _Plan, staging: Path, options: BuildOptions,
+                       say: Any) -> _Classifiers:
     """Train the served classifier (every intent) and, when intents are held out, a calibration classifier
-    without them; returns the one to score the calibration questions with (a Predictor), or None."""
+    without them; fit the out-of-scope statistics on each one's training questions."""
     from tunelab.inference import Predictor
 
     if not kb.intents:
-        return None
+        return _Classifiers()
     data = staging / ".data"
     calib_rows = [(t, label) for t, label in plan.calib_in if kb.intent(label) is not None]
     say(f"[1/3] training the intent classifier on {len(plan.train)} examples")
-    calibration_run = _train(plan.train, calib_rows, data / "all", staging / "classifier", options)
+    served = Predictor.load(_train(plan.train, calib_rows, data / "all", staging / "classifier", options))
+    stats = _fit_stats(served, plan.train, options, say)
+    result = _Classifiers(served, stats, served, stats)
     if plan.held_intents:
         seen = [(t, label) for t, label in plan.train if label not in plan.held_intents]
         say(f"[1/3] training the calibration classifier without the {len(plan.held_intents)} held-out intents")
-        calibration_run = _train(seen, calib_rows, data / "seen", staging / ".calibration-classifier", options)
+        calib = Predictor.load(_train(seen, calib_rows, data / "seen", staging / ".calibration-classifier", options))
+        result = _Classifiers(served, stats, calib, _fit_stats(calib, seen, options, say))
     shutil.rmtree(data, ignore_errors=True)
-    return Predictor.load(calibration_run)
+    return result
+
+
+def _fit_stats(classifier: Any, rows: list[tuple[str, str]], options: BuildOptions, say: Any) -> OodStats | None:
+    if options.ood_method == "thresholds":
+        return None
+    say(f"      fitting out-of-scope statistics on {len(rows)} training questions' features")
+    features, _logits = classifier.features([t for t, _ in rows])
+    return fit_stats(features, [label for _, label in rows])
+
+
+def _calibrate_ood(questions: list[str], gold: list[str], classifiers: _Classifiers, encoder: Any, calib_index: Any,
+                   staging: Path, options: BuildOptions) -> tuple[Scores, Calibration]:
+    """Every out-of-scope score on the calibration questions, the blend fitted on them, the thresholds for the
+    chosen method under the stated share; saves the served statistics and the blend (ood.json)."""
+    scores = score_questions(questions, classifiers.calibration, encoder, calib_index, classifiers.calibration_stats,
+                             features=True)
+    assert scores.components is not None
+    if options.ood_method not in ("combined", *scores.components.names):
+        raise UsageError(f"out-of-scope score {options.ood_method!r} needs what this assistant lacks "
+                         f"(available: combined, {', '.join(scores.components.names)})")
+    is_oos = np.array([g == OUT_OF_SCOPE for g in gold])
+    combiner = fit_combiner(scores.components, is_oos)
+    calib_model = OodModel(options.ood_method, classifiers.calibration_stats, combiner)
+    scores = replace(scores, ood=calib_model.decision(scores.components))
+    share = options.oos_share
+    if share is None and options.traffic:
+        traffic = score_questions(options.traffic, classifiers.calibration, encoder, calib_index,
+                                  classifiers.calibration_stats, features=True)
+        assert traffic.components is not None and scores.ood is not None
+        share = estimate_oos_share(calib_model.decision(traffic.components), scores.ood[~is_oos], scores.ood[is_oos])
+    calibration = calibrate_ood(scores.scored(), gold, options.target, share)
+    save_ood_model(staging, OodModel(options.ood_method, classifiers.served_stats,
+                                     _served_combiner(combiner, classifiers, [q for q, g in zip(questions, gold)
+                                                                              if g != OUT_OF_SCOPE])))
+    return scores, calibration
+
+
+def _served_combiner(combiner: Combiner, classifiers: _Classifiers, in_scope: list[str]) -> Combiner:
+    """When the served classifier is not the calibration one, re-centre the classifier's scores on its own
+    in-scope calibration questions (kept out of both classifiers' training)."""
+    if classifiers.served is classifiers.calibration or not in_scope:
+        return combiner
+    served = score_questions(in_scope, classifiers.served, None, None, classifiers.served_stats, features=True)
+    assert served.components is not None
+    return combiner.recentred(served.components, CLASSIFIER_COMPONENTS)
 
 
 def _train(rows: list[tuple[str, str]], test_rows: list[tuple[str, str]], data: Path, out: Path,
@@ -233,14 +321,21 @@ def _build_index(kb: KnowledgeBase, plan: _Plan, staging: Path, options: BuildOp
     return encoder, index, FaqIndex.build(encoder, plan.calib_faq)
 
 
-def _save_calibration(folder: Path, questions: list[str], gold: list[str], scored: Any,
+def _save_calibration(folder: Path, questions: list[str], gold: list[str], scores: Scores,
                       calibration: Calibration) -> None:
     def number(x: Any) -> float | None:
         return round(float(x), 6) if np.isfinite(x) else None
 
+    scored = scores.scored()
     rows = [{"question": q, "gold": g, "intent": str(i), "intent_p": number(p), "faq": str(f), "faq_s": number(s)}
             for q, g, i, p, f, s in zip(questions, gold, scored.intent, scored.intent_p, scored.faq, scored.faq_s)]
-    write_json_atomic(folder / "calibration.json", {**calibration.to_dict(), "questions": rows})
+    extra: dict[str, Any] = {}
+    if scores.components is not None:
+        for r, row in enumerate(rows):
+            row["ood"] = number(scores.ood[r]) if scores.ood is not None else None
+            row["components"] = scores.components.row(r)
+        extra["detection"] = {name: d.to_dict() for name, d in detection_of(scores, gold).items()}
+    write_json_atomic(folder / "calibration.json", {**calibration.to_dict(), **extra, "questions": rows})
 
 
 def _manifest(kb: KnowledgeBase, kb_path: Any, options: BuildOptions, calibration: Calibration, plan: _Plan,
@@ -252,8 +347,10 @@ def _manifest(kb: KnowledgeBase, kb_path: Any, options: BuildOptions, calibratio
     sources = {"held_out_intents": list(plan.held_intents), "held_out_faq": list(plan.held_faq),
                "calibration_in_scope": len(plan.calib_in), "calibration_out_of_scope": len(plan.oos),
                "classifier_trained_on": len(plan.train)}
-    return AssistantManifest(name=options.name, thresholds={"intent": calibration.thresholds.intent,
-                                                            "faq": calibration.thresholds.faq},
+    thresholds = {"intent": calibration.thresholds.intent, "faq": calibration.thresholds.faq}
+    if calibration.thresholds.ood is not None:
+        thresholds["ood"] = calibration.thresholds.ood
+    return AssistantManifest(name=options.name, thresholds=thresholds,
                              calibration=calibration.to_dict(), counts=counts, base_model=options.model,
                              max_length=ENCODER_MAX_LENGTH,
                              created_at=datetime.now(UTC).isoformat(timespec="seconds"), kb_source=str(kb_path),

@@ -1,7 +1,10 @@
-"""Routing as arrays, its metrics, and the choice of the two thresholds for a target out-of-scope precision or recall.
+"""Routing as arrays, its metrics, and the choice of thresholds for a target out-of-scope precision or recall.
 
-A question goes to its top intent when the classifier's probability is >= `intent`; else to its nearest FAQ
-entry when the cosine similarity is >= `faq`; else it is handed off (predicted out of scope).
+With an out-of-scope score (`Thresholds.ood` set) a question whose score is >= `ood` is handed off. Otherwise
+(and for assistants built before that score existed) it goes to its top intent when the classifier's probability
+is >= `intent`; else to its nearest FAQ entry when the cosine similarity is >= `faq`; else it is handed off.
+Precision depends on the share of out-of-scope questions: given `oos_share`, the calibration questions are
+reweighted to it (recall and in-scope accuracy do not depend on it).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ NEVER = 1.01  # a threshold no probability or cosine reaches
 class Thresholds:
     intent: float
     faq: float
+    ood: float | None = None  # hand off when the out-of-scope score is >= this (None: the two thresholds alone)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Scored:
     intent_p: np.ndarray  # (n,) float
     faq: np.ndarray  # (n,) str: nearest FAQ id ("" when none)
     faq_s: np.ndarray  # (n,) float
+    ood: np.ndarray | None = None  # (n,) the out-of-scope score that decides hand-offs (higher: more likely)
 
 
 @dataclass(frozen=True)
@@ -71,20 +76,27 @@ def route_labels(scored: Scored, thresholds: Thresholds) -> np.ndarray:
     """The label each question is routed to: an intent, a FAQ id, or OUT_OF_SCOPE."""
     to_intent = scored.intent_p >= thresholds.intent
     to_faq = ~to_intent & (scored.faq_s >= thresholds.faq)
-    return np.where(to_intent, scored.intent, np.where(to_faq, scored.faq, OUT_OF_SCOPE))
+    labels = np.where(to_intent, scored.intent, np.where(to_faq, scored.faq, OUT_OF_SCOPE))
+    if thresholds.ood is not None and scored.ood is not None:
+        labels = np.where(scored.ood >= thresholds.ood, OUT_OF_SCOPE, labels)
+    return labels
 
 
-def score_routes(predicted: np.ndarray, gold: Sequence[str]) -> RouteMetrics:
+def score_routes(predicted: np.ndarray, gold: Sequence[str], oos_share: float | None = None) -> RouteMetrics:
+    """Route metrics; with `oos_share` the hand-off precision and rate are those of traffic with that share of
+    out-of-scope questions (the in-scope and out-of-scope questions reweighted to it)."""
     gold_arr = np.asarray(gold, dtype=object)
     oos = gold_arr == OUT_OF_SCOPE
     handed = predicted == OUT_OF_SCOPE
     hits = predicted == gold_arr
+    recall = float((handed & oos).sum() / oos.sum()) if oos.any() else 0.0
+    false_rate = float((handed & ~oos).sum() / (~oos).sum()) if (~oos).any() else 0.0
+    share = float(oos.mean()) if oos_share is None or not len(oos) else oos_share
+    rate = share * recall + (1 - share) * false_rate
     return RouteMetrics(
         in_scope_accuracy=float(hits[~oos].mean()) if (~oos).any() else 0.0,
-        oos_precision=float((handed & oos).sum() / handed.sum()) if handed.any() else 0.0,
-        oos_recall=float((handed & oos).sum() / oos.sum()) if oos.any() else 0.0,
-        handoff_rate=float(handed.mean()) if len(handed) else 0.0,
-        in_scope=int((~oos).sum()), out_of_scope=int(oos.sum()))
+        oos_precision=share * recall / rate if rate > 0 else 0.0,
+        oos_recall=recall, handoff_rate=rate, in_scope=int((~oos).sum()), out_of_scope=int(oos.sum()))
 
 
 @dataclass(frozen=True)
@@ -92,14 +104,16 @@ class Calibration:
     thresholds: Thresholds
     target: Target
     target_met: bool
-    metrics: RouteMetrics  # on the calibration questions, at the chosen thresholds
+    metrics: RouteMetrics  # on the calibration questions, at the chosen thresholds (precision under oos_share)
+    oos_share: float | None = None  # the out-of-scope share the precision was computed for (None: the split's)
 
     def to_dict(self) -> dict[str, object]:
         return {"thresholds": asdict(self.thresholds), "target": asdict(self.target), "target_met": self.target_met,
-                "metrics": self.metrics.to_dict()}
+                "metrics": self.metrics.to_dict(), "oos_share": self.oos_share}
 
 
-def calibrate(scored: Scored, gold: Sequence[str], target: Target, grid: int = 40) -> Calibration:
+def calibrate(scored: Scored, gold: Sequence[str], target: Target, grid: int = 40,
+              oos_share: float | None = None) -> Calibration:
     """Search both thresholds over the scores' quantiles. Recall target: the most in-scope accuracy among
     settings that hand off at least `value` of the out-of-scope questions. Precision target: the highest
     out-of-scope recall among settings whose hand-offs are at least `value` out of scope. When no setting
@@ -111,12 +125,51 @@ def calibrate(scored: Scored, gold: Sequence[str], target: Target, grid: int = 4
     for t_intent in _candidates(scored.intent_p, grid):
         for t_faq in _candidates(scored.faq_s, grid):
             thresholds = Thresholds(float(t_intent), float(t_faq))
-            metrics = score_routes(route_labels(scored, thresholds), gold)
+            metrics = score_routes(route_labels(scored, thresholds), gold, oos_share)
             key = _rank(metrics, target)
             if best is None or key > best[0]:
                 best = (key, thresholds, metrics)
     assert best is not None
-    return Calibration(best[1], target, bool(best[0][0]), best[2])
+    return Calibration(best[1], target, bool(best[0][0]), best[2], oos_share)
+
+
+def calibrate_ood(scored: Scored, gold: Sequence[str], target: Target, oos_share: float | None = None,
+                  grid: int = 200) -> Calibration:
+    """Thresholds when `scored.ood` decides hand-offs: `intent` (intent or FAQ answer) maximises the in-scope
+    accuracy without hand-offs; then `ood` is searched over the score's quantiles for the target, precision
+    computed under `oos_share`."""
+    gold_arr = np.asarray(gold, dtype=object)
+    if scored.ood is None or not (gold_arr == OUT_OF_SCOPE).any():
+        raise UsageError("calibration needs out-of-scope questions and an out-of-scope score")
+    t_intent = _pick_intent_threshold(scored, gold_arr)
+    t_faq = -1.0 if np.isfinite(scored.faq_s).any() else NEVER  # below the threshold any FAQ entry answers
+    best: tuple[tuple[float, ...], Thresholds, RouteMetrics] | None = None
+    for t in _candidates(scored.ood, grid) + [float(scored.ood.max()) + 1.0]:
+        thresholds = Thresholds(t_intent, t_faq, float(t))
+        metrics = score_routes(route_labels(scored, thresholds), gold, oos_share)
+        key = _rank(metrics, target)
+        if best is None or key > best[0]:
+            best = (key, thresholds, metrics)
+    assert best is not None
+    return Calibration(best[1], target, bool(best[0][0]), best[2], oos_share)
+
+
+def _pick_intent_threshold(scored: Scored, gold: np.ndarray) -> float:
+    """The intent probability above which an intent, not a FAQ entry, answers (most in-scope hits)."""
+    in_scope = gold != OUT_OF_SCOPE
+    has_intent = bool(np.isfinite(scored.intent_p).any())
+    has_faq = bool(np.isfinite(scored.faq_s).any())
+    if not has_faq or not in_scope.any():
+        return 0.0 if has_intent else NEVER
+    if not has_intent:
+        return NEVER
+    best_t, best_hits = NEVER, -1
+    for t in [0.0, *_candidates(scored.intent_p[in_scope], 40)]:
+        labels = np.where(scored.intent_p >= t, scored.intent, scored.faq)
+        hits = int((labels[in_scope] == gold[in_scope]).sum())
+        if hits > best_hits:
+            best_t, best_hits = float(t), hits
+    return best_t
 
 
 def _rank(m: RouteMetrics, target: Target) -> tuple[float, ...]:

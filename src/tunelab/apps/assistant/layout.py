@@ -5,7 +5,10 @@
     classifier/         a TuneLab run folder: the intent classifier (absent for a FAQ-only assistant)
     encoder/            the sentence encoder for FAQ retrieval (safetensors)
     faq_index.*         FAQ phrasing embeddings and their entry ids
-    calibration.json    the held-out questions' scores and the chosen thresholds
+    calibration.json    the held-out questions' scores (each out-of-scope component too) and the chosen thresholds
+    ood.json            the out-of-scope score that decides hand-offs and the blend's weights (apps/assistant/ood.py)
+    ood_stats.*         the served classifier's training-feature statistics: class means, shared precision matrix,
+                        kNN bank (safetensors + JSON)
 """
 
 from __future__ import annotations

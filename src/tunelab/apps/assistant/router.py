@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,10 @@ from tunelab.apps.assistant.calibrate import Scored, Thresholds, route_labels
 from tunelab.apps.assistant.index import QUESTION_ROLE, FaqIndex, SentenceEncoder
 from tunelab.apps.assistant.kb import OUT_OF_SCOPE, KnowledgeBase, render_answer
 from tunelab.apps.assistant.layout import MANIFEST, AssistantManifest, load_assistant_manifest, load_kb_copy
+from tunelab.apps.assistant.ood import Components, OodModel, compute_components, load_ood_model
 from tunelab.errors import UsageError
 from tunelab.inference.loader import ModelLoader
+from tunelab.inference.outliers import OodStats
 
 SUGGESTIONS = 3
 
@@ -53,6 +55,8 @@ class Scores:
     faq_ids: tuple[str, ...]
     similarities: np.ndarray
     best_rows: np.ndarray  # which FAQ phrasing gave each similarity
+    components: Components | None = None  # the out-of-scope scores (assistants built with them)
+    ood: np.ndarray | None = None  # (n,) the out-of-scope score that decides hand-offs
 
     def scored(self) -> Scored:
         n = self.probabilities.shape[0]
@@ -62,20 +66,21 @@ class Scores:
             intent=np.array([self.intents[i] if self.intents else "" for i in top_i], dtype=object),
             intent_p=self.probabilities.max(1) if self.intents else np.full(n, -np.inf),
             faq=np.array([self.faq_ids[i] if self.faq_ids else "" for i in top_f], dtype=object),
-            faq_s=self.similarities.max(1) if self.faq_ids else np.full(n, -np.inf))
+            faq_s=self.similarities.max(1) if self.faq_ids else np.full(n, -np.inf), ood=self.ood)
 
 
 class Assistant:
     """`Assistant.load(folder)`; `answer(questions)` routes each one; `score(questions)` gives raw scores."""
 
     def __init__(self, folder: Path, manifest: AssistantManifest, kb: KnowledgeBase, classifier: Any,
-                 encoder: SentenceEncoder | None, index: FaqIndex | None) -> None:
+                 encoder: SentenceEncoder | None, index: FaqIndex | None, ood: OodModel | None = None) -> None:
         self.folder = folder
         self.manifest = manifest
         self.kb = kb
         self.classifier = classifier  # a tunelab Predictor, or None for a FAQ-only assistant
         self.encoder = encoder
         self.index = index
+        self.ood = ood  # None: built before out-of-scope scores (the two thresholds decide hand-offs)
         self.thresholds = Thresholds(**manifest.thresholds)
 
     @classmethod
@@ -92,14 +97,18 @@ class Assistant:
         if kb.faq:
             encoder = SentenceEncoder.load(folder / "encoder", manifest.max_length)
             index = FaqIndex.load(folder)
-        return cls(folder, manifest, kb, classifier, encoder, index)
+        return cls(folder, manifest, kb, classifier, encoder, index, load_ood_model(folder))
 
     @property
     def name(self) -> str:
         return self.manifest.name
 
     def score(self, questions: Sequence[str]) -> Scores:
-        return score_questions(questions, self.classifier, self.encoder, self.index)
+        if self.ood is None:
+            return score_questions(questions, self.classifier, self.encoder, self.index)
+        scores = score_questions(questions, self.classifier, self.encoder, self.index, self.ood.stats, features=True)
+        assert scores.components is not None
+        return replace(scores, ood=self.ood.decision(scores.components))
 
     def answer(self, questions: Sequence[str], thresholds: Thresholds | None = None) -> list[Answer]:
         if not questions or any(not isinstance(q, str) or not q.strip() for q in questions):
@@ -108,7 +117,19 @@ class Assistant:
         labels = route_labels(scores.scored(), thresholds or self.thresholds)
         return [self._answer(q, str(label), scores, i) for i, (q, label) in enumerate(zip(questions, labels))]
 
+    def _out_of_scope(self, scores: Scores, i: int) -> dict[str, Any]:
+        """The hand-off decision's evidence: the deciding score, its threshold and every component."""
+        if self.ood is None or scores.ood is None or scores.components is None:
+            return {}
+        return {"out_of_scope": {"method": self.ood.method, "score": round(float(scores.ood[i]), 6),
+                                 "threshold": self.thresholds.ood, "components": scores.components.row(i)}}
+
     def _answer(self, question: str, label: str, scores: Scores, i: int) -> Answer:
+        answer = self._route_answer(question, label, scores, i)
+        answer.evidence.update(self._out_of_scope(scores, i))
+        return answer
+
+    def _route_answer(self, question: str, label: str, scores: Scores, i: int) -> Answer:
         candidates = self._candidates(scores, i)
         best = candidates[0] if candidates else Suggestion("none", "", 0.0, "")
         if label == OUT_OF_SCOPE:
@@ -151,10 +172,18 @@ class Assistant:
 
 
 def score_questions(questions: Sequence[str], classifier: Any, encoder: SentenceEncoder | None,
-                    index: FaqIndex | None) -> Scores:
-    """Intent probabilities from `classifier` (a Predictor) and FAQ similarities from `encoder` + `index`."""
+                    index: FaqIndex | None, stats: OodStats | None = None, features: bool = False) -> Scores:
+    """Intent probabilities from `classifier` (a Predictor) and FAQ similarities from `encoder` + `index`; with
+    `features`, one pass that also gives the pooled features and the out-of-scope components (`stats`: the
+    training features' statistics behind Mahalanobis and kNN)."""
     n = len(questions)
-    if classifier is not None:
+    pooled = logits = None
+    if classifier is not None and features:
+        intents = tuple(classifier.labels)
+        pooled, logits = classifier.features(list(questions))
+        shifted = np.exp(logits - logits.max(1, keepdims=True))
+        probabilities = (shifted / shifted.sum(1, keepdims=True)).astype(np.float32).reshape(n, -1)
+    elif classifier is not None:
         intents = tuple(classifier.labels)
         probs = classifier.predict_proba(list(questions))
         probabilities = np.array([[p[name] for name in intents] for p in probs], dtype=np.float32).reshape(n, -1)
@@ -165,7 +194,10 @@ def score_questions(questions: Sequence[str], classifier: Any, encoder: Sentence
         faq_ids = index.entry_ids
     else:
         faq_ids, similarities, rows = (), np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
-    return Scores(intents, probabilities, faq_ids, similarities, rows)
+    components = None
+    if features:
+        components = compute_components(stats, pooled, logits, similarities.max(1) if faq_ids else None)
+    return Scores(intents, probabilities, faq_ids, similarities, rows, components)
 
 
 __all__ = ["MANIFEST", "Answer", "Assistant", "Scores", "Suggestion", "score_questions"]

@@ -14,6 +14,9 @@ class PredictRequest(Body):
     inputs: list[str] = Field(min_length=1, description="Texts to predict (one prediction each)")
     caller_id: str | None = Field(None, max_length=128,
                                   description="Stable id of the end user: A/B splits are sticky per caller")
+    ood: bool = Field(False, description="Add an out-of-distribution score to each prediction (classification: "
+                                         "Mahalanobis distance of the text's pooled features to the training "
+                                         "classes; higher = less like the training data)")
 
 
 class SpanOut(Out):
@@ -32,6 +35,7 @@ class PredictionOut(Out):
     labels: list[str] | None = None
     scores: dict[str, float] | None = None
     spans: list[SpanOut] | None = None
+    ood_score: float | None = Field(None, description="Out-of-distribution score, when the request asked for it")
 
 
 class PredictResponse(Out):

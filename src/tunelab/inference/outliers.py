@@ -1,0 +1,127 @@
+"""Out-of-distribution statistics of a classifier's pooled features: class means, a shared shrunk covariance, a
+kNN bank; the Mahalanobis, kNN and energy scores over them; their safetensors + JSON files; and a run's statistics
+fitted once from its training data and cached in the run folder (`ood_stats.safetensors`, `ood_stats.json`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunelab.artifacts.files import read_json, write_bytes_atomic, write_json_atomic
+from tunelab.errors import ArtifactError, UsageError
+
+STATS_TENSORS = "ood_stats.safetensors"
+STATS_META = "ood_stats.json"
+
+
+@dataclass(frozen=True)
+class OodStats:
+    """Statistics of the training examples' pooled features."""
+
+    labels: tuple[str, ...]  # class of each row of `means`
+    means: np.ndarray  # (classes, d)
+    precision: np.ndarray  # (d, d): inverse of the shrunk shared covariance
+    bank: np.ndarray  # (training questions, d), unit rows: the kNN bank
+    k: int
+
+
+def fit_stats(features: np.ndarray, labels: list[str] | tuple[str, ...], shrinkage: float = 0.1,
+              k: int = 10) -> OodStats:
+    """Class means and the shared within-class covariance, shrunk as (1 - a) S + a tr(S)/d I."""
+    if len(features) != len(labels) or len(features) < 2:
+        raise UsageError("fitting out-of-distribution statistics needs at least two labelled feature rows")
+    x = features.astype(np.float64)
+    names = tuple(sorted(set(labels)))
+    index = {name: i for i, name in enumerate(names)}
+    y = np.array([index[label] for label in labels])
+    means = np.stack([x[y == c].mean(0) for c in range(len(names))])
+    centred = x - means[y]
+    cov = centred.T @ centred / len(x)
+    d = cov.shape[0]
+    shrunk = (1 - shrinkage) * cov + shrinkage * (np.trace(cov) / d + 1e-12) * np.eye(d)
+    precision = np.linalg.pinv(shrunk, hermitian=True)
+    return OodStats(names, means.astype(np.float32), precision.astype(np.float32), _unit(features),
+                    max(1, min(k, len(features))))
+
+
+def mahalanobis(stats: OodStats, features: np.ndarray) -> np.ndarray:
+    """(n,) min over classes of (x - m)^T P (x - m)."""
+    x = features.astype(np.float64)
+    p = stats.precision.astype(np.float64)
+    m = stats.means.astype(np.float64)
+    xp = x @ p
+    d = (xp * x).sum(1)[:, None] - 2 * xp @ m.T + ((m @ p) * m).sum(1)[None, :]
+    return d.min(1).astype(np.float32)
+
+
+def knn_distance(stats: OodStats, features: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """(n,) 1 - cosine similarity to the k-th nearest bank row."""
+    q = _unit(features)
+    out = np.empty(len(q), dtype=np.float32)
+    for start in range(0, len(q), chunk):
+        sims = q[start:start + chunk] @ stats.bank.T
+        kth = np.partition(-sims, stats.k - 1, axis=1)[:, stats.k - 1]
+        out[start:start + chunk] = 1 + kth
+    return out
+
+
+def energy(logits: np.ndarray) -> np.ndarray:
+    """-logsumexp(logits): higher where the classifier is less sure."""
+    top = logits.max(1, keepdims=True)
+    return -(top[:, 0] + np.log(np.exp(logits - top).sum(1))).astype(np.float32)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def save_stats(folder: Path, stats: OodStats, extra: dict[str, Any] | None = None) -> None:
+    from safetensors.numpy import save
+
+    tensors = {"means": stats.means, "precision": stats.precision, "bank": stats.bank}
+    write_bytes_atomic(folder / STATS_TENSORS, save({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
+    write_json_atomic(folder / STATS_META, {"labels": list(stats.labels), "k": stats.k, **(extra or {})})
+
+
+def load_stats(folder: Path) -> OodStats:
+    from safetensors.numpy import load_file
+
+    try:
+        meta = read_json(folder / STATS_META)
+        t = load_file(str(folder / STATS_TENSORS))
+        return OodStats(tuple(meta["labels"]), t["means"], t["precision"], t["bank"], int(meta["k"]))
+    except (KeyError, TypeError, OSError, ValueError) as exc:
+        raise ArtifactError(f"the out-of-distribution statistics in {folder} are missing or malformed: {exc}") \
+            from None
+
+
+def run_stats(predictor: Any) -> OodStats:
+    """The statistics of a classification run: read from its folder, or fitted once on its training split
+    (re-read with the run's own data settings; refused when those files changed) and cached there."""
+    run_dir = Path(predictor.run_dir)
+    if (run_dir / STATS_META).is_file():
+        return load_stats(run_dir)
+    from tunelab.config import load_config
+    from tunelab.data import load_dataset
+
+    config = load_config(run_dir / "config.yaml")
+    recorded = read_json(run_dir / "splits.json").get("fingerprint") if (run_dir / "splits.json").is_file() else None
+    try:
+        bundle = load_dataset(config.data, config.train.seed)
+    except Exception as exc:  # noqa: BLE001 - a moved or broken data file: one clear message
+        raise UsageError(f"out-of-distribution scores need the training data of {run_dir} once "
+                         f"({config.data.train}), which cannot be read: {exc}") from None
+    if recorded is not None and bundle.fingerprint != recorded:
+        raise UsageError(f"the training data of {run_dir} changed since it was trained; cannot fit its "
+                         "out-of-distribution statistics")
+    examples = list(bundle.train.examples)
+    features, _logits = predictor.features([e.text for e in examples])
+    labels = [e.labels[0] for e in examples]
+    stats = fit_stats(features, labels)
+    save_stats(run_dir, stats, {"fitted_on": len(examples), "fingerprint": bundle.fingerprint})
+    return stats
+
