@@ -278,11 +278,12 @@ def test_assistant_and_monitor_pages(chromium: str, live_server: dict[str, Any],
             expect(page.locator("#assistants")).to_contain_text("support")
             shot(page, "20-assistants")
             page.get_by_role("link", name="Chat", exact=True).click()
+            desk = live_server["state"].desk
+            desk.loaded(desk.assistants.get("support")).thresholds = Thresholds(0.0, 0.0)  # answers everything
             page.get_by_label("Your question").fill("hello world")
             page.get_by_role("button", name="Ask").click()
             expect(page.locator(".turn")).to_have_count(1)
-            desk = live_server["state"].desk
-            desk.loaded(desk.assistants.get("support")).thresholds = Thresholds(NEVER, NEVER)
+            desk.loaded(desk.assistants.get("support")).thresholds = Thresholds(NEVER, NEVER)  # hands off all
             page.get_by_label("Your question").fill("can i pay with seashells")
             page.get_by_role("button", name="Ask").click()
             expect(page.locator('.turn[data-route="handoff"]')).to_contain_text("Top 3 suggestions")

@@ -106,7 +106,7 @@ class Predictor:
         inputs of the out-of-distribution scores. An ONNX-backed predictor loads its torch weights for this."""
         from tunelab.inference.features import predict_features
 
-        if self.task.name != "classification":
+        if not self.task.spec.single_label:
             raise UsageError("pooled features are for single-label classification models")
         texts = _check_texts(texts)
         encoded = self.task.encode(wrap_texts(self.task, list(texts)), self.tokenizer, self.label_set,
@@ -120,7 +120,7 @@ class Predictor:
         first time and cached in the run folder (`ood_stats.safetensors` + `ood_stats.json`)."""
         from tunelab.inference.outliers import mahalanobis, run_stats
 
-        if self.task.name != "classification":
+        if not self.task.spec.single_label:
             raise UsageError(f"out-of-distribution scores are for classification models, not {self.task.name}")
         if self._ood_stats is None:
             self._ood_stats = run_stats(self)
