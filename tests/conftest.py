@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,6 +130,25 @@ def shared_data(name: str) -> Path:
     return folder
 
 
+def _drop_database(admin: Any, name: str, quoted: str, attempts: int = 50) -> None:
+    """Drop a test database. Client sessions are ended first; an autovacuum worker on it (a superuser process
+    the test role may not signal, so even `WITH (FORCE)` fails) finishes within moments: retry for ~10 s."""
+    import sqlalchemy as sa
+
+    for attempt in range(attempts):
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"
+                                     " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"),
+                             {"name": name})
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))
+            return
+        except sa.exc.DBAPIError:  # still in use (autovacuum, a session ending): try again shortly
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """URL of a fresh, empty PostgreSQL database, dropped after the test.
@@ -161,16 +181,7 @@ def pg_url() -> Iterator[str]:
         try:
             yield base_url.set(database=name).render_as_string(hide_password=False)
         finally:
-            with admin.connect() as conn:
-                conn.execute(
-                    # client sessions only: an autovacuum worker on the database (a superuser process) cannot
-                    # be terminated by the test role, and DROP DATABASE stops it by itself
-                    sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                            " WHERE datname = :name AND pid <> pg_backend_pid() AND backend_type = 'client backend'"),
-                    {"name": name},
-                )
-                force = " WITH (FORCE)" if (conn.dialect.server_version_info or (0,)) >= (13,) else ""
-                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}{force}"))
+            _drop_database(admin, name, quoted)
     finally:
         admin.dispose()
 
