@@ -181,13 +181,7 @@ def main(argv: list[str] | None = None) -> int:
               f"`.venv/bin/python benchmarks/bench_multilingual.py{flags}`)"
     bench_train.write_json_atomic(BENCH / "results" / f"multilingual{'-quick' if args.quick else ''}.json", result)
     section = render(result, command)
-    start, end = f"<!-- bench-multilingual:{mode} start -->", f"<!-- bench-multilingual:{mode} end -->"
-    path = BENCH / "RESULTS.md"
-    text = path.read_text(encoding="utf-8")
-    block = f"{start}\n{section}\n{end}"
-    text = (text.split(start, 1)[0] + block + text.split(end, 1)[1] if start in text and end in text
-            else text.rstrip("\n") + "\n\n" + block + "\n")
-    bench_train.write_text_atomic(path, text)
+    bench_train.update_results_md(BENCH / "RESULTS.md", mode, section, bench="bench-multilingual")
     print(section)
     return 0
 

@@ -679,8 +679,9 @@ def render_section(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_results_md(path: Path, mode: str, section: str) -> None:
-    start, end = f"<!-- bench-train:{mode} start -->", f"<!-- bench-train:{mode} end -->"
+def update_results_md(path: Path, mode: str, section: str, bench: str = "bench-train") -> None:
+    """Replace (or append) the `bench`:`mode` section of RESULTS.md, between its markers."""
+    start, end = f"<!-- {bench}:{mode} start -->", f"<!-- {bench}:{mode} end -->"
     block = f"{start}\n{section}\n{end}"
     text = path.read_text(encoding="utf-8") if path.is_file() else "# TuneLab benchmark results\n"
     if start in text and end in text and text.index(start) < text.index(end):

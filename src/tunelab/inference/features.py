@@ -18,11 +18,10 @@ def predict_features(model: Any, encoded: Sequence[Any], *, batch_size: int, pad
     forward hook; a model without a `classifier` module gives its last layer's first-token state instead."""
     import torch
 
-    from tunelab.models.forward import _torch_mode
+    from tunelab.models.forward import padded_batches, torch_mode
 
     if getattr(model, "is_onnx", False):
         raise UsageError("pooled features need the torch model, not an ONNX artifact")
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     features: list[np.ndarray | None] = [None] * len(encoded)
     logits: list[np.ndarray | None] = [None] * len(encoded)
     head = getattr(model, "classifier", None)
@@ -30,10 +29,8 @@ def predict_features(model: Any, encoded: Sequence[Any], *, batch_size: int, pad
     hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0])) if head is not None else None
     device = next(model.parameters()).device
     try:
-        with _torch_mode(model, autocast):
-            for start in range(0, len(order), batch_size):
-                rows = order[start:start + batch_size]
-                ids, mask = _pad([encoded[i].input_ids for i in rows], pad_id)
+        with torch_mode(model, autocast):
+            for rows, ids, mask in padded_batches(encoded, batch_size, pad_id):
                 captured.clear()
                 out = model(input_ids=torch.from_numpy(ids).to(device),
                             attention_mask=torch.from_numpy(mask).to(device), output_hidden_states=head is None)
@@ -50,13 +47,3 @@ def predict_features(model: Any, encoded: Sequence[Any], *, batch_size: int, pad
     if not encoded:
         return np.zeros((0, width), dtype=np.float32), np.zeros((0, 0), dtype=np.float32)
     return np.stack(features).astype(np.float32), np.stack(logits).astype(np.float32)  # type: ignore[arg-type]
-
-
-def _pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    width = max(len(s) for s in sequences)
-    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(sequences), width), dtype=np.int64)
-    for r, seq in enumerate(sequences):
-        ids[r, :len(seq)] = seq
-        mask[r, :len(seq)] = 1
-    return ids, mask

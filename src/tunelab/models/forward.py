@@ -14,26 +14,34 @@ def predict_logits(model: Any, encoded: Sequence[Any], *, batch_size: int, pad_i
     """Logits per example (per-token ones trimmed to the example's length), in the order given.
 
     `model` is a torch model, or anything with `is_onnx` and `run(ids, mask) -> logits` on numpy arrays."""
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     out: list[np.ndarray | None] = [None] * len(encoded)
     onnx = getattr(model, "is_onnx", False)
-    with contextlib.nullcontext() if onnx else _torch_mode(model, autocast):
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            width = max(len(encoded[i]) for i in rows)
-            ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for r, i in enumerate(rows):
-                ids[r, : len(encoded[i])] = encoded[i].input_ids
-                mask[r, : len(encoded[i])] = 1
+    with contextlib.nullcontext() if onnx else torch_mode(model, autocast):
+        for rows, ids, mask in padded_batches(encoded, batch_size, pad_id):
             logits = model.run(ids, mask).astype(np.float32, copy=False) if onnx else _torch_logits(model, ids, mask)
             for r, i in enumerate(rows):
                 out[i] = logits[r, : len(encoded[i])] if per_token else logits[r]
     return [x for x in out if x is not None]
 
 
+def padded_batches(encoded: Sequence[Any], batch_size: int,
+                   pad_id: int) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+    """(indices into `encoded`, padded ids, attention mask) per batch, longest examples first (least padding)."""
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        width = max(len(encoded[i]) for i in rows)
+        ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, i in enumerate(rows):
+            ids[r, : len(encoded[i])] = encoded[i].input_ids
+            mask[r, : len(encoded[i])] = 1
+        yield rows, ids, mask
+
+
 @contextlib.contextmanager
-def _torch_mode(model: Any, autocast: Any) -> Iterator[None]:
+def torch_mode(model: Any, autocast: Any) -> Iterator[None]:
+    """Eval mode, no autograd, the autocast context; the model's training flag restored after."""
     import torch
 
     was_training = model.training
@@ -57,5 +65,5 @@ def batch_logits(model: Any, ids: np.ndarray, mask: np.ndarray, autocast: Any = 
     """One already-padded batch through a torch or ONNX model."""
     if getattr(model, "is_onnx", False):
         return model.run(ids, mask)
-    with _torch_mode(model, autocast):
+    with torch_mode(model, autocast):
         return _torch_logits(model, ids, mask)

@@ -22,11 +22,12 @@ def check_folder(settings: ServeSettings, raw: str, what: str = "run_path") -> P
     """`raw` resolved, if it lies under the runs folder; UsageError (400) otherwise, naming neither the resolved
     path nor anything outside the runs folder."""
     root = runs_folder(settings)
+    if "\x00" in raw:
+        raise UsageError(f"{what} contains a NUL byte")
     try:
         return check_under(raw, [root], what=what)
-    except UsageError as exc:
-        raise UsageError(f"{what} must be inside the server's runs folder ({exc.message.split(': ')[0]})"
-                         if "NUL" in exc.message else f"{what} must be inside the server's runs folder",
+    except UsageError:
+        raise UsageError(f"{what} must be inside the server's runs folder",
                          hint=f"the runs folder is {root}; the operator sets it with runs_root") from None
 
 

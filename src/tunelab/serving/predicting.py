@@ -116,10 +116,11 @@ class Predictions:
         predictions, tokens = loaded.predictor.predict_with_tokens(texts, batch_size=self.settings.infer_batch_size)
         self.metrics.batch_size.labels(key[0], str(key[1])).observe(len(texts))
         outputs = [prediction_to_dict(p) for p in predictions]
+        scores = [loaded.predictor.task.top_score(p) for p in predictions]  # logged: the review queue sorts on it
         results, start = [], 0
         for job in jobs:
             end = start + len(job.texts)
-            results.append((outputs[start:end], sum(tokens[start:end])))
+            results.append((outputs[start:end], sum(tokens[start:end]), scores[start:end]))
             start = end
         return results
 
@@ -127,14 +128,14 @@ class Predictions:
         """On the log thread: give every prediction an id and write them all in one transaction."""
         stamp = time.perf_counter()
         records, answered = [], []
-        for job, (outputs, tokens) in zip(jobs, results):
+        for job, (outputs, tokens, scores) in zip(jobs, results):
             _loaded, caller, caller_id = job.meta
             latency = (stamp - job.enqueued) * 1000.0
             with_ids = []
-            for text, output in zip(job.texts, outputs):
+            for text, output, score in zip(job.texts, outputs, scores):
                 pid = uuid.uuid4().hex
                 records.append(PredictionRecord(pid, key[0], key[1], output, latency, text, caller.key_id,
-                                                caller_id[:128], self.settings.log_text))
+                                                caller_id[:128], self.settings.log_text, score))
                 with_ids.append({"id": pid, **output})
             answered.append((with_ids, tokens))
         self.store.log_predictions(records)

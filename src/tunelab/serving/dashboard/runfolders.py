@@ -17,7 +17,6 @@ import yaml
 from tunelab.artifacts.cards import ArtifactCard
 from tunelab.artifacts.manifest import Manifest, read_manifest
 from tunelab.errors import NotFoundError
-from tunelab.home import home
 from tunelab.recipes.runs import list_runs
 from tunelab.registry import Store, parse_ref
 
@@ -49,10 +48,6 @@ class Comparison:
     metrics: list[tuple[str, Any, Any, float | None]]  # name, a, b, b - a
     per_class: list[tuple[str, float | None, float | None, float | None]]  # label, f1 a, f1 b, b - a
     config: list[tuple[str, Any, Any]]  # dotted key, a, b (only keys that differ)
-
-
-def runs_dir(runs_root: str) -> Path:
-    return Path(runs_root) if runs_root else home() / "runs"  # the same folder as policy.runs_folder
 
 
 def registered_by_path(store: Store) -> dict[str, list[str]]:

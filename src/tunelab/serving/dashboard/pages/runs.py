@@ -19,14 +19,14 @@ from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.web import redirect, render
 from tunelab.serving.deps import services_of
 from tunelab.serving.jobs import Job
-from tunelab.serving.policy import check_folder
+from tunelab.serving.policy import check_folder, runs_folder
 
 router = new_router()
 HEARTBEAT_S = 15.0
 
 
 def _root(request: Request) -> Path:
-    return rf.runs_dir(services_of(request).settings.runs_root)
+    return runs_folder(services_of(request).settings)
 
 
 def _detail(request: Request, run_id: str) -> rf.RunDetail:
