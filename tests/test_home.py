@@ -29,13 +29,14 @@ def test_home_follows_the_variable_at_every_call(tmp_path: Path, monkeypatch: py
 def test_registry_models_and_dashboard_files_live_in_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tunelab.models.packaged import cache_root
     from tunelab.registry.db import default_db_url
-    from tunelab.serving.dashboard.runfolders import runs_dir
+    from tunelab.serving.policy import runs_folder
+    from tunelab.serving.settings import ServeSettings
 
     monkeypatch.setenv("TUNELAB_HOME", str(tmp_path))
     monkeypatch.delenv("TUNELAB_DB", raising=False)
     assert cache_root() == tmp_path / "models"
     assert default_db_url() == f"sqlite:///{tmp_path / 'registry.db'}"
-    assert runs_dir("") == tmp_path / "runs"
+    assert runs_folder(ServeSettings(db="sqlite://", runs_root="")) == tmp_path / "runs"
 
 
 def test_nothing_else_reads_tunelab_home_or_builds_its_default() -> None:
