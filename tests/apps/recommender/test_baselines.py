@@ -44,6 +44,17 @@ def test_cold_subset_is_reported_apart() -> None:
     assert result.recall == 0.5
 
 
+def test_cold_pool_ranks_among_the_cold_items_only() -> None:
+    """Item 4 is new and liked: third against the whole catalogue (missed at k=1), first among the new items."""
+    cold = np.array([False, False, True, True, True])
+    seen = sp.csr_matrix((1, 5), dtype=np.float32)
+    test = HeldOut(np.array([0]), [np.array([4])], seen, cold)
+    result = evaluate(lambda rows: np.array([[9.0, 8.0, 1.0, 0.0, 5.0]]), test, k=1)
+    assert result.cold_recall == 0.0 and result.cold_pool_recall == 1.0 and result.cold_pool_ndcg == 1.0
+    flat = evaluate(lambda rows: np.array([[9.0, 8.0, 1.0, 0.0, 0.5]]), test, k=1)
+    assert flat.cold_pool_recall == 0.0  # item 2 outranks it among the new items
+
+
 def test_collaborative_baselines_recommend_the_co_liked_item() -> None:
     m = matrix()
     for model in (ItemKNN.fit(m), Ease.fit(m, regularisation=1.0)):

@@ -1,5 +1,7 @@
 """Full-ranking evaluation over the whole catalogue (no sampled negatives): Recall@k, NDCG@k, MRR, coverage,
-and the same on the cold-start subset (test items with no training interaction)."""
+and the same on the cold-start subset (test items with no training interaction), twice: ranked against the whole
+catalogue ("cold") and ranked among the cold items only ("cold pool": can the model tell which new item a user
+wants, the question a shop asks when it adds a hundred items; popularity has nothing to go on there)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ class RankingMetrics:
     cold_recall: float
     cold_ndcg: float
     cold_users: int
+    cold_pool_recall: float
+    cold_pool_ndcg: float
 
     def to_dict(self) -> dict[str, float | int]:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -54,7 +58,7 @@ def user_metrics(scores: np.ndarray, relevant: np.ndarray, k: int) -> tuple[floa
 def evaluate(score: Callable[[np.ndarray], np.ndarray], test: HeldOut, k: int = 10,
              batch: int = 256) -> RankingMetrics:
     """Score every test user against every item, seen items excluded, and average the metrics."""
-    totals, cold_totals = np.zeros(3), np.zeros(2)
+    totals, cold_totals, pool_totals = np.zeros(3), np.zeros(2), np.zeros(2)
     cold_users = 0
     shown: set[int] = set()
     n_items = test.exclude.shape[1]
@@ -71,9 +75,10 @@ def evaluate(score: Callable[[np.ndarray], np.ndarray], test: HeldOut, k: int = 
             cold = relevant[test.cold[relevant]]
             if len(cold):
                 cold_totals += user_metrics(scores[r], cold, k)[:2]
+                pool_totals += user_metrics(np.where(test.cold, scores[r], -np.inf), cold, k)[:2]
                 cold_users += 1
     users = max(1, len(test.rows))
-    cold_mean = cold_totals / max(1, cold_users)
+    cold_mean, pool_mean = cold_totals / max(1, cold_users), pool_totals / max(1, cold_users)
     return RankingMetrics(float(totals[0] / users), float(totals[1] / users), float(totals[2] / users),
                           len(shown) / max(1, n_items), len(test.rows), float(cold_mean[0]), float(cold_mean[1]),
-                          cold_users)
+                          cold_users, float(pool_mean[0]), float(pool_mean[1]))

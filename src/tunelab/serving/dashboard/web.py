@@ -45,6 +45,7 @@ PAGES: tuple[Page, ...] = (
     Page("feedback", "Feedback", "/feedback", "feedback"),
     Page("assistant", "Assistant", "/assistant", "assistant"),
     Page("monitor", "Monitor", "/monitor", "monitor"),
+    Page("recommender", "Recommender", "/recommender", "recommender"),
     Page("admin", "Admin", "/admin", "admin"),
 )
 
