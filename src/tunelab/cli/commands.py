@@ -11,6 +11,7 @@ import typer
 
 from tunelab.cli import output as view
 from tunelab.cli.flags import with_config_flags
+from tunelab.errors import UsageError
 
 Opt = typer.Option
 
@@ -65,8 +66,29 @@ def predict(
     server: Annotated[str | None, Opt(help="Ask a TuneLab server (URL) instead of loading the run here.")] = None,
     api_key: Annotated[str | None, Opt(envvar="TUNELAB_API_KEY", help="API key for --server "
                                        "(default $TUNELAB_API_KEY).", show_default=False)] = None,
+    input_option: Annotated[str | None, Opt("--input", "-i", help="Input file (same as the INPUT_FILE argument); "
+                                            "with --output, scored in chunks with bounded memory and resumable.",
+                                            show_default=False)] = None,
+    chunk_rows: Annotated[int, Opt(help="Texts per chunk when scoring a file to --output.")] = 10_000,
+    backend: Annotated[str, Opt(help="torch, auto, or an exported artifact (onnx-int8, ...).")] = "torch",
 ) -> None:
-    """Predict labels (or NER spans) for texts from a file, --text, or stdin; JSONL or CSV out."""
+    """Predict labels (or NER spans) for texts from a file, --text, or stdin; JSONL or CSV out.
+
+    A file scored to --output (.jsonl, .csv, .tsv or .parquet) is streamed: checked first, then predicted in chunks
+    with progress and ETA; an interrupted run started again resumes where it stopped."""
+    if input_option and input_file:
+        raise UsageError("give the input file once: as an argument or with --input")
+    input_file = input_file or input_option
+    if input_file and output_file and not server and not text:
+        from tunelab.recipes.score import score_file
+
+        fmt = None if Path(output_file).suffix.lower() in (".jsonl", ".ndjson", ".csv", ".tsv", ".parquet") \
+            else out_format
+        summary = score_file(run, input_file, output_file, text_column=text_column, chunk_rows=chunk_rows,
+                             batch_size=batch_size, backend=backend, output_format=fmt)
+        view.echo(f"scored {summary.rows} texts into {summary.output} ({summary.resumed_rows} resumed from an "
+                  f"earlier attempt; {summary.texts_per_second:.1f} texts/s)")
+        return
     texts = view.read_texts(run if not server else None, input_file, text, text_column)
     if server:
         from tunelab.client import Client
@@ -118,7 +140,6 @@ def export(
 ) -> None:
     """Export to ONNX (fp32, int8) behind an accuracy gate; servers and `tunelab.load(..., backend="auto")`
     then use the fastest artifact that passed."""
-    from tunelab.errors import UsageError
     from tunelab.recipes.export import describe, run_export
 
     if format != "onnx":
