@@ -23,6 +23,8 @@ def train(
     resume: Annotated[str | None, Opt(help="Continue an interrupted run folder from its last checkpoint.")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print the result as JSON.")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output.")] = False,
+    nproc: Annotated[int, Opt(help="Data-parallel training processes on this machine (PyTorch DDP through "
+                                   "torchrun: gloo on CPU, NCCL on GPU).")] = 1,
     **flags: Any,
 ) -> None:
     """Fine-tune a model on labelled data and save a run folder.
@@ -30,11 +32,30 @@ def train(
     Every run-config field is a flag (--epochs 3 --lr 1e-4); flags override --config, and --set overrides both."""
     from tunelab.config import RunConfig, load_config, option_overrides
     from tunelab.recipes.train import run_train
+    from tunelab.training.distributed import current_world, launch
 
+    world = current_world()
+    if nproc != 1 and not world.distributed:
+        raise typer.Exit(launch(nproc, without_option(sys.argv[1:], "--nproc")))
     overrides = option_overrides(flags) + list(set_ or [])
     run_config = RunConfig() if resume else load_config(config, overrides)
     summary = run_train(run_config, resume=resume, show_progress=not quiet)
-    view.show_train_summary(summary, as_json)
+    if world.main:
+        view.show_train_summary(summary, as_json)
+
+
+def without_option(argv: list[str], name: str) -> list[str]:
+    """`argv` without `name VALUE` / `name=VALUE` (the launcher's own option, not passed to its workers)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
 
 
 def evaluate(

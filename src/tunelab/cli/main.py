@@ -50,7 +50,7 @@ app.add_typer(recommend_app, name="recommend")
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a `typer.Exit(code)` comes back as the return value here
     except TunelabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -67,3 +67,5 @@ def main() -> None:
         else:
             print(f"error: {exc.format_message()}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)

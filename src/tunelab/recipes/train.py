@@ -27,6 +27,7 @@ from tunelab.tasks import Evaluation, Task, get_task
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.batching import count_steps
 from tunelab.training.defaults import model_depth, resolve_defaults
+from tunelab.training.distributed import World, barrier, close_world, init_world, threads_per_rank
 from tunelab.training.loop import TrainData, train
 from tunelab.training.mfu import utilisation
 from tunelab.training.precision import choose_precision, set_threads
@@ -48,10 +49,22 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
     """Train one run end to end. With `resume`, continue the run in that folder from its last checkpoint.
     `on_event(entry)` receives each training history entry as it happens (see `training.loop.train`).
     `task`: a task object in place of `config.data.task`'s (distillation passes one that carries the
-    teacher's logits; it must keep that task's name)."""
+    teacher's logits; it must keep that task's name).
+
+    Under torchrun (`tunelab train --nproc N`) every process runs this with the same arguments: they train
+    together (`training.distributed`), rank 0 writes the run folder and the others return its summary."""
+    world = init_world(_device())
+    try:
+        return _run_train(config, world, resume, show_progress and world.main, on_event, task)
+    finally:
+        close_world(world)
+
+
+def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_progress: bool, on_event: Any,
+               task: Task | None) -> TrainSummary:
     started = time.perf_counter()
     say = _printer(show_progress)
-    run_dir, config = _prepare_run_dir(config, resume)
+    run_dir, config = _prepare_run_dir(config, resume, check_empty=world.main)
     bundle = load_dataset(config.data, config.train.seed)  # raises DataError before any folder exists
     for warning in bundle.warnings:
         say(f"warning: {warning}")
@@ -63,13 +76,15 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
     config = _resolve(config, task, bundle, tokenizer, labels, model_depth(model_path))
     _seed_everything(config.train.seed)
     precision = choose_precision(config.train.precision)
-    threads = set_threads(config.train.threads)
+    threads = set_threads(config.train.threads or (threads_per_rank(world) if world.distributed else None))
     say(f"{task.name}: {len(bundle.train)} train / {_n(bundle.dev)} dev / {_n(bundle.test)} test examples, "
         f"{len(labels)} labels; method {config.train.method}, {config.train.epochs} epochs, batch "
         f"{config.train.batch_size}, lr {config.train.lr:g}, max_length {config.model.max_length}, "
-        f"{precision.dtype} on {precision.device} x{threads}")
-    if not resume:
+        f"{precision.dtype} on {precision.device} x{threads}"
+        + (f", {world.size} processes (global batch split between them)" if world.distributed else ""))
+    if not resume and world.main:
         _start_run_dir(run_dir, config, bundle)
+    barrier(world)
     max_length = int(config.model.max_length or 128)
     train_data = _encode(task, bundle.train, tokenizer, labels, max_length)
     dev_data = _encode(task, bundle.dev, tokenizer, labels, max_length) if bundle.dev else None
@@ -80,7 +95,12 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
     model = apply_method(model, config.train, task.peft_task_type, total).to(precision.device)
     result = train(model, task, labels, train_data, dev_data, config.train, run_dir, precision=precision,
                    pad_id=int(tokenizer.pad_token_id or 0), resume=resume is not None,
-                   show_progress=show_progress, on_event=on_event)
+                   show_progress=show_progress, on_event=on_event, world=world)
+    if not world.main:
+        barrier(world)  # rank 0 evaluates and writes the run folder
+        from tunelab.artifacts.files import read_json
+
+        return TrainSummary(run_dir, load_manifest(run_dir), read_json(run_dir / "metrics.json"), bundle.warnings)
     evaluations: dict[str, Evaluation] = {"dev": result.dev} if result.dev else {}
     if bundle.test:
         test_data = _encode(task, bundle.test, tokenizer, labels, max_length)
@@ -113,6 +133,7 @@ def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progr
     write_model_card(run_dir, manifest, config)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     save_manifest(run_dir, manifest)  # last: a folder with manifest.json is complete
+    barrier(world)
     return TrainSummary(run_dir, manifest, metrics, bundle.warnings)
 
 
@@ -141,7 +162,14 @@ def _n(split: Split | None) -> int:
     return len(split) if split else 0
 
 
-def _prepare_run_dir(config: RunConfig, resume: str | Path | None) -> tuple[Path, RunConfig]:
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _prepare_run_dir(config: RunConfig, resume: str | Path | None,
+                     check_empty: bool = True) -> tuple[Path, RunConfig]:
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "config.yaml").is_file():
@@ -152,7 +180,7 @@ def _prepare_run_dir(config: RunConfig, resume: str | Path | None) -> tuple[Path
     if not config.output:
         raise UsageError("no output folder given", hint="pass --output runs/NAME")
     run_dir = Path(config.output)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if check_empty and run_dir.exists() and any(run_dir.iterdir()):
         raise UsageError(f"output folder {run_dir} already exists and is not empty",
                          hint="choose another --output, or --resume it if training was interrupted")
     return run_dir, config

@@ -19,6 +19,7 @@ from tunelab.training.checkpoint import (
     save_checkpoint,
     save_model_state,
 )
+from tunelab.training.distributed import World, barrier, mean_over_ranks, shard, wrap
 from tunelab.training.precision import Precision
 from tunelab.training.progress import Progress
 from tunelab.training.schedule import build_optimizer, build_scheduler
@@ -42,11 +43,13 @@ class TrainResult:
 
 def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainData | None,
           cfg: TrainConfig, run_dir: Path, *, precision: Precision, pad_id: int,
-          resume: bool = False, show_progress: bool = True, on_event: Any = None) -> TrainResult:
+          resume: bool = False, show_progress: bool = True, on_event: Any = None,
+          world: World = World()) -> TrainResult:
     """Fine-tune `model` in place; keep the best dev checkpoint; return the final loop state.
 
     `on_event(entry)`, when given, is called (on this thread) with each new history entry (a step's loss, a dev
-    score) plus `total_steps`: the dashboard streams them live."""
+    score) plus `total_steps`: the dashboard streams them live. `world`: this process's rank among several
+    data-parallel ones (see `training.distributed`); rank 0 alone writes to `run_dir`."""
     assert cfg.epochs and cfg.batch_size and cfg.lr
     lengths = [len(e) for e in data.encoded]
     total = min(cfg.max_steps or 10**12, count_steps(lengths, cfg.batch_size, cfg.seed, cfg.epochs, cfg.max_tokens))
@@ -55,14 +58,17 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
     state, task_state = LoopState(total_steps=total), {}
     if resume:
         state, task_state = _restore(run_dir, model, optimizer, scheduler)
-    progress = Progress(total, state.global_step, enabled=show_progress)
+    progress = Progress(total, state.global_step, enabled=show_progress and world.main)
     reported = len(state.history)
+    forward = wrap(model, world)
     model.train()
     while not _done(state, cfg, total):
         batches = plan_batches(lengths, cfg.batch_size, cfg.seed, state.epoch, max_tokens=cfg.max_tokens)
         for batch_ids in batches[state.batch_in_epoch :]:
             started = time.perf_counter()
-            loss = _train_step(model, task, data, batch_ids, cfg, precision, pad_id, optimizer, scheduler)
+            loss = _train_step(model, forward, task, data, shard(batch_ids, world), cfg, precision, pad_id,
+                               optimizer, scheduler)
+            loss = mean_over_ranks(loss, world)
             state.train_seconds += time.perf_counter() - started
             state.global_step += 1
             state.batch_in_epoch += 1
@@ -74,26 +80,28 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
                                   "lr": lr})
             if cfg.eval_every and state.global_step % cfg.eval_every == 0:
                 task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
-                                       progress, task_state)
+                                       progress, task_state, world)
             reported = _report(state, reported, on_event)
             if state.global_step >= total or state.stopped_early:
                 break
-            if state.global_step % cfg.checkpoint_every == 0:
+            if state.global_step % cfg.checkpoint_every == 0 and world.main:
                 save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
         if state.batch_in_epoch >= len(batches):
             if not cfg.eval_every:
                 task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
-                                       progress, task_state)
+                                       progress, task_state, world)
             state.epoch += 1
             state.batch_in_epoch = 0
         if state.global_step >= total or state.stopped_early:
             if not cfg.eval_every and state.batch_in_epoch:  # cut mid-epoch by max_steps
                 task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
-                                       progress, task_state)
+                                       progress, task_state, world)
             state.finished = True
         reported = _report(state, reported, on_event)
-        save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
+        if world.main:
+            save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
     progress.close()
+    barrier(world)  # the best weights are on disk before every rank loads them
     return _finish(model, task, labels, dev, state, precision, pad_id, run_dir, task_state)
 
 
@@ -109,14 +117,16 @@ def _done(state: LoopState, cfg: TrainConfig, total: int) -> bool:
     return state.finished or state.stopped_early or state.global_step >= total or state.epoch >= (cfg.epochs or 0)
 
 
-def _train_step(model: Any, task: Task, data: TrainData, batch_ids: list[int], cfg: TrainConfig,
+def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids: list[int], cfg: TrainConfig,
                 precision: Precision, pad_id: int, optimizer: Any, scheduler: Any) -> float:
+    """One optimiser step on `batch_ids`; the forward pass runs through `forward` (the model, or DDP around it,
+    which averages the gradients over the ranks during backward)."""
     import torch
 
     batch = collate(task, [data.encoded[i] for i in batch_ids], pad_id)
     device = precision.device
     with precision.autocast():
-        logits = model(input_ids=batch["input_ids"].to(device),
+        logits = forward(input_ids=batch["input_ids"].to(device),
                        attention_mask=batch["attention_mask"].to(device)).logits
     loss = task.loss(logits, batch["targets"].to(device))
     adalora = _adalora(model)
@@ -157,12 +167,14 @@ def _orthogonal_penalty(model: Any, config: Any) -> Any:
 
 def _evaluate(model: Any, task: Task, labels: LabelSet, dev: TrainData | None, state: LoopState,
               cfg: TrainConfig, precision: Precision, pad_id: int, run_dir: Path, progress: Progress,
-              task_state: dict[str, Any]) -> dict[str, Any]:
-    """Score dev; keep the best weights; count evaluations without improvement for early stopping."""
+              task_state: dict[str, Any], world: World = World()) -> dict[str, Any]:
+    """Score dev; keep the best weights; count evaluations without improvement for early stopping. Every rank
+    scores (same weights: the same decision everywhere); rank 0 saves."""
     best_path = run_dir / "checkpoints" / "best.safetensors"
-    best_path.parent.mkdir(parents=True, exist_ok=True)
     if dev is None or not dev.examples:
-        save_model_state(model, best_path)
+        if world.main:
+            best_path.parent.mkdir(parents=True, exist_ok=True)
+            save_model_state(model, best_path)
         return task_state
     result = evaluate_examples(task, model, labels, dev.examples, dev.encoded, pad_id=pad_id,
                                autocast=precision.autocast(), tune=True)
@@ -174,7 +186,9 @@ def _evaluate(model: Any, task: Task, labels: LabelSet, dev: TrainData | None, s
                   + (" (best)" if improved else ""))
     if improved:
         state.best_metric, state.best_step, state.bad_evals = result.metric, state.global_step, 0
-        save_model_state(model, best_path)
+        if world.main:
+            best_path.parent.mkdir(parents=True, exist_ok=True)
+            save_model_state(model, best_path)
         return {k: v for k, v in result.extra.items() if k == "thresholds"}
     state.bad_evals += 1
     if cfg.patience and state.bad_evals >= cfg.patience:
