@@ -111,11 +111,12 @@ def worker_pids(pid: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def intents_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """A finished run; what it learned does not matter here (two epochs)."""
     root = tmp_path_factory.mktemp("replicas-run")
     data = write_csv(root / "intents.csv", [{"text": t, "label": label} for label, texts in INTENTS.items()
                                             for t in texts])
     tunelab.train(data=str(data), dev=str(data), test=str(data), task="classification", output=str(root / "run"),
-                  model=str(tiny_model), epochs=15, batch_size=6, lr=3e-3, warmup_ratio=0.0, patience=0,
+                  model=str(tiny_model), epochs=2, batch_size=6, lr=3e-3, warmup_ratio=0.0, patience=0,
                   precision="fp32", show_progress=False, seed=1)
     return root / "run"
 
