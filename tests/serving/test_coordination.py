@@ -33,12 +33,13 @@ def test_the_limiter_follows_the_dialect(registry: Any) -> None:
     limiter = build_limiter(registry, 10.0, 20)
     expected = SharedRateLimiter if registry.dialect == "postgresql" else RateLimiter
     assert type(limiter) is expected
+    limiter.close()
 
 
 def test_shared_buckets_hold_the_limit_across_replicas(pg_url: str) -> None:
     stores = [Store(pg_url), Store(pg_url)]
+    a, b = (SharedRateLimiter(s.engine, rate_per_s=0.01, burst=5) for s in stores)
     try:
-        a, b = (SharedRateLimiter(s.engine, rate_per_s=0.01, burst=5) for s in stores)
         waits = [(a if i % 2 else b).acquire("key-1") for i in range(10)]
         assert [w == 0 for w in waits] == [True] * 5 + [False] * 5  # five granted in all, not five each
         assert 90 < waits[-1] <= 100  # one token at 0.01/s: about 100 s to wait
@@ -48,6 +49,8 @@ def test_shared_buckets_hold_the_limit_across_replicas(pg_url: str) -> None:
         with pytest.raises(UsageError, match="exceeds the burst"):
             a.acquire("key-1", cost=6)
     finally:
+        a.close()
+        b.close()
         for store in stores:
             store.close()
 

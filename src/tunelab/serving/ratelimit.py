@@ -142,6 +142,9 @@ class RateLimiter:
             raise UsageError(f"cost {cost:g} exceeds the burst of {key_burst:g}: it could never be granted")
         return None if cost == 0 else (key_rate, key_burst)
 
+    def close(self) -> None:
+        """Nothing to release (the shared limiter's pool is closed the same way)."""
+
     def _evict(self, now: float) -> None:
         """Drop full (idle) buckets from the old end, then enforce the key cap. Amortised O(1) per call."""
         buckets = self._buckets

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from tunelab.registry import Store
-from tunelab.registry.coordination import read_counters, take_tokens
+from tunelab.registry.coordination import bucket_engine, read_counters, take_tokens
 from tunelab.serving.ratelimit import RateLimiter
 
 log = logging.getLogger("tunelab.serve")
@@ -27,13 +27,15 @@ class Limiter(Protocol):
     def acquire(self, key: str, cost: float = 1.0, rate: float | None = None,
                 burst: float | None = None) -> float: ...
 
+    def close(self) -> None: ...
+
 
 class SharedRateLimiter:
     """The `RateLimiter` interface over PostgreSQL buckets: the defaults and checks are the local limiter's, the
     tokens live in the database, so every replica draws from the same bucket."""
 
     def __init__(self, engine: Any, rate_per_s: float, burst: int) -> None:
-        self.engine = engine
+        self.engine = bucket_engine(engine.url)  # its own pool: autocommit, one round trip per request
         self.defaults = RateLimiter(rate_per_s, burst)  # checks values and resolves per-key overrides; holds nothing
 
     def acquire(self, key: str, cost: float = 1.0, rate: float | None = None, burst: float | None = None) -> float:
@@ -41,6 +43,9 @@ class SharedRateLimiter:
         if limits is None:
             return 0.0
         return take_tokens(self.engine, key, cost, *limits)
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def build_limiter(store: Store, rate_per_s: float, burst: int) -> Limiter:

@@ -134,6 +134,7 @@ async def stop(services: Services) -> None:
         services.usage.flush()
     except Exception:  # noqa: BLE001 - shutting down: report, don't hang
         log.exception("could not flush usage counters")
+    services.auth.limiter.close()
     services.store.close()
 
 
