@@ -230,7 +230,7 @@ def keys_list(db: Db = None, as_json: AsJson = False) -> None:
 
 @keys_app.command("revoke")
 def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or name.")], db: Db = None) -> None:
-    """Revoke a key (servers stop accepting it within their key cache time, 5 s by default)."""
+    """Revoke a key (running servers stop accepting it within about half a second)."""
     info = _store(db).revoke_key(key)
     print(f"revoked {info.id} ({info.name})")
 

@@ -63,10 +63,22 @@ class ChangeWatcher:
         self.engine = engine
         self.handlers = dict(handlers)
         self.seen: dict[str, int] | None = None
+        self.failing = False  # the counters could not be read on the last poll (logged once per outage)
 
     def poll(self) -> list[str]:
-        """The topics that changed (their handlers have run)."""
-        counters = read_counters(self.engine)
+        """The topics that changed (their handlers have run). While the database cannot be read, nothing changes
+        here: the caches fall back on their own expiry (`key_cache_s`, `registry_cache_s`)."""
+        try:
+            counters = read_counters(self.engine)
+        except Exception as error:  # noqa: BLE001 - a database outage must not flood the log twice a second
+            if not self.failing:
+                log.warning("cannot read the change counters (%s): caches expire on their own until it can",
+                            type(error).__name__)
+            self.failing = True
+            return []
+        if self.failing:
+            log.info("change counters readable again")
+            self.failing = False
         changed = [] if self.seen is None else [t for t in self.handlers if counters.get(t) != self.seen.get(t)]
         self.seen = counters
         for topic in changed:
