@@ -8,6 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -149,13 +150,12 @@ def _drop_database(admin: Any, name: str, quoted: str, attempts: int = 50) -> No
             time.sleep(0.2)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """URL of a fresh, empty PostgreSQL database, dropped after the test.
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped on exit.
 
     The server comes from TUNELAB_TEST_PG_URL (else DEFAULT_PG_URL); its role needs CREATEDB.
-    Unreachable: skip, or fail under CI. Each test gets its own database, so tests can run in any order.
-    """
+    Unreachable: skip, or fail under CI."""
     import sqlalchemy as sa
     from sqlalchemy.pool import NullPool
 
@@ -184,6 +184,13 @@ def pg_url() -> Iterator[str]:
             _drop_database(admin, name, quoted)
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database per test (`fresh_pg_database`), so tests can run in any order."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

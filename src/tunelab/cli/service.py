@@ -46,37 +46,54 @@ def serve(
     log_text: Annotated[bool | None, Opt("--log-text/--hash-text", help="Log texts, or only their SHA-256.")] = None,
     retention_days: Annotated[float | None, Opt(help="Days to keep predictions without feedback.")] = None,
     rate_per_s: Annotated[float | None, Opt(help="Default per-key rate limit (requests/s; 0: none).")] = None,
-    workers: Annotated[int, Opt(help="uvicorn worker processes (use PostgreSQL for more than one).")] = 1,
+    workers: Annotated[int, Opt(help="Worker processes, each with its own models and batcher, the cores shared "
+                                     "out between them (more than one needs a PostgreSQL registry).")] = 1,
     log_level: Annotated[str | None, Opt(help="debug, info, warning, error.")] = None,
     access_log: Annotated[bool, Opt("--access-log", help="Log every request line.")] = False,
 ) -> None:
     """Serve registered models over HTTP: /v1 API (schema at /openapi.json), dashboard at /, Prometheus at /metrics."""
-    import logging
+    import dataclasses
+    import os
 
     import uvicorn
 
-    from tunelab.registry.db import redact
-    from tunelab.serving import create_app, load_settings
+    from tunelab.registry.db import normalise_url, redact
+    from tunelab.serving import load_settings
+    from tunelab.serving.factory import SETTINGS_ENV, settings_json, worker_threads
 
     settings = load_settings(config, db=db, host=host, port=port, auth=False if no_auth else None,
                              max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_models=max_models,
                              precision=precision, backend=backend, log_text=log_text, retention_days=retention_days,
                              rate_per_s=rate_per_s, log_level=log_level)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if workers > 1 and settings.db.startswith("sqlite"):
-        print("warning: several workers on one SQLite file work but serialise writes; "
-              "use PostgreSQL for real scale-out", file=sys.stderr)
-    if settings.threads:
-        from tunelab.training.precision import set_threads
-
-        set_threads(settings.threads)
+    settings = dataclasses.replace(settings, db=normalise_url(settings.db))
+    workers = check_workers(workers, settings.db)
+    threads = worker_threads(settings.threads, workers, len(os.sched_getaffinity(0)))
+    settings = dataclasses.replace(settings, threads=threads if workers > 1 else settings.threads)
     print(f"TuneLab serving on http://{settings.host}:{settings.port}  (registry {redact(settings.db)}, "
-          f"auth {'on' if settings.auth else 'OFF'})", file=sys.stderr)
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=access_log, workers=1 if workers <= 1 else None, loop="auto", http="auto",
-                timeout_keep_alive=int(settings.timeout_keep_alive_s), server_header=False,
-                limit_concurrency=settings.limit_concurrency or None)
+          f"auth {'on' if settings.auth else 'OFF'}, {workers} worker(s))", file=sys.stderr)
+    os.environ[SETTINGS_ENV] = settings_json(settings)  # every worker process reads the same settings
+    try:
+        uvicorn.run("tunelab.serving.factory:app", factory=True, host=settings.host, port=settings.port,
+                    log_level=settings.log_level, access_log=access_log, workers=workers, loop="auto", http="auto",
+                    timeout_keep_alive=int(settings.timeout_keep_alive_s), server_header=False,
+                    limit_concurrency=settings.limit_concurrency or None)
+    finally:
+        os.environ.pop(SETTINGS_ENV, None)
+
+
+def check_workers(workers: int, db: str) -> int:
+    """`workers`, or UsageError: at least 1, and more than one only on PostgreSQL. SQLite is refused for several
+    workers: they would serialise every write on one file lock, and the per-key rate limits (kept in each
+    process's memory on SQLite) would allow N times the limit."""
+    from tunelab.errors import UsageError
+
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
+    if workers > 1 and not db.startswith("postgresql"):
+        raise UsageError(f"--workers {workers} needs a PostgreSQL registry (this one is SQLite)",
+                         hint="run one worker on SQLite, or point --db / TUNELAB_DB at postgresql://...; several "
+                              "SQLite writers queue on one file lock and each would keep its own rate limits")
+    return workers
 
 
 @models_app.command("register")
@@ -213,7 +230,7 @@ def keys_list(db: Db = None, as_json: AsJson = False) -> None:
 
 @keys_app.command("revoke")
 def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or name.")], db: Db = None) -> None:
-    """Revoke a key (servers stop accepting it within their key cache time, 5 s by default)."""
+    """Revoke a key (running servers stop accepting it within about half a second)."""
     info = _store(db).revoke_key(key)
     print(f"revoked {info.id} ({info.name})")
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from tunelab.errors import ArtifactError, ConflictError, NotFoundError, UnknownLabelError, UsageError
+from tunelab.registry import coordination
 from tunelab.registry import keys as keylib
 from tunelab.registry import schema as t
 from tunelab.registry.abstats import sticky_choice
@@ -205,6 +206,7 @@ class Store:
                         model=name, version=version, run_path=str(run), task=manifest.task,
                         labels=list(manifest.labels), metrics=dict(manifest.metrics),
                         base_model=str(manifest.base_model), created_at=now()))
+                    coordination.bump(conn, coordination.ROUTING)
                 break
             except IntegrityError:
                 continue
@@ -267,6 +269,7 @@ class Store:
                              .values(version=version, updated_at=now()))
             conn.execute(t.alias_events.insert().values(model=name, alias=alias, version=version,
                                                         previous_version=previous, actor=actor, at=now()))
+            coordination.bump(conn, coordination.ROUTING)
         return self.get_version(target.model, target.version)
 
     def rollback_alias(self, name: str, alias: str = DEFAULT_ALIAS, *, actor: str = "") -> VersionInfo:
@@ -307,6 +310,7 @@ class Store:
             if clean:
                 conn.execute(t.splits.insert().values(model=name, weights={str(k): w for k, w in clean.items()},
                                                       updated_at=now()))
+            coordination.bump(conn, coordination.ROUTING)
         return clean
 
     def get_split(self, name: str) -> dict[int, float]:
@@ -457,6 +461,7 @@ class Store:
                     id=new.key_id, name=name, hash=keylib.hash_secret(new.secret), scopes=",".join(scope_list),
                     rate_per_s=rate_per_s, burst=burst, created_at=now()))
                 conn.execute(t.key_usage.insert().values(key_id=new.key_id, requests=0, texts=0, tokens=0, errors=0))
+                coordination.bump(conn, coordination.KEYS)  # replicas may have cached "no such key"
         except IntegrityError:
             raise ConflictError(f"an API key named {name!r} exists already",
                                 hint="pick another name, or revoke the old key first") from None
@@ -494,6 +499,7 @@ class Store:
             conn.execute(t.api_keys.update().where(t.api_keys.c.id == key.id, t.api_keys.c.revoked_at.is_(None))
                          .values(revoked_at=now()))
             conn.execute(t.sessions.delete().where(t.sessions.c.key_id == key.id))  # its dashboard logins end
+            coordination.bump(conn, coordination.KEYS)
         return self.get_key(key.id)
 
     def add_usage(self, deltas: Mapping[str, Mapping[str, int]]) -> None:

@@ -42,12 +42,14 @@ def is_admin(caller: Caller) -> bool:
 
 
 class Authenticator:
-    def __init__(self, store: Store, *, enabled: bool, rate_per_s: float, burst: int, cache_s: float) -> None:
+    def __init__(self, store: Store, *, enabled: bool, rate_per_s: float, burst: int, cache_s: float,
+                 limiter: Any = None) -> None:
         self.store = store
         self.enabled = enabled
         self.cache_s = cache_s
-        self.limiter = RateLimiter(rate_per_s, burst)
+        self.limiter = limiter or RateLimiter(rate_per_s, burst)  # serving.replicas.SharedRateLimiter on PostgreSQL
         self._cache: dict[str, tuple[float, Any]] = {}
+        self._generation = 0  # bumped by forget_all: a lookup that raced with it is not cached
         self._lock = threading.Lock()
 
     def authenticate(self, headers: Any, scope: str, identified: Any = None) -> Caller:
@@ -79,17 +81,25 @@ class Authenticator:
         with self._lock:
             self._cache.pop(key_id, None)
 
+    def forget_all(self) -> None:
+        """Drop every cached key (keys were created or revoked through another process)."""
+        with self._lock:
+            self._cache.clear()
+            self._generation += 1
+
     def _lookup(self, key_id: str) -> Any:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(key_id)
+            generation = self._generation
         if hit is not None and now - hit[0] < self.cache_s:
             return hit[1]
         info = self.store.key_by_id(key_id)
         with self._lock:
             if len(self._cache) > 100_000:
                 self._cache.clear()
-            self._cache[key_id] = (now, info)
+            if generation == self._generation:
+                self._cache[key_id] = (now, info)
         return info
 
 

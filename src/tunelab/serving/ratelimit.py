@@ -99,21 +99,10 @@ class RateLimiter:
         """
         if not isinstance(key, str):
             raise UsageError(f"key must be a string, got {type(key).__name__}")
-        if isinstance(cost, bool) or not isinstance(cost, int | float) or not math.isfinite(cost) or cost < 0:
-            raise UsageError(f"cost must be a finite number >= 0, got {cost!r}")
-        key_rate = self.rate_per_s if rate is None else _check_rate("rate", rate)
-        if key_rate <= 0.0:
+        limits = self.limits_for(cost, rate, burst)
+        if limits is None:
             return 0.0
-        if burst is not None:
-            key_burst = _check_burst("burst", burst)
-        elif self.rate_per_s > 0:
-            key_burst = self.burst
-        else:
-            raise UsageError("a key given its own rate needs its own burst too: the limiter's default is unlimited")
-        if cost > key_burst:
-            raise UsageError(f"cost {cost:g} exceeds the burst of {key_burst:g}: it could never be granted")
-        if cost == 0:
-            return 0.0
+        key_rate, key_burst = limits
         with self._lock:
             now = self._clock()
             bucket = self._buckets.get(key)
@@ -133,6 +122,28 @@ class RateLimiter:
                 wait = (cost - bucket.tokens) / key_rate
             self._evict(now)
             return wait
+
+    def limits_for(self, cost: float, rate: float | None = None, burst: float | None = None
+                   ) -> tuple[float, float] | None:
+        """The checked (rate, burst) a request of `cost` is held to; None when it costs nothing or is unlimited.
+        UsageError for a bad value, or a cost that the burst could never grant."""
+        if isinstance(cost, bool) or not isinstance(cost, int | float) or not math.isfinite(cost) or cost < 0:
+            raise UsageError(f"cost must be a finite number >= 0, got {cost!r}")
+        key_rate = self.rate_per_s if rate is None else _check_rate("rate", rate)
+        if key_rate <= 0.0:
+            return None
+        if burst is not None:
+            key_burst = _check_burst("burst", burst)
+        elif self.rate_per_s > 0:
+            key_burst = self.burst
+        else:
+            raise UsageError("a key given its own rate needs its own burst too: the limiter's default is unlimited")
+        if cost > key_burst:
+            raise UsageError(f"cost {cost:g} exceeds the burst of {key_burst:g}: it could never be granted")
+        return None if cost == 0 else (key_rate, key_burst)
+
+    def close(self) -> None:
+        """Nothing to release (the shared limiter's pool is closed the same way)."""
 
     def _evict(self, now: float) -> None:
         """Drop full (idle) buckets from the old end, then enforce the key cap. Amortised O(1) per call."""

@@ -29,6 +29,7 @@ from tunelab.apps.monitor.policy import MonitorPolicy, build_policy
 from tunelab.apps.recommender.hub import RecommenderHub
 from tunelab.home import home
 from tunelab.registry import Store
+from tunelab.registry.coordination import KEYS, MONITORS, ROUTING
 from tunelab.registry.sessions import Sessions
 from tunelab.registry.store import now
 from tunelab.serving.auth import Authenticator, UsageMeter
@@ -37,6 +38,7 @@ from tunelab.serving.jobs import TrainingJobs
 from tunelab.serving.metrics import Metrics
 from tunelab.serving.models import ModelCache
 from tunelab.serving.predicting import Predictions
+from tunelab.serving.replicas import CHANGE_POLL_S, ChangeWatcher, build_limiter
 from tunelab.serving.routing import ModelAdmin, RouteCache
 from tunelab.serving.settings import ServeSettings
 
@@ -93,8 +95,9 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
     usage = UsageMeter(store)
     routes = RouteCache(store, settings.registry_cache_s)
     models = ModelCache(settings.max_models, settings.precision, settings.backend)
+    limiter = build_limiter(store, settings.rate_per_s, settings.burst)  # shared by the replicas on PostgreSQL
     auth = Authenticator(store, enabled=settings.auth, rate_per_s=settings.rate_per_s, burst=settings.burst,
-                         cache_s=settings.key_cache_s)
+                         cache_s=settings.key_cache_s, limiter=limiter)
     return Services(
         settings=settings, store=store, metrics=metrics, auth=auth, usage=usage, routes=routes,
         admin=ModelAdmin(store, routes), models=models,
@@ -106,9 +109,15 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
 
 
 async def start(services: Services) -> None:
-    """Start the batcher and the background work: usage counters, retention, monitor webhooks."""
+    """Start the batcher and the background work: usage counters, retention, monitor webhooks, and the watch on
+    changes made through other processes (keys, routing, monitor configs)."""
     services.predictions.start()
+    watcher = ChangeWatcher(services.store.engine, {KEYS: services.auth.forget_all,
+                                                    ROUTING: services.routes.invalidate,
+                                                    MONITORS: services.hub.forget_all})
+    watcher.poll()  # the counters as they are now: caches filled from here on follow later changes
     services.tasks = [
+        _every(CHANGE_POLL_S, watcher.poll),
         _every(services.settings.usage_flush_s, services.usage.flush),
         _every(3600.0, lambda: purge(services), first=0.0),
         _every(DELIVERY_INTERVAL_S, services.hub.deliver),
@@ -125,6 +134,7 @@ async def stop(services: Services) -> None:
         services.usage.flush()
     except Exception:  # noqa: BLE001 - shutting down: report, don't hang
         log.exception("could not flush usage counters")
+    services.auth.limiter.close()
     services.store.close()
 
 

@@ -73,6 +73,11 @@ class MonitorHub:
     def config(self, name: str) -> MonitorConfig:
         return parse_monitor_config(self.store.get_config(name), source=f"monitor {name!r} in the registry")
 
+    def forget_all(self) -> None:
+        """Drop the loaded monitors (a config changed through another process): each reopens on its next use."""
+        with self._lock:
+            self._monitors.clear()
+
     def webhook(self, name: str) -> WebhookConfig | None:
         with self._lock:
             monitor = self._monitors.get(name)

@@ -70,6 +70,7 @@ class Monitor:
         self.max_clock_skew_s = max_clock_skew_s
         self.engine = RuleEngine(config.rules, config.lookback_s)
         self._lock = threading.Lock()
+        self._seen = (0, 0)  # (item id, alert id) this process's rules have seen up to
         self.warm()
 
     @classmethod
@@ -91,41 +92,62 @@ class Monitor:
     def warm(self) -> int:
         """Rebuild the rules' state from the stored items of the last lookback (after a restart): incidents that
         are still open stay open, cool-downs continue. Returns how many items were read."""
+        with self.store.exclusive(self.config.name):
+            return self._warm()
+
+    def _warm(self) -> int:
         engine = RuleEngine(self.config.rules, self.config.lookback_s)
         until = None if self.max_clock_skew_s is None else \
             datetime.now(UTC) + timedelta(seconds=self.max_clock_skew_s)
+        self._seen = self.store.last_ids(self.config.name)
         latest = self.store.latest_item_time(self.config.name, until=until)
         rows = [] if latest is None else self.store.items_since(
             self.config.name, latest - timedelta(seconds=self.config.lookback_s), until=until)
         for row in rows:
-            keys: list[Key] = [("all", "*")] + [("ticker", x) for x in row.tickers]
-            keys += [("entity", x) for x in row.entities] + ([("topic", row.topic)] if row.topic else [])
-            engine.observe(Observation(_epoch(row.at), bool(row.negative), bool(row.positive), float(row.score),
-                                       tuple(keys)), emit=False)
+            engine.observe(_observation(row), emit=False)
         for rule, kind, key, at in self.store.last_alerts(self.config.name, until=until):
             engine.remember_alert(rule, (kind, key), at.timestamp())
         self.engine = engine
         return len(rows)
 
+    def _catch_up(self) -> int:
+        """Feed the rules what other processes stored since this one last looked (their items in the order they
+        were written, their alerts' cool-downs), so this process continues exactly where they left off."""
+        rows = self.store.items_after(self.config.name, self._seen[0])
+        for row in rows:
+            self.engine.observe(_observation(row), emit=False)
+        alerts = self.store.alerts_after(self.config.name, self._seen[1])
+        for _id, rule, kind, key, at in alerts:
+            self.engine.remember_alert(rule, (kind, key), at.timestamp())
+        self._seen = (rows[-1].id if rows else self._seen[0], alerts[-1][0] if alerts else self._seen[1])
+        return len(rows)
+
     def ingest(self, events: Sequence[Event]) -> IngestResult:
-        """DataError (nothing stored) when an event is stamped too far ahead of the wall clock."""
+        """DataError (nothing stored) when an event is stamped too far ahead of the wall clock.
+
+        Several processes may serve one monitor: each batch is processed by the process that received it, while
+        it holds the monitor (`MonitorStore.exclusive`), after catching up with what the others stored."""
         future = future_events(events, self.max_clock_skew_s)
         if future:
             raise DataError(future, hint="timestamps are the events' own UTC times; check the sender's clock")
         with self._lock:
-            fresh, duplicates = self._dedupe(events)
-            classified = self.classifier.classify([e.text for e in fresh])
-            rows = [self._row(e, c) for e, c in zip(fresh, classified)]
-            rows.sort(key=lambda r: r.at)  # stable: arrival order among equal timestamps
-            drafts = []
-            for row in rows:
-                drafts += self.engine.observe(Observation(row.at, row.negative, row.positive, row.score, row.keys))
-            try:
-                ids = self.store.write_batch(self.config.name, self.config.window_s, rows, drafts,
-                                             webhook=self.config.webhook is not None)
-            except Exception:
-                self.warm()  # the rules saw items that were not stored: rebuild them from the database
-                raise
+            fresh, _ = self._dedupe(events)  # known duplicates are not classified
+            classified = dict(zip((e.hash for e in fresh), self.classifier.classify([e.text for e in fresh])))
+            with self.store.exclusive(self.config.name):
+                self._catch_up()
+                fresh, duplicates = self._dedupe(events)  # again: another process may have stored some meanwhile
+                rows = sorted((self._row(e, classified[e.hash]) for e in fresh), key=lambda r: r.at)  # stable
+                drafts = []
+                for row in rows:
+                    drafts += self.engine.observe(Observation(row.at, row.negative, row.positive, row.score,
+                                                              row.keys))
+                try:
+                    ids = self.store.write_batch(self.config.name, self.config.window_s, rows, drafts,
+                                                 webhook=self.config.webhook is not None)
+                    self._seen = self.store.last_ids(self.config.name)
+                except Exception:
+                    self._warm()  # the rules saw items that were not stored: rebuild them from the database
+                    raise
         alerts = tuple({"id": i, "monitor": self.config.name, "rule": d.rule, "kind": d.kind, "key": d.key,
                         "at": _iso(d.at), "value": d.value, "details": d.details, "message": d.message}
                        for i, d in zip(ids, drafts))
@@ -146,6 +168,13 @@ class Monitor:
         entities = tuple(dict.fromkeys((*event.entities, *c.entities)))
         return ItemRow(event.hash, event.epoch, event.source, event.text, c.label, c.score, c.negative, c.positive,
                        c.topic, event.tickers, entities, item_keys(event, c))
+
+
+def _observation(row: Any) -> Observation:
+    """A stored item as the rules see it (warm-up and catch-up: no alert is raised for it again)."""
+    keys: list[Key] = [("all", "*")] + [("ticker", x) for x in row.tickers]
+    keys += [("entity", x) for x in row.entities] + ([("topic", row.topic)] if row.topic else [])
+    return Observation(_epoch(row.at), bool(row.negative), bool(row.positive), float(row.score), tuple(keys))
 
 
 def _epoch(value: Any) -> float:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,9 +14,12 @@ import sqlalchemy as sa
 from tunelab.apps.monitor import tables as t
 from tunelab.apps.monitor.engine import AlertDraft
 from tunelab.errors import NotFoundError, UsageError
+from tunelab.registry.coordination import MONITORS, bump
 from tunelab.registry.names import check_name
 
 MAX_LIMIT = 10_000
+_PG_MONITOR_LOCKS = 7_347_002  # advisory lock namespace: (this, crc32 of the monitor's name)
+LOCK_TIMEOUT = "30s"  # a batch waits at most this long for another process's batch of the same monitor
 
 
 def to_time(epoch: float) -> datetime:
@@ -72,6 +77,7 @@ class MonitorStore:
             else:
                 conn.execute(t.monitors.update().where(t.monitors.c.name == name)
                              .values(config=config, updated_at=stamp))
+            bump(conn, MONITORS)  # other processes reload the monitor
 
     def get_config(self, name: str) -> dict[str, Any]:
         check_name(name, "monitor name")
@@ -87,6 +93,54 @@ class MonitorStore:
             rows = conn.execute(sa.select(t.monitors).order_by(t.monitors.c.name)).all()
         return [{"name": r.name, "config": r.config, "created_at": iso(r.created_at),
                  "updated_at": iso(r.updated_at)} for r in rows]
+
+    # ---- one batch at a time across processes -----------------------------------------------------
+
+    @contextmanager
+    def exclusive(self, monitor: str) -> Iterator[None]:
+        """Hold the monitor across processes: on PostgreSQL a session advisory lock, which the database releases
+        by itself if the holder dies; elsewhere (SQLite: one serving process) nothing."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        key = {"ns": _PG_MONITOR_LOCKS, "k": zlib.crc32(monitor.encode("utf-8")) - 2**31}
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT set_config('lock_timeout', :t, true)"), {"t": LOCK_TIMEOUT})
+            conn.execute(sa.text("SELECT pg_advisory_lock(:ns, :k)"), key)
+            conn.commit()
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :k)"), key)
+                    conn.commit()
+                except Exception:
+                    conn.invalidate()  # closing the session releases the lock; never pool a connection holding it
+                    raise
+
+    def last_ids(self, monitor: str) -> tuple[int, int]:
+        """(newest item id, newest alert id) of the monitor, 0 when none."""
+        with self.engine.connect() as conn:
+            item = conn.execute(sa.select(sa.func.max(t.monitor_items.c.id))
+                                .where(t.monitor_items.c.monitor == monitor)).scalar()
+            alert = conn.execute(sa.select(sa.func.max(t.monitor_alerts.c.id))
+                                 .where(t.monitor_alerts.c.monitor == monitor)).scalar()
+        return int(item or 0), int(alert or 0)
+
+    def items_after(self, monitor: str, item_id: int) -> list[Any]:
+        """Items stored after `item_id`, in the order they were written (another process's batches)."""
+        c = t.monitor_items.c
+        query = sa.select(c.id, c.at, c.negative, c.positive, c.score, c.topic, c.tickers, c.entities).where(
+            c.monitor == monitor, c.id > item_id).order_by(c.id)
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
+
+    def alerts_after(self, monitor: str, alert_id: int) -> list[tuple[int, str, str, str, datetime]]:
+        """(id, rule, kind, key, at) of the alerts stored after `alert_id`."""
+        c = t.monitor_alerts.c
+        query = sa.select(c.id, c.rule, c.kind, c.key, c.at).where(c.monitor == monitor, c.id > alert_id)
+        with self.engine.connect() as conn:
+            return [(int(r[0]), r[1], r[2], r[3], utc(r[4])) for r in conn.execute(query.order_by(c.id))]
 
     # ---- items and aggregates --------------------------------------------------------------------
 
