@@ -108,6 +108,14 @@ class TrainConfig:
     """AdaLoRA: average rank kept after re-allocation."""
     max_steps: int | None = None
     """Stop after this many optimiser steps (for smoke runs); default: epochs x steps per epoch."""
+    privacy: str = "none"
+    """none, or dp: differentially private training (DP-SGD with Opacus) to the --epsilon target."""
+    epsilon: float | None = None
+    """DP: the privacy budget ε to spend over the planned steps (e.g. 8)."""
+    delta: float | None = None
+    """DP: δ; default min(1e-5, 1 / (10 x training examples))."""
+    dp_max_grad_norm: float = 1.0
+    """DP: each example's gradient is clipped to this norm before the noise is added."""
 
 
 @dataclass
@@ -141,6 +149,9 @@ class RunConfig:
             (m.dropout is None or 0 <= m.dropout < 1, "model.dropout", "must be in [0, 1)"),
             (t.checkpoint_every > 0, "train.checkpoint_every", "must be > 0"),
             (t.adalora_target_r <= t.lora_r, "train.adalora_target_r", "must be <= train.lora_r"),
+            (t.privacy in ("none", "dp"), "train.privacy", f"must be none or dp, got {t.privacy!r}"),
+            (t.delta is None or 0 < t.delta < 1, "train.delta", "must be in (0, 1)"),
+            (t.dp_max_grad_norm > 0, "train.dp_max_grad_norm", "must be > 0"),
         ]
         return [ConfigProblem(path, message) for ok, path, message in checks if not ok]
 

@@ -35,6 +35,7 @@ class Manifest:
     precision: str = "fp32"
     schema_version: int = SCHEMA_VERSION
     artifacts: dict[str, Any] = field(default_factory=dict)  # files, adapter, optimized (cards), distillation
+    privacy: dict[str, Any] = field(default_factory=dict)  # DP training: ε spent, δ, noise, sampling (else empty)
 
     def cards(self) -> dict[str, ArtifactCard]:
         """The report cards of its compressed artifacts (`tunelab export` / `prune` / `distill`), by name."""

@@ -98,7 +98,7 @@ Fine-tuned from `{manifest.base_model}`{origin} with TuneLab (method: {manifest.
 - Training: {manifest.timings.get("train_seconds")} s, {manifest.timings.get("samples_per_second")} samples/s,
   best step {manifest.timings.get("best_step")}
 - Licence: {data.license or "not known locally: see the base model's and your data's terms"}
-
+{privacy_line(manifest.privacy)}
 ## Results
 
 | split | metric | value |
@@ -127,3 +127,12 @@ predicted when its sigmoid score reaches its threshold, tuned on dev):
 Trained on the data above only: expect lower quality on text unlike it. The bundled base
 model is English and uncased; other scripts (e.g. Chinese) are seen character by character.
 """
+
+
+def privacy_line(privacy: dict[str, Any]) -> str:
+    """The model card's line on differentially private training (empty when the run was not private)."""
+    if not privacy:
+        return ""
+    return (f"- Differential privacy: (ε = {privacy['epsilon']}, δ = {privacy['delta']:.2g}) spent over "
+            f"{privacy['steps']} steps of {privacy['mechanism']}; noise multiplier "
+            f"{privacy['noise_multiplier']:.3f}, per-example clipping at {privacy['max_grad_norm']:g}\n")

@@ -31,6 +31,7 @@ from tunelab.training.distributed import World, barrier, close_world, init_world
 from tunelab.training.loop import TrainData, train
 from tunelab.training.mfu import utilisation
 from tunelab.training.precision import choose_precision, set_threads
+from tunelab.training.privacy import check_private, freeze_embeddings, plan
 from tunelab.types import DatasetBundle, Split
 
 
@@ -75,7 +76,11 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     labels = task.build_labels(bundle.train.examples)
     config = _resolve(config, task, bundle, tokenizer, labels, model_depth(model_path))
     _seed_everything(config.train.seed)
-    precision = choose_precision(config.train.precision)
+    private = config.train.privacy == "dp"
+    check_private(config.train, task.spec.per_token, resume is not None)
+    if private and world.distributed:
+        raise UsageError("--privacy dp runs in one process (drop --nproc)")
+    precision = choose_precision("fp32" if private else config.train.precision)
     threads = set_threads(config.train.threads or (threads_per_rank(world) if world.distributed else None))
     say(f"{task.name}: {len(bundle.train)} train / {_n(bundle.dev)} dev / {_n(bundle.test)} test examples, "
         f"{len(labels)} labels; method {config.train.method}, {config.train.epochs} epochs, batch "
@@ -93,9 +98,16 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
                                                    t.epochs, t.max_tokens))
     model = task.build_model(model_path, labels, config.model.dropout)
     model = apply_method(model, config.train, task.peft_task_type, total).to(precision.device)
+    privacy = None
+    if private:
+        freeze_embeddings(model)
+        privacy = plan(config.train, len(train_data.encoded))
+        say(f"differential privacy: target ε {privacy.target_epsilon:g} at δ {privacy.delta:.2g} over "
+            f"{privacy.planned_steps} steps: noise multiplier {privacy.noise_multiplier:.3f}, sampling rate "
+            f"{privacy.sample_rate:.4f}, per-example clipping at {privacy.max_grad_norm:g}")
     result = train(model, task, labels, train_data, dev_data, config.train, run_dir, precision=precision,
                    pad_id=int(tokenizer.pad_token_id or 0), resume=resume is not None,
-                   show_progress=show_progress, on_event=on_event, world=world)
+                   show_progress=show_progress, on_event=on_event, world=world, privacy=privacy)
     if not world.main:
         barrier(world)  # rank 0 evaluates and writes the run folder
         from tunelab.artifacts.files import read_json
@@ -129,7 +141,8 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
         timings=timings, task_state={**result.task_state, **task.reading_state(bundle.train.examples)},
         splits=_split_summary(bundle),
         versions=library_versions(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        precision=precision.dtype, artifacts=artifacts)
+        precision=precision.dtype, artifacts=artifacts,
+        privacy=privacy.record(result.state.global_step) if privacy else {})
     write_model_card(run_dir, manifest, config)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     save_manifest(run_dir, manifest)  # last: a folder with manifest.json is complete

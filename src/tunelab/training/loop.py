@@ -21,6 +21,7 @@ from tunelab.training.checkpoint import (
 )
 from tunelab.training.distributed import World, barrier, mean_over_ranks, shard, wrap
 from tunelab.training.precision import Precision
+from tunelab.training.privacy import PrivacyPlan, make_private, poisson_batches
 from tunelab.training.progress import Progress
 from tunelab.training.schedule import build_optimizer, build_scheduler
 from tunelab.types import Example, LabelSet
@@ -44,15 +45,18 @@ class TrainResult:
 def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainData | None,
           cfg: TrainConfig, run_dir: Path, *, precision: Precision, pad_id: int,
           resume: bool = False, show_progress: bool = True, on_event: Any = None,
-          world: World = World()) -> TrainResult:
+          world: World = World(), privacy: PrivacyPlan | None = None) -> TrainResult:
     """Fine-tune `model` in place; keep the best dev checkpoint; return the final loop state.
 
     `on_event(entry)`, when given, is called (on this thread) with each new history entry (a step's loss, a dev
     score) plus `total_steps`: the dashboard streams them live. `world`: this process's rank among several
-    data-parallel ones (see `training.distributed`); rank 0 alone writes to `run_dir`."""
+    data-parallel ones (see `training.distributed`); rank 0 alone writes to `run_dir`. `privacy`: train with
+    DP-SGD to that plan (`training.privacy`): Poisson-sampled batches, per-example clipping and noise, and the
+    last step's weights kept (no selection on dev)."""
     assert cfg.epochs and cfg.batch_size and cfg.lr
     lengths = [len(e) for e in data.encoded]
-    total = min(cfg.max_steps or 10**12, count_steps(lengths, cfg.batch_size, cfg.seed, cfg.epochs, cfg.max_tokens))
+    total = privacy.planned_steps if privacy else min(
+        cfg.max_steps or 10**12, count_steps(lengths, cfg.batch_size, cfg.seed, cfg.epochs, cfg.max_tokens))
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     scheduler = build_scheduler(optimizer, int(cfg.warmup_ratio * total), total, cfg.power)
     state, task_state = LoopState(total_steps=total), {}
@@ -61,13 +65,17 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
     progress = Progress(total, state.global_step, enabled=show_progress and world.main)
     reported = len(state.history)
     forward = wrap(model, world)
+    if privacy is not None:
+        forward, optimizer = make_private(model, optimizer, privacy, cfg.batch_size)
     model.train()
     while not _done(state, cfg, total):
-        batches = plan_batches(lengths, cfg.batch_size, cfg.seed, state.epoch, max_tokens=cfg.max_tokens)
+        batches = (poisson_batches(len(lengths), lengths, privacy.sample_rate, cfg.seed, state.epoch,
+                                   -(-len(lengths) // cfg.batch_size)) if privacy else
+                   plan_batches(lengths, cfg.batch_size, cfg.seed, state.epoch, max_tokens=cfg.max_tokens))
         for batch_ids in batches[state.batch_in_epoch :]:
             started = time.perf_counter()
             loss = _train_step(model, forward, task, data, shard(batch_ids, world), cfg, precision, pad_id,
-                               optimizer, scheduler)
+                               optimizer, scheduler, clip=privacy is None)
             loss = mean_over_ranks(loss, world)
             state.train_seconds += time.perf_counter() - started
             state.global_step += 1
@@ -80,7 +88,7 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
                                   "lr": lr})
             if cfg.eval_every and state.global_step % cfg.eval_every == 0:
                 task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
-                                       progress, task_state, world)
+                                       progress, task_state, world, select=privacy is None)
             reported = _report(state, reported, on_event)
             if state.global_step >= total or state.stopped_early:
                 break
@@ -89,13 +97,13 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
         if state.batch_in_epoch >= len(batches):
             if not cfg.eval_every:
                 task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
-                                       progress, task_state, world)
+                                       progress, task_state, world, select=privacy is None)
             state.epoch += 1
             state.batch_in_epoch = 0
         if state.global_step >= total or state.stopped_early:
             if not cfg.eval_every and state.batch_in_epoch:  # cut mid-epoch by max_steps
                 task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
-                                       progress, task_state, world)
+                                       progress, task_state, world, select=privacy is None)
             state.finished = True
         reported = _report(state, reported, on_event)
         if world.main:
@@ -118,10 +126,15 @@ def _done(state: LoopState, cfg: TrainConfig, total: int) -> bool:
 
 
 def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids: list[int], cfg: TrainConfig,
-                precision: Precision, pad_id: int, optimizer: Any, scheduler: Any) -> float:
-    """One optimiser step on `batch_ids`; the forward pass runs through `forward` (the model, or DDP around it,
-    which averages the gradients over the ranks during backward)."""
+                precision: Precision, pad_id: int, optimizer: Any, scheduler: Any, clip: bool = True) -> float:
+    """One optimiser step on `batch_ids`; the forward pass runs through `forward` (the model, DDP around it, which
+    averages the gradients over the ranks during backward, or Opacus's per-example gradient module, whose
+    optimizer clips and noises). An empty batch (Poisson sampling under DP) only advances the schedule."""
     import torch
+
+    if not batch_ids:
+        scheduler.step()
+        return 0.0
 
     batch = collate(task, [data.encoded[i] for i in batch_ids], pad_id)
     device = precision.device
@@ -133,7 +146,7 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
     if adalora is not None:
         loss = loss + _orthogonal_penalty(model, adalora)
     loss.backward()
-    if cfg.max_grad_norm > 0:
+    if clip and cfg.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
     optimizer.step()
     scheduler.step()
@@ -167,9 +180,10 @@ def _orthogonal_penalty(model: Any, config: Any) -> Any:
 
 def _evaluate(model: Any, task: Task, labels: LabelSet, dev: TrainData | None, state: LoopState,
               cfg: TrainConfig, precision: Precision, pad_id: int, run_dir: Path, progress: Progress,
-              task_state: dict[str, Any], world: World = World()) -> dict[str, Any]:
+              task_state: dict[str, Any], world: World = World(), select: bool = True) -> dict[str, Any]:
     """Score dev; keep the best weights; count evaluations without improvement for early stopping. Every rank
-    scores (same weights: the same decision everywhere); rank 0 saves."""
+    scores (same weights: the same decision everywhere); rank 0 saves. `select=False` (DP training): every
+    evaluation's weights are kept, so the model is the last one, never one chosen by its dev score."""
     best_path = run_dir / "checkpoints" / "best.safetensors"
     if dev is None or not dev.examples:
         if world.main:
@@ -181,7 +195,7 @@ def _evaluate(model: Any, task: Task, labels: LabelSet, dev: TrainData | None, s
     model.train()
     state.history.append({"step": state.global_step, "epoch": state.epoch,
                           "dev_metric": round(result.metric, 6), "dev_metric_name": result.metric_name})
-    improved = state.best_metric is None or result.metric > state.best_metric
+    improved = not select or state.best_metric is None or result.metric > state.best_metric
     progress.note(f"eval step {state.global_step}: dev {result.metric_name} {result.metric:.4f}"
                   + (" (best)" if improved else ""))
     if improved:
