@@ -24,7 +24,8 @@ NANP = re.compile(r"(?<![\d+])(?:(?:\+1|001|1)[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-]?
 INTERNATIONAL = re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){2,6}(?!\d)")
 NATIONAL = re.compile(r"(?<![\d+])0\d{1,4}[ -]\d{3,4}[ -]?\d{3,4}(?!\d)")  # 020 7946 0958, 010-12345678
 
-CARD = re.compile(r"(?<![\d-])[1-6]\d{3}(?:[ -]?\d){9,15}(?![\d-]?\d)")
+CARD = re.compile(r"(?<![\d-])[0-6]\d{3}(?:[ -]?\d){8,15}(?![\d-]?\d)")
+MAESTRO_12 = re.compile(r"5[06-9]\d{10}|6\d{11}|0604\d{8}")  # 12 digits: only Maestro ranges
 CARD_GROUPS = re.compile(r"\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5}")  # 4-4-4-x, Amex 4-6-5
 
 IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])")
@@ -63,13 +64,15 @@ def find_phone(text: str) -> list[Finding]:
 
 
 def find_card(text: str) -> list[Finding]:
-    """13-19 digits, plain or grouped as cards print them (4-4-4-4, Amex 4-6-5), that pass the Luhn check."""
+    """13-19 digits (12 in Maestro ranges), plain or grouped as cards print them (4-4-4-4, Amex 4-6-5), that pass
+    the Luhn check."""
     found = []
     for m in _matches(CARD, text):
         value = m.group()
         digits = _digits(value)
         grouped = value.isdigit() or CARD_GROUPS.fullmatch(value) is not None
-        if grouped and 13 <= len(digits) <= 19 and luhn_valid(digits):
+        length_ok = 13 <= len(digits) <= 19 or MAESTRO_12.fullmatch(digits) is not None
+        if grouped and length_ok and luhn_valid(digits):
             found.append(Finding("card", m.start(), m.end(), 0.95, "luhn_card"))
     return found
 
