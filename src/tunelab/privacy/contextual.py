@@ -51,6 +51,7 @@ PROVINCES = (
 HAN = r"[\u4e00-\u9fff]"
 CN_ROAD = rf"{HAN}{{1,12}}(?:路|街|大道|道|巷|弄|胡同)(?:[0-9A-Za-z]{{1,5}}(?:号|座|栋|幢|单元|室|楼)){{0,3}}"
 CN_ADDRESS = re.compile(rf"(?:{PROVINCES}){HAN}{{0,14}}?(?:{CN_ROAD}|{HAN}{{1,6}}?(?:区|县|镇))(?: ?\d{{6}}(?!\d))?")
+CN_LEAD = re.compile(r"^(?:寄到|送到|发到|住在|位于|地址(?:是|为)?|在|到|是|为|往)")  # words before a bare road name
 CN_STREET = re.compile(rf"{HAN}{{2,6}}?(?:路|街|大道|巷|弄)\d{{1,5}}号(?:(?:\d{{1,4}}(?:栋|幢|单元|室|楼))+)?")
 
 
@@ -99,5 +100,8 @@ def find_address(text: str) -> list[Finding]:
     found = [Finding("address", m.start(), m.end(), 0.75, "street_address") for m in STREET.finditer(text)]
     found += [Finding("address", m.start(), m.end(), 0.75, "military_address") for m in MILITARY.finditer(text)]
     found += [Finding("address", m.start(), m.end(), 0.8, "cn_address") for m in CN_ADDRESS.finditer(text)]
-    found += [Finding("address", m.start(), m.end(), 0.7, "cn_street") for m in CN_STREET.finditer(text)]
+    for m in CN_STREET.finditer(text):
+        lead = CN_LEAD.match(m.group())
+        start = m.start() + (lead.end() if lead else 0)
+        found.append(Finding("address", start, m.end(), 0.7, "cn_street"))
     return found
