@@ -8,9 +8,10 @@ from tunelab.privacy.redactor import (
     Redacted,
     RedactionPolicy,
     Redactor,
+    build_redactor,
     load_salt,
     parse_types,
 )
 
 __all__ = ["NER_TYPES", "PATTERN_TYPES", "PII_TYPES", "Detector", "Finding", "PatternDetector", "Redacted",
-           "RedactionPolicy", "Redactor", "load_salt", "parse_types"]
+           "RedactionPolicy", "Redactor", "build_redactor", "load_salt", "parse_types"]

@@ -173,3 +173,22 @@ def load_salt(path: str | Path) -> bytes:
     if len(salt) < 16:
         raise UsageError(f"the salt in {path} is shorter than 16 characters")
     return salt.encode("ascii")
+
+
+def build_redactor(types: str | Sequence[str], mode: str = "mask", *, ner_model: str | Path | None = None,
+                   salt_file: str | Path | None = None) -> Redactor:
+    """A Redactor from plain settings: type names (`all` for every one the detectors can find), the mode, an NER
+    run folder for names, and the hash salt file (default: `privacy-salt` in TuneLab's home, made once)."""
+    from tunelab.home import home
+
+    names = parse_types(types)
+    if "all" in (types.split(",") if isinstance(types, str) else types) and ner_model is None:
+        names = tuple(n for n in names if n not in NER_TYPES)  # `all` without a model: what patterns find
+    policy = RedactionPolicy(types=names, mode=mode)
+    ner = None
+    if policy.needs_ner and ner_model is not None:
+        from tunelab.privacy.ner import NerDetector
+
+        ner = NerDetector.load(ner_model)
+    salt = load_salt(salt_file or home() / "privacy-salt") if mode == "hash" and names else b""
+    return Redactor(policy, ner=ner, salt=salt)
