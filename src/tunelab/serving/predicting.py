@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunelab.errors import UsageError
+from tunelab.privacy import Redactor
 from tunelab.registry import ModelRef, PredictionRecord, Store, VersionInfo
 from tunelab.serving.auth import Caller, UsageMeter
 from tunelab.serving.batcher import Job, MicroBatcher
@@ -45,13 +46,14 @@ class Predictions:
     """Predict for registered models: routing, the model cache, the micro-batcher, the prediction log."""
 
     def __init__(self, settings: ServeSettings, store: Store, routes: RouteCache, models: ModelCache,
-                 metrics: Metrics, usage: UsageMeter) -> None:
+                 metrics: Metrics, usage: UsageMeter, redactor: Redactor) -> None:
         self.settings = settings
         self.store = store
         self.routes = routes
         self.models = models
         self.metrics = metrics
         self.usage = usage
+        self.redactor = redactor  # the log gets the redacted text; the model saw the original
         self.batcher = self._new_batcher()
 
     def _new_batcher(self) -> MicroBatcher:
@@ -134,7 +136,8 @@ class Predictions:
             with_ids = []
             for text, output, score in zip(job.texts, outputs, scores):
                 pid = uuid.uuid4().hex
-                records.append(PredictionRecord(pid, key[0], key[1], output, latency, text, caller.key_id,
+                stored = self.redactor.scrub(text)
+                records.append(PredictionRecord(pid, key[0], key[1], output, latency, stored, caller.key_id,
                                                 caller_id[:128], self.settings.log_text, score))
                 with_ids.append({"id": pid, **output})
             answered.append((with_ids, tokens))
