@@ -7,7 +7,10 @@ Per type: precision, recall and F1, where a finding counts when it overlaps a la
 names need an NER model (`--ner-model RUN`); without one they are reported as not covered.
 Microsoft Presidio is put side by side when `presidio-analyzer` runs here offline (it is not a dependency).
 
-    .venv/bin/python benchmarks/bench_privacy.py [--n 2000] [--ner-model RUN]
+    .venv/bin/python benchmarks/bench_privacy.py [--n 2000] [--ner-model RUN] [--presidio-python PATH]
+
+Presidio side by side: `python3 -m venv /tmp/presidio-venv && /tmp/presidio-venv/bin/pip install
+presidio-analyzer`, then `PRESIDIO_PYTHON=/tmp/presidio-venv/bin/python make bench-privacy`.
 """
 
 from __future__ import annotations
@@ -103,10 +106,18 @@ def run_presidio(samples: list[Sample], python: str | None) -> dict[str, Any]:
     types = ("email", "phone", "card", "iban", "ip", "national_id")
     per_type = {t: row for t, row in score(samples, found, types).items() if t in types}
     recall = overall(per_type, types)
+    by_lang = {lang: overall(score([s for s in samples if s.lang == lang],
+                                   [f for s, f in zip(samples, found) if s.lang == lang], types), types)
+               for lang in ("en_US", "zh_CN")}
     return {"ran": True, "version": answer["version"], "per_type": per_type, "overall_recall_covered": recall,
+            "recall_by_language": by_lang,
             "summary": f"presidio-analyzer {answer['version']}: AnalyzerEngine cannot start offline (it downloads "
                        f"a spaCy model), so only its predefined pattern recognizers ran, without context words; "
-                       f"recall over the six types they cover: {_fmt(recall)}"}
+                       f"recall over the six types they cover: {_fmt(recall)} "
+                       f"(English tickets {_fmt(by_lang['en_US'])}, "
+                       f"Chinese {_fmt(by_lang['zh_CN'])}: a number that touches a Chinese character has no word "
+                       f"boundary for its patterns; it has no recognizer for the Chinese resident ID, and none "
+                       f"for birth dates or addresses without spaCy)"}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -149,6 +160,14 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """How to reproduce this run (Presidio's interpreter is a separate venv, not a TuneLab dependency)."""
+    command = "make bench-privacy"
+    if args.ner_model:
+        command = f"benchmarks/bench_privacy.py --ner-model {args.ner_model}"
+    return f"PRESIDIO_PYTHON={args.presidio_python} {command}" if args.presidio_python else command
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="tickets (half English, half Chinese)")
@@ -160,13 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     samples = build_set(args.n, args.seed)
     found, covered, seconds = run_tunelab(samples, args.ner_model)
-    from tunelab.privacy import PII_TYPES, PATTERN_TYPES
+    from tunelab.privacy import PATTERN_TYPES, PII_TYPES
 
     per_type = score(samples, found, PII_TYPES)
     checks = [t for t in PATTERN_TYPES if per_type[t]["gold"]]
     report = {
         "bench": "privacy", "date": datetime.now(UTC).strftime("%Y-%m-%d"), "seed": args.seed,
-        "command": "make bench-privacy" if not args.ner_model else f"bench_privacy.py --ner-model {args.ner_model}",
+        "command": command_line(args),
         "machine": bench_train.machine_info(), "texts": len(samples), "seconds": round(seconds, 3),
         "entities": sum(len(s.entities) for s in samples), "covered_types": list(covered), "per_type": per_type,
         "overall_recall_covered": overall(per_type, covered), "overall_recall_all": overall(per_type, PII_TYPES),
