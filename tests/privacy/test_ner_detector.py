@@ -37,7 +37,7 @@ def test_entity_labels_map_to_types_and_misc_is_ignored() -> None:
 
 
 def test_redactor_combines_ner_and_patterns() -> None:
-    redactor = Redactor(RedactionPolicy(types=("person", "email")), ner=FixedNer())
+    redactor = Redactor(RedactionPolicy(types=("person", "email")), ner=NerDetector(FixedNer()))
     assert redactor.scrub("Alice (alice@acme.example) from Acme") == "[PERSON] ([EMAIL]) from Acme"
 
 

@@ -75,3 +75,20 @@ def test_salt_file_is_created_private_and_reused(tmp_path: Path) -> None:
     first = load_salt(path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and len(first) == 64
     assert load_salt(path) == first
+
+
+def test_spans_move_onto_the_redacted_text() -> None:
+    from tunelab.privacy.redactor import redact_output
+
+    text = "mail a.b@example.com to Alice in Paris"
+    redacted = Redactor(RedactionPolicy(types=("email",))).redact(text)
+    assert redacted.text == "mail [EMAIL] to Alice in Paris"
+    output = {"spans": [{"start": 24, "end": 29, "label": "PER", "text": "Alice", "score": 0.9},
+                        {"start": 5, "end": 8, "label": "ORG", "text": "a.b", "score": 0.5}]}
+    stored = redact_output(output, redacted)
+    assert stored["spans"] == [{"start": 16, "end": 21, "label": "PER", "text": "Alice", "score": 0.9},
+                               {"start": 5, "end": 12, "label": "ORG", "text": "[EMAIL]", "score": 0.5}]
+    assert output["spans"][0]["start"] == 24  # the answer itself is not changed
+    dropped = Redactor(RedactionPolicy(types=("email",), mode="drop")).redact(text)
+    assert dropped.text == "mail to Alice in Paris" and dropped.move_span(24, 29) == (8, 13)
+    assert redact_output({"label": "x"}, redacted) == {"label": "x"}

@@ -104,3 +104,22 @@ def test_monitor_items_are_stored_redacted(tmp_path: Path) -> None:
     assert list(items[0]["tickers"]) == ["ACME"]  # found in the original text
     hub.close()
     store.close()
+
+
+def test_ner_outputs_are_stored_on_the_redacted_text(make_server: Any) -> None:  # noqa: F811
+    server = make_server(privacy_redact=["email"])
+    text = "Bob Smith works at Acme, mail bob@acme.example, Alice visited Paris"
+    answer = server.client.post("/v1/models/entities/predict", json={"inputs": [text]}, headers=server.headers())
+    assert answer.status_code == 200, answer.text
+    sent = answer.json()["predictions"][0]
+    assert sent["spans"] and all(text[s["start"]:s["end"]] == s["text"] for s in sent["spans"])  # original offsets
+    logged = server.store.get_prediction(sent["id"])
+    stored = logged["text"]
+    assert stored == "Bob Smith works at Acme, mail [EMAIL], Alice visited Paris"
+    assert len(logged["output"]["spans"]) == len(sent["spans"])
+    for before, after in zip(sent["spans"], logged["output"]["spans"]):
+        assert stored[after["start"]:after["end"]] == after["text"] and "bob@acme" not in after["text"]
+        if before["end"] <= text.index("bob@"):
+            assert after == before
+        elif before["start"] >= text.index(", Alice"):
+            assert after["text"] == before["text"] and after["start"] < before["start"]

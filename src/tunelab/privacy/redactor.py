@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tunelab.errors import UsageError
 from tunelab.privacy.contextual import find_address, find_date_of_birth
@@ -80,11 +80,36 @@ class RedactionPolicy:
 
 
 @dataclass(frozen=True)
+class Edit:
+    """`original[start:end]` became `replacement` in the redacted text."""
+
+    start: int
+    end: int
+    replacement: str
+
+
+@dataclass(frozen=True)
 class Redacted:
     """A text with its personal data replaced, and what was found (offsets into the original text)."""
 
     text: str
     findings: tuple[Finding, ...] = field(default=())
+    edits: tuple[Edit, ...] = field(default=())
+
+    def move_span(self, start: int, end: int) -> tuple[int, int]:
+        """Where the original `[start, end)` lies in the redacted text; a span that begins or ends inside a
+        replaced value grows to cover the whole replacement."""
+        return self._position(start, inside_to_end=False), self._position(end, inside_to_end=True)
+
+    def _position(self, offset: int, *, inside_to_end: bool) -> int:
+        shift = 0
+        for edit in self.edits:
+            if offset <= edit.start:
+                break
+            if offset < edit.end:  # inside a replaced value
+                return edit.start + shift + (len(edit.replacement) if inside_to_end else 0)
+            shift += len(edit.replacement) - (edit.end - edit.start)
+        return offset + shift
 
 
 class Redactor:
@@ -119,8 +144,7 @@ class Redactor:
     def redact_many(self, texts: Sequence[str]) -> list[Redacted]:
         if not self.active:
             return [Redacted(text) for text in texts]
-        return [Redacted(self._replace(text, found), tuple(found))
-                for text, found in zip(texts, self.find_many(texts))]
+        return [self._apply(text, found) for text, found in zip(texts, self.find_many(texts))]
 
     def redact(self, text: str) -> Redacted:
         return self.redact_many([text])[0]
@@ -129,16 +153,21 @@ class Redactor:
         """Only the redacted text (what a store writes)."""
         return self.redact(text).text if self.active else text
 
-    def _replace(self, text: str, findings: Sequence[Finding]) -> str:
+    def _apply(self, text: str, findings: Sequence[Finding]) -> Redacted:
+        edits = [self._edit(text, f) for f in findings]
         parts, last = [], 0
-        for finding in findings:
-            parts.append(text[last:finding.start])
-            parts.append(self.replacement(finding.type, text[finding.start:finding.end]))
-            last = finding.end
+        for edit in edits:
+            parts += [text[last:edit.start], edit.replacement]
+            last = edit.end
         parts.append(text[last:])
-        if self.policy.mode == "drop":
-            return _join_dropped(parts)
-        return "".join(parts)
+        return Redacted("".join(parts), tuple(findings), tuple(edits))
+
+    def _edit(self, text: str, finding: Finding) -> Edit:
+        value = text[finding.start:finding.end]
+        end = finding.end
+        if self.policy.mode == "drop" and text[finding.start - 1:finding.start] == " " and text[end:end + 1] == " ":
+            end += 1  # "write to a@b.io now" -> "write to now", not two spaces
+        return Edit(finding.start, end, self.replacement(finding.type, value))
 
     def replacement(self, type_: str, value: str) -> str:
         tag = type_.upper()
@@ -150,15 +179,17 @@ class Redactor:
         return f"[{tag}]"
 
 
-def _join_dropped(parts: list[str]) -> str:
-    """Join around removed values without leaving a double space where a value stood between two spaces."""
-    text = parts[0]
-    for i in range(2, len(parts), 2):
-        piece = parts[i]
-        if text.endswith(" ") and piece.startswith(" "):
-            piece = piece[1:]
-        text += piece
-    return text
+def redact_output(output: dict[str, Any], redacted: Redacted) -> dict[str, Any]:
+    """A serialised prediction as it is stored next to its redacted text: entity spans (`{"start", "end",
+    "text", ...}`) moved onto the redacted text, their words taken from it; other outputs as they are."""
+    spans = output.get("spans")
+    if not redacted.edits or not isinstance(spans, list):
+        return output
+    moved = []
+    for span in spans:
+        start, end = redacted.move_span(int(span["start"]), int(span["end"]))
+        moved.append({**span, "start": start, "end": end, "text": redacted.text[start:end]})
+    return {**output, "spans": moved}
 
 
 def load_salt(path: str | Path) -> bytes:

@@ -13,6 +13,7 @@ from typing import Any
 
 from tunelab.errors import UsageError
 from tunelab.privacy import Redactor
+from tunelab.privacy.redactor import redact_output
 from tunelab.registry import ModelRef, PredictionRecord, Store, VersionInfo
 from tunelab.serving.auth import Caller, UsageMeter
 from tunelab.serving.batcher import Job, MicroBatcher
@@ -136,9 +137,10 @@ class Predictions:
             with_ids = []
             for text, output, score in zip(job.texts, outputs, scores):
                 pid = uuid.uuid4().hex
-                stored = self.redactor.scrub(text)
-                records.append(PredictionRecord(pid, key[0], key[1], output, latency, stored, caller.key_id,
-                                                caller_id[:128], self.settings.log_text, score))
+                stored = self.redactor.redact(text)  # NER spans move onto the stored text with it
+                records.append(PredictionRecord(pid, key[0], key[1], redact_output(output, stored), latency,
+                                                stored.text, caller.key_id, caller_id[:128],
+                                                self.settings.log_text, score))
                 with_ids.append({"id": pid, **output})
             answered.append((with_ids, tokens))
         self.store.log_predictions(records)
