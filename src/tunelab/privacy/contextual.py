@@ -37,11 +37,22 @@ SUFFIXES = (
     "Spur Spurs Square Sq Squares Station Stravenue Stream Street St Streets Summit Terrace Ter Throughway Trace "
     "Track Trafficway Trail Trl Tunnel Turnpike Underpass Union Unions Valley Valleys Via Viaduct View Views "
     "Village Villages Ville Vista Walk Walks Wall Way Ways Well Wells").split()
-WORD = r"[A-Z][A-Za-z'-]+"
+WORD = r"(?!(?:For|By|On|In|At|To|Of|And|Or|Across|From|With|Million|Billion)\b)[A-Z][A-Za-z'-]+"
 CITY_LINE = rf",? {WORD}(?: {WORD}){{0,3}},? [A-Z]{{2}} \d{{5}}(?:-\d{{4}})?"
-STREET = re.compile(
-    rf"(?<![\w-])\d{{1,6}}(?: [NSEW]\.?)? (?:{WORD} ){{1,4}}(?:{'|'.join(sorted(SUFFIXES, key=len, reverse=True))})"
-    rf"\.?(?![A-Za-z])(?:,? (?:Apt\.?|Suite|Ste\.?|Unit|#) ?[\dA-Z]{{1,6}})?(?:{CITY_LINE})?")
+# The usual suffixes make an address alone ("12 Main St."); the rest ("5 Basis Points", "2020 Yield Curve") only
+# with a unit or a city line after them.
+COMMON = ("Street St Avenue Ave Road Rd Boulevard Blvd Drive Dr Lane Ln Court Ct Way Place Pl Terrace Ter Circle "
+          "Cir Parkway Pkwy Highway Hwy Square Sq Trail Trl Alley Plaza Loop").split()
+UNIT = r",? (?:Apt\.?|Suite|Ste\.?|Unit|#) ?[\dA-Z]{1,6}"
+
+
+def _street(suffixes: list[str], tail: str) -> re.Pattern[str]:
+    names = "|".join(sorted(suffixes, key=len, reverse=True))
+    return re.compile(rf"(?<![\w$.,-])\d{{1,6}}(?: [NSEW]\.?)? (?:{WORD} ){{1,4}}(?:{names})\.?(?![A-Za-z]){tail}")
+
+
+STREETS = (_street(COMMON, rf"(?:{UNIT})?(?:{CITY_LINE})?"),
+           _street(SUFFIXES, rf"(?:{UNIT}(?:{CITY_LINE})?|{CITY_LINE})"))
 MILITARY = re.compile(r"(?:PSC \d{4}, Box \d{4}|Unit \d{4} Box \d{4}|US[A-Z]{1,3} [A-Z][a-z]+)"
                       r",? (?:APO|FPO|DPO) A[AEP] \d{5}")
 PROVINCES = (
@@ -49,8 +60,9 @@ PROVINCES = (
     "|贵州|云南|陕西|甘肃|青海|台湾)省|内蒙古(?:自治区)?|广西(?:壮族自治区)?|西藏(?:自治区)?|宁夏(?:回族自治区)?"
     "|新疆(?:维吾尔自治区)?|(?:香港|澳门)(?:特别行政区)?")
 HAN = r"[\u4e00-\u9fff]"
-CN_ROAD = rf"{HAN}{{1,12}}(?:路|街|大道|道|巷|弄|胡同)(?:[0-9A-Za-z]{{1,5}}(?:号|座|栋|幢|单元|室|楼)){{0,3}}"
-CN_ADDRESS = re.compile(rf"(?:{PROVINCES}){HAN}{{0,14}}?(?:{CN_ROAD}|{HAN}{{1,6}}?(?:区|县|镇))(?: ?\d{{6}}(?!\d))?")
+CN_ROAD = rf"{HAN}{{1,12}}(?:路|街|大道|道|巷|弄|胡同)(?:[0-9A-Za-z]{{1,5}}(?:号|座|栋|幢|单元|室|楼)){{1,3}}"
+CN_DISTRICT = rf"{HAN}{{1,6}}?(?:市|州|盟){HAN}{{1,6}}?(?:区|县|镇|旗)"  # no road: a city and a district at least
+CN_ADDRESS = re.compile(rf"(?:{PROVINCES}){HAN}{{0,14}}?(?:{CN_ROAD}|{CN_DISTRICT})(?: ?\d{{6}}(?!\d))?")
 CN_LEAD = re.compile(r"^(?:寄到|送到|发到|住在|位于|地址(?:是|为)?|在|到|是|为|往)")  # words before a bare road name
 CN_STREET = re.compile(rf"{HAN}{{2,6}}?(?:路|街|大道|巷|弄)\d{{1,5}}号(?:(?:\d{{1,4}}(?:栋|幢|单元|室|楼))+)?")
 
@@ -97,7 +109,7 @@ def find_date_of_birth(text: str) -> list[Finding]:
 def find_address(text: str) -> list[Finding]:
     """Street addresses (`123 Main Street, Apt. 4, Springfield, IL 62704`), military addresses, Chinese
     addresses from a province down to a road/number, and `中山路123号`."""
-    found = [Finding("address", m.start(), m.end(), 0.75, "street_address") for m in STREET.finditer(text)]
+    found = [Finding("address", m.start(), m.end(), 0.75, "street_address") for p in STREETS for m in p.finditer(text)]
     found += [Finding("address", m.start(), m.end(), 0.75, "military_address") for m in MILITARY.finditer(text)]
     found += [Finding("address", m.start(), m.end(), 0.8, "cn_address") for m in CN_ADDRESS.finditer(text)]
     for m in CN_STREET.finditer(text):

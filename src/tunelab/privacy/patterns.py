@@ -18,11 +18,12 @@ Find = Callable[[str], list[Finding]]
 EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
                    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])")
 
-CN_MOBILE = re.compile(r"(?<![\d+])(?:(?:\+|00)86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
-NANP = re.compile(r"(?<![\d+])(?:(?:\+1|001|1)[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-]?)\d{3}[ .-]?\d{4}"
+CN_MOBILE = re.compile(r"(?<![A-Za-z0-9+])(?:(?:\+|00)86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
+# North American numbering: area code and exchange start with 2-9 (an order number 1450990450 is no phone)
+NANP = re.compile(r"(?<![A-Za-z0-9+])(?:(?:\+1|001|1)[ .-]?)?(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-]?)[2-9]\d{2}[ .-]?\d{4}"
                   r"(?: ?(?:x|ext\.? ?)\d{1,6})?(?!\d)")
 INTERNATIONAL = re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){2,6}(?!\d)")
-NATIONAL = re.compile(r"(?<![\d+])0\d{1,4}[ -]\d{3,4}[ -]?\d{3,4}(?!\d)")  # 020 7946 0958, 010-12345678
+NATIONAL = re.compile(r"(?<![A-Za-z0-9+])0\d{1,4}[ -]\d{3,4}[ -]?\d{3,4}(?!\d)")  # 020 7946 0958, 010-12345678
 
 CARD = re.compile(r"(?<![\d-])[0-6]\d{3}(?:[ -]?\d){8,15}(?![\d-]?\d)")
 MAESTRO_12 = re.compile(r"5[06-9]\d{10}|6\d{11}|0604\d{8}")  # 12 digits: only Maestro ranges
