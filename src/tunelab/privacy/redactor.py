@@ -174,9 +174,21 @@ class Redactor:
         if self.policy.mode == "drop":
             return ""
         if self.policy.mode == "hash":
-            digest = hmac.new(self.salt, f"{type_}\x00{value}".encode(), hashlib.sha256).hexdigest()
+            digest = hmac.new(self.salt, f"{type_}\x00{canonical(type_, value)}".encode(), hashlib.sha256).hexdigest()
             return f"[{tag}:{digest[:HASH_CHARS]}]"
         return f"[{tag}]"
+
+
+def canonical(type_: str, value: str) -> str:
+    """The value as hash mode keys it, so one customer gets one tag: `A.B@Example.com` = `a.b@example.com`,
+    `4111 1111 1111 1111` = `4111-1111-1111-1111`; a phone keeps its digits (and the + of a country code)."""
+    if type_ == "email":
+        return value.lower()
+    if type_ in ("card", "iban", "national_id"):
+        return "".join(ch for ch in value if ch.isalnum()).upper()
+    if type_ == "phone":
+        return ("+" if value.startswith("+") else "") + "".join(ch for ch in value if ch.isdigit())
+    return " ".join(value.split())
 
 
 def redact_output(output: dict[str, Any], redacted: Redacted) -> dict[str, Any]:
