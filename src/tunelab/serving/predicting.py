@@ -131,13 +131,14 @@ class Predictions:
         """On the log thread: give every prediction an id and write them all in one transaction."""
         stamp = time.perf_counter()
         records, answered = [], []
+        redacted = iter(self.redactor.redact_many([text for job in jobs for text in job.texts]))  # one pass
         for job, (outputs, tokens, scores) in zip(jobs, results):
             _loaded, caller, caller_id = job.meta
             latency = (stamp - job.enqueued) * 1000.0
             with_ids = []
-            for text, output, score in zip(job.texts, outputs, scores):
+            for output, score in zip(outputs, scores):
                 pid = uuid.uuid4().hex
-                stored = self.redactor.redact(text)  # NER spans move onto the stored text with it
+                stored = next(redacted)  # NER spans move onto the stored text with it
                 records.append(PredictionRecord(pid, key[0], key[1], redact_output(output, stored), latency,
                                                 stored.text, caller.key_id, caller_id[:128],
                                                 self.settings.log_text, score))
