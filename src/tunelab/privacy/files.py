@@ -44,8 +44,10 @@ class FileReport:
 
 
 def file_format(path: Path, given: str | None) -> str:
+    if given is not None and given not in DELIMITERS and given != "jsonl":
+        raise UsageError(f"--format must be csv, tsv or jsonl, not {given!r}")
     name = given or FORMATS.get(path.suffix.lower())
-    if name not in ("csv", "tsv", "jsonl"):
+    if name is None:
         raise UsageError(f"cannot tell the format of {path}", hint="name it .csv, .tsv or .jsonl, or pass --format")
     return name
 
