@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tunelab.cli import commands, service
+from tunelab.cli import commands, privacy, service
 from tunelab.cli.assistant import assistant_app
 from tunelab.cli.monitor import monitor_app
 from tunelab.cli.recommend import recommend_app
@@ -39,6 +39,7 @@ app.command("demo")(commands.demo)
 app.command("export")(commands.export)
 app.command("prune")(commands.prune)
 app.command("distill")(commands.distill)
+app.command("redact")(privacy.redact)
 app.command("serve")(service.serve)
 app.add_typer(service.models_app, name="models")
 app.add_typer(service.keys_app, name="keys")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunelab.errors import UsageError
+from tunelab.privacy import Redactor
+from tunelab.privacy.redactor import redact_output
 from tunelab.registry import ModelRef, PredictionRecord, Store, VersionInfo
 from tunelab.serving.auth import Caller, UsageMeter
 from tunelab.serving.batcher import Job, MicroBatcher
@@ -45,13 +47,14 @@ class Predictions:
     """Predict for registered models: routing, the model cache, the micro-batcher, the prediction log."""
 
     def __init__(self, settings: ServeSettings, store: Store, routes: RouteCache, models: ModelCache,
-                 metrics: Metrics, usage: UsageMeter) -> None:
+                 metrics: Metrics, usage: UsageMeter, redactor: Redactor) -> None:
         self.settings = settings
         self.store = store
         self.routes = routes
         self.models = models
         self.metrics = metrics
         self.usage = usage
+        self.redactor = redactor  # the log gets the redacted text; the model saw the original
         self.batcher = self._new_batcher()
 
     def _new_batcher(self) -> MicroBatcher:
@@ -128,14 +131,17 @@ class Predictions:
         """On the log thread: give every prediction an id and write them all in one transaction."""
         stamp = time.perf_counter()
         records, answered = [], []
+        redacted = iter(self.redactor.redact_many([text for job in jobs for text in job.texts]))  # one pass
         for job, (outputs, tokens, scores) in zip(jobs, results):
             _loaded, caller, caller_id = job.meta
             latency = (stamp - job.enqueued) * 1000.0
             with_ids = []
-            for text, output, score in zip(job.texts, outputs, scores):
+            for output, score in zip(outputs, scores):
                 pid = uuid.uuid4().hex
-                records.append(PredictionRecord(pid, key[0], key[1], output, latency, text, caller.key_id,
-                                                caller_id[:128], self.settings.log_text, score))
+                stored = next(redacted)  # NER spans move onto the stored text with it
+                records.append(PredictionRecord(pid, key[0], key[1], redact_output(output, stored), latency,
+                                                stored.text, caller.key_id, caller_id[:128],
+                                                self.settings.log_text, score))
                 with_ids.append({"id": pid, **output})
             answered.append((with_ids, tokens))
         self.store.log_predictions(records)

@@ -7,6 +7,7 @@ reach them through `deps.Services` (an `Annotated` dependency), never by importi
                        ├─► RouteCache ─► ModelAdmin (every routing write invalidates the cache)
                        ├─► ModelCache (one LRU for /v1/models, the assistants' classifiers, the monitors' models)
                        ├─► Predictions (routing + cache + micro-batcher + prediction log)
+    settings ─► Redactor (privacy_*): every stored text passes it (predictions, feedback, turns, monitor items)
                        ├─► Desk (assistants) and MonitorHub (monitors), loading models through the ModelCache
                        ├─► RecommenderHub (registered recommenders, an LRU of --max-models loaded builds)
                        └─► TrainingJobs (dashboard runs in a subprocess) and the dashboard's session codec
@@ -28,6 +29,7 @@ from tunelab.apps.monitor.hub import MonitorHub
 from tunelab.apps.monitor.policy import MonitorPolicy, build_policy
 from tunelab.apps.recommender.hub import RecommenderHub
 from tunelab.home import home
+from tunelab.privacy import Redactor, build_redactor
 from tunelab.registry import Store
 from tunelab.registry.coordination import KEYS, MONITORS, ROUTING
 from tunelab.registry.sessions import Sessions
@@ -79,6 +81,7 @@ class Services:
     recommenders: RecommenderHub
     dashboard: Dashboard
     sessions: Sessions
+    redactor: Redactor
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -96,16 +99,18 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
     routes = RouteCache(store, settings.registry_cache_s)
     models = ModelCache(settings.max_models, settings.precision, settings.backend)
     limiter = build_limiter(store, settings.rate_per_s, settings.burst)  # shared by the replicas on PostgreSQL
+    redactor = build_redactor(settings.privacy_redact, settings.privacy_mode,
+                              ner_model=settings.privacy_ner_model or None)
     auth = Authenticator(store, enabled=settings.auth, rate_per_s=settings.rate_per_s, burst=settings.burst,
                          cache_s=settings.key_cache_s, limiter=limiter)
     return Services(
         settings=settings, store=store, metrics=metrics, auth=auth, usage=usage, routes=routes,
         admin=ModelAdmin(store, routes), models=models,
-        predictions=Predictions(settings, store, routes, models, metrics, usage),
-        desk=Desk(store, log_text=settings.log_text, loader=models.load_path),
-        hub=MonitorHub(store, policy=monitor_policy(settings), loader=models.load_path),
+        predictions=Predictions(settings, store, routes, models, metrics, usage, redactor),
+        desk=Desk(store, log_text=settings.log_text, loader=models.load_path, redactor=redactor),
+        hub=MonitorHub(store, policy=monitor_policy(settings), loader=models.load_path, redactor=redactor),
         recommenders=RecommenderHub(store, settings.max_models),
-        dashboard=Dashboard(home()), sessions=Sessions(store))
+        dashboard=Dashboard(home()), sessions=Sessions(store), redactor=redactor)
 
 
 async def start(services: Services) -> None:

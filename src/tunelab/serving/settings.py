@@ -16,6 +16,8 @@ from typing import Any
 
 from tunelab.errors import ConfigProblem
 from tunelab.fields import FAILED, Problems, check_keys, read_value, read_yaml_mapping
+from tunelab.privacy.findings import NER_TYPES, PII_TYPES
+from tunelab.privacy.redactor import MODES
 from tunelab.registry.db import default_db_url
 
 ENV_PREFIX = "TUNELAB_"
@@ -42,6 +44,11 @@ class ServeSettings:
     # prediction log
     log_text: bool = True  # False: store only the SHA-256 of each text
     retention_days: float = 30.0  # predictions without feedback older than this are deleted
+    # personal data (tunelab.privacy): redacted before a text is stored (predictions, feedback, assistant turns and
+    #   hand-offs, monitor items); the model still sees the original text
+    privacy_redact: tuple[str, ...] = ()  # types (email, phone, card, ...; all); empty: off
+    privacy_mode: str = "mask"  # mask ([EMAIL]), hash ([EMAIL:1a2b3c4d], salt: privacy-salt in the home) or drop
+    privacy_ner_model: str = ""  # an NER run folder, needed for person/organisation/location
     # API keys
     rate_per_s: float = 100.0  # default per-key token bucket: requests per second (0: unlimited)
     burst: int = 200
@@ -86,6 +93,11 @@ class ServeSettings:
               ("max_batch_size", "infer_batch_size", "max_models", "max_texts", "max_chars", "max_body_bytes")),
             (self.max_wait_ms >= 0, "max_wait_ms", "must be >= 0"),
             (self.retention_days > 0, "retention_days", "must be > 0"),
+            (set(self.privacy_redact) <= {*PII_TYPES, "all"}, "privacy_redact",
+             f"unknown type(s) {sorted(set(self.privacy_redact) - {*PII_TYPES, 'all'})}; use {', '.join(PII_TYPES)}"),
+            (self.privacy_mode in MODES, "privacy_mode", f"must be one of {', '.join(MODES)}"),
+            (bool(self.privacy_ner_model) or not set(self.privacy_redact) & set(NER_TYPES), "privacy_ner_model",
+             "person, organisation and location need an NER run folder"),
         ]
         return [ConfigProblem(name, message) for ok, name, message in checks if not ok]
 

@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tunelab.apps.assistant.build import BuildOptions, BuildSummary, run_build
@@ -19,6 +19,7 @@ from tunelab.apps.assistant.router import Answer, Assistant
 from tunelab.apps.assistant.store import AssistantStore, AssistantVersion, Handoff
 from tunelab.errors import UsageError
 from tunelab.inference.loader import ModelLoader
+from tunelab.privacy import Redactor
 from tunelab.registry import Store
 
 MAX_QUESTION_CHARS = 4000
@@ -44,11 +45,12 @@ class Desk:
     """`ask(name, question, conversation_id)`; loaded assistants stay in memory (LRU, `max_loaded`)."""
 
     def __init__(self, store: Store, max_loaded: int = 4, log_text: bool = True,
-                 loader: ModelLoader | None = None) -> None:
+                 loader: ModelLoader | None = None, redactor: Redactor | None = None) -> None:
         self.assistants = AssistantStore(store)
         self.loader = loader  # the server's model cache for the intent classifiers
         self.max_loaded = max_loaded
         self.log_text = log_text
+        self.redactor = redactor  # questions and replies are stored redacted (the classifier saw them whole)
         self._loaded: OrderedDict[tuple[str, int], Assistant] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -73,7 +75,8 @@ class Desk:
         answer = self.loaded(info).answer([question])[0]
         turn_id = uuid.uuid4().hex
         conversation = conversation_id or uuid.uuid4().hex
-        handoff_id = self.assistants.log_turn(turn_id, info, conversation, answer,
+        logged = replace(answer, question=self._scrub(answer.question))
+        handoff_id = self.assistants.log_turn(turn_id, info, conversation, logged,
                                               latency_ms=(time.perf_counter() - started) * 1000, key_id=key_id,
                                               caller=caller, log_text=self.log_text)
         return Reply(turn_id, info.name, info.version, conversation, answer, handoff_id)
@@ -87,7 +90,11 @@ class Desk:
         if label not in known:
             raise UsageError(f"{label!r} is not an intent or FAQ id of assistant {name!r} version {handoff.version}",
                              hint=f"use one of: {', '.join(sorted(known)[:30])}")
-        return self.assistants.resolve(name, handoff_id, label, reply=reply, actor=actor)
+        return self.assistants.resolve(name, handoff_id, label, reply=self._scrub(reply) if reply else reply,
+                                       actor=actor)
+
+    def _scrub(self, text: str) -> str:
+        return self.redactor.scrub(text) if self.redactor is not None else text
 
 
 def check_question(question: object) -> str:

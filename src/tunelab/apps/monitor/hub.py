@@ -15,6 +15,7 @@ from tunelab.apps.monitor.store import MonitorStore
 from tunelab.apps.monitor.webhook import post_json
 from tunelab.errors import ConfigError, UsageError
 from tunelab.inference.loader import ModelLoader
+from tunelab.privacy import Redactor
 
 DELIVERY_WAIT_S = 1.0  # a delivery pass waits this long for its destinations; slower ones finish in the background
 
@@ -26,10 +27,12 @@ class MonitorHub:
     strict one (no webhook host, registered models only)."""
 
     def __init__(self, registry: Any, *, policy: MonitorPolicy | None = None, sender: Sender | None = None,
-                 classifier: Classifier | None = None, loader: ModelLoader | None = None) -> None:
+                 classifier: Classifier | None = None, loader: ModelLoader | None = None,
+                 redactor: Redactor | None = None) -> None:
         self.registry = registry
         self.policy = policy or MonitorPolicy()
         self.loader = loader  # the server's model cache: one LRU and one backend choice for every model
+        self.redactor = redactor  # item texts are stored redacted
         self.store = MonitorStore(registry.engine)
         self.sender = sender or partial(post_json, policy=self.policy)
         self._classifier = classifier  # tests: a fixed classifier instead of the configured models
@@ -68,7 +71,8 @@ class MonitorHub:
 
     def _open(self, config: MonitorConfig, *, save: bool) -> Monitor:
         return Monitor.open(config, self.registry, self._classifier, save=save, model_roots=self.policy.model_roots,
-                            max_clock_skew_s=self.policy.max_clock_skew_s, loader=self.loader)
+                            max_clock_skew_s=self.policy.max_clock_skew_s, loader=self.loader,
+                            redactor=self.redactor)
 
     def config(self, name: str) -> MonitorConfig:
         return parse_monitor_config(self.store.get_config(name), source=f"monitor {name!r} in the registry")

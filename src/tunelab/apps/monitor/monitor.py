@@ -21,6 +21,7 @@ from tunelab.apps.monitor.policy import DEFAULT_CLOCK_SKEW_S
 from tunelab.apps.monitor.store import ItemRow, MonitorStore
 from tunelab.errors import DataError, DataProblem
 from tunelab.inference.loader import ModelLoader
+from tunelab.privacy import Redactor
 
 log = logging.getLogger("tunelab.monitor")
 
@@ -63,11 +64,12 @@ class Monitor:
     (a database poisoned before this check) are ignored when the rules warm up; None (a replay): no limit."""
 
     def __init__(self, config: MonitorConfig, classifier: Classifier, store: MonitorStore,
-                 *, max_clock_skew_s: float | None = DEFAULT_CLOCK_SKEW_S) -> None:
+                 *, max_clock_skew_s: float | None = DEFAULT_CLOCK_SKEW_S, redactor: Redactor | None = None) -> None:
         self.config = config
         self.classifier = classifier
         self.store = store
         self.max_clock_skew_s = max_clock_skew_s
+        self.redactor = redactor  # stored item texts are redacted; tickers and entities come from the original
         self.engine = RuleEngine(config.rules, config.lookback_s)
         self._lock = threading.Lock()
         self._seen = (0, 0)  # (item id, alert id) this process's rules have seen up to
@@ -77,7 +79,7 @@ class Monitor:
     def open(cls, config: MonitorConfig, registry: Any, classifier: Classifier | None = None,
              *, save: bool = True, model_roots: tuple[str, ...] | None = None,
              max_clock_skew_s: float | None = DEFAULT_CLOCK_SKEW_S,
-             loader: ModelLoader | None = None) -> Monitor:
+             loader: ModelLoader | None = None, redactor: Redactor | None = None) -> Monitor:
         """Load the configured models (from run folders under `model_roots`, None: anywhere, or the registry
         `Store`) and record the config."""
         from tunelab.apps.monitor.classify import ModelClassifier
@@ -87,7 +89,7 @@ class Monitor:
         store = MonitorStore(registry.engine)
         if save:
             store.save_config(config.name, config.raw)
-        return cls(config, classifier, store, max_clock_skew_s=max_clock_skew_s)
+        return cls(config, classifier, store, max_clock_skew_s=max_clock_skew_s, redactor=redactor)
 
     def warm(self) -> int:
         """Rebuild the rules' state from the stored items of the last lookback (after a restart): incidents that
@@ -163,10 +165,10 @@ class Monitor:
         fresh = [e for h, e in unique.items() if h not in stored]
         return fresh, len(events) - len(fresh)
 
-    @staticmethod
-    def _row(event: Event, c: Classified) -> ItemRow:
+    def _row(self, event: Event, c: Classified) -> ItemRow:
         entities = tuple(dict.fromkeys((*event.entities, *c.entities)))
-        return ItemRow(event.hash, event.epoch, event.source, event.text, c.label, c.score, c.negative, c.positive,
+        text = self.redactor.scrub(event.text) if self.redactor is not None else event.text
+        return ItemRow(event.hash, event.epoch, event.source, text, c.label, c.score, c.negative, c.positive,
                        c.topic, event.tickers, entities, item_keys(event, c))
 
 

@@ -33,7 +33,8 @@ def feedback(body: FeedbackRequest, services: ServicesDep, caller: FeedbackCalle
     label = body.label
     if isinstance(label, list):
         label = [x if isinstance(x, str) else x.model_dump() for x in label]
-    row = services.store.add_feedback(body.prediction_id, label=label, thumb=body.thumb, comment=body.comment,
+    comment = services.redactor.scrub(body.comment) if body.comment else body.comment
+    row = services.store.add_feedback(body.prediction_id, label=label, thumb=body.thumb, comment=comment,
                                       key_id=caller.key_id)
     services.metrics.feedback.labels(row["model"], str(row["version"])).inc()
     return FeedbackOut.model_validate(row)

@@ -53,7 +53,7 @@ async def try_text(request: Request, admin: Admin, form: PostedForm) -> Response
 def flag(request: Request, admin: Admin, form: PostedForm) -> Response:
     """Thumb down on a prediction (as POST /v1/feedback): it joins the review queue as flagged."""
     state = services_of(request)
-    comment = field(form, "comment").strip()[:4000] or None
+    comment = state.redactor.scrub(field(form, "comment").strip()[:4000]) or None
     row = state.store.add_feedback(field(form, "prediction_id"), thumb=-1, comment=comment, key_id=admin.key_id)
     state.metrics.feedback.labels(row["model"], str(row["version"])).inc()
     return redirect(request, "/feedback?flagged=1")
