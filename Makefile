@@ -10,7 +10,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick clean
+.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick bench-active clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -95,6 +95,9 @@ bench-recommend: $(DEV_STAMP) ## Recommender on ml-latest-small (temporal split)
 
 bench-recommend-quick: $(DEV_STAMP) ## Recommender benchmark with 60 training steps and a 200k-item synthetic catalogue
 	$(PY) benchmarks/bench_recommend.py --quick
+
+bench-active: $(DEV_STAMP) ## Active learning on Banking77, frozen MiniLM + logistic regression (quick mode; minutes)
+	$(PY) benchmarks/bench_active.py --quick
 
 clean: ## Remove the virtualenv and build outputs
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -72,7 +72,7 @@ def test_shifted_traffic_raises_one_alert_and_a_webhook_delivers_it(registry_url
     assert "pending (monitor 'news')" in via.out, via.out + via.err
     sent: list[dict] = []
 
-    def sender(webhook: WebhookConfig, payload: dict) -> SendResult:
+    def sender(_webhook: WebhookConfig, payload: dict) -> SendResult:
         sent.append(payload)
         return SendResult(True, 200)
 
