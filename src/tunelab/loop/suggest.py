@@ -125,6 +125,14 @@ def suggest(predictor: Any, texts: Sequence[str], n: int, *, ids: Sequence[str |
     return out
 
 
+def rank_logged(predictor: Any, predictions: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Logged predictions (with their text) in the order to label them: [(prediction id, reason)] (the review
+    queue's order)."""
+    batch = suggest(predictor, [p["text"] for p in predictions], len(predictions),
+                    ids=[p["id"] for p in predictions])
+    return [(s.prediction_id or "", s.reason) for s in batch]
+
+
 def write_batch_csv(path: Path, batch: Sequence[Suggestion]) -> None:
     """`text,label,...`: fill in `label` and the file is training data (`tunelab train --data`)."""
     with open(path, "w", encoding="utf-8", newline="") as handle:
