@@ -110,3 +110,33 @@ def test_suggest_exports_a_diverse_batch_of_unlabelled_traffic(registry_url, tmp
     assert all(r["label"] == "" and r["prediction_id"] and "uncertainty" in r["reason"] for r in rows)
     assert [int(r["rank"]) for r in rows] == list(range(1, 41))
     assert len({r["cluster"] for r in rows[:10]}) == 10  # the first picks come from ten different clusters
+
+
+def test_suggest_from_a_file_prints_json_with_reasons(registry_url, tmp_path, monkeypatch, capsys) -> None:
+    texts = tmp_path / "pool.txt"
+    texts.write_text("\n".join(support_texts("support_test.csv")[:30]) + "\n", encoding="utf-8")
+    result = invoke_cli(["loop", "suggest", "support", "-n", "5", "--texts", str(texts), "--strategy", "entropy",
+                         "--json", "--db", registry_url], monkeypatch, capsys)
+    assert result.code == 0, result.err
+    batch = json.loads(result.out)
+    assert [s["rank"] for s in batch] == [1, 2, 3, 4, 5] and all(s["prediction_id"] is None for s in batch)
+    assert all(s["reason"].startswith("entropy uncertainty") for s in batch)
+
+
+def test_bad_options_are_usage_errors(registry_url, monkeypatch, capsys) -> None:
+    assert invoke_cli(["loop", "drift", "support", "--window", "0", "--db", registry_url], monkeypatch,
+                      capsys).code == 2
+    bad = invoke_cli(["loop", "suggest", "support", "--strategy", "variance", "--db", registry_url], monkeypatch,
+                     capsys)
+    assert bad.code == 2 and "unknown uncertainty" in bad.err
+
+
+def test_models_that_are_not_single_label_are_refused() -> None:
+    from types import SimpleNamespace
+
+    from tunelab.errors import UsageError
+    from tunelab.loop.embeddings import require_single_label
+
+    ner = SimpleNamespace(task=SimpleNamespace(name="ner", spec=SimpleNamespace(single_label=False)))
+    with pytest.raises(UsageError, match="single-label classification models, not ner"):
+        require_single_label(ner)

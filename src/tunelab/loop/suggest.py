@@ -108,6 +108,10 @@ def default_clusters(pool: int, n: int) -> int:
 def suggest(predictor: Any, texts: Sequence[str], n: int, *, ids: Sequence[str | None] | None = None,
             strategy: str = "margin", clusters: int | None = None, seed: int = 0) -> list[Suggestion]:
     """The batch of at most `n` of `texts` to label next, each with its reason."""
+    if strategy not in STRATEGIES:
+        raise UsageError(f"unknown uncertainty {strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
+    if n < 1:
+        raise UsageError("the batch size must be at least 1")
     if not texts:
         return []
     features = text_features(predictor, texts)
