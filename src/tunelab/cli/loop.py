@@ -53,6 +53,7 @@ def drift(
     predicted labels. Exit code 0 whatever the verdict; drift raises an alert (see --alert-via)."""
     from tunelab.loop.alerts import raise_drift_alert
     from tunelab.loop.drift import DriftThresholds, check_drift, run_reference
+    from tunelab.loop.history import append_history
     from tunelab.loop.traffic import recent_traffic, resolve_model
 
     if window < 1:
@@ -68,6 +69,8 @@ def drift(
                          version=version.version, limits=DriftThresholds(alpha=alpha), skipped=skipped)
     correct, judged = store.feedback_counts(version.model).get(version.version, (0, 0))
     report = _with_feedback(report, correct, judged)
+    if report.checks:
+        append_history(Path(version.run_path), report)
     outcome = None if no_alert else raise_drift_alert(store.engine, report, via=alert_via)
     if as_json:
         payload = {**report.to_dict(), "alert": None if outcome is None else outcome.__dict__}
