@@ -15,6 +15,7 @@ from tunelab.apps.monitor.config import WebhookConfig
 from tunelab.apps.monitor.outbox import deliver_due
 from tunelab.apps.monitor.store import MonitorStore
 from tunelab.apps.monitor.webhook import SendResult
+from tunelab.loop.history import read_history
 from tunelab.registry import PredictionRecord, Store
 
 
@@ -52,12 +53,16 @@ def test_stable_traffic_prints_stable_and_records_no_alert(registry_url, monkeyp
     assert alerts(registry_url) == []
 
 
-def test_shifted_traffic_raises_one_alert_and_a_webhook_delivers_it(registry_url, monkeypatch, capsys) -> None:
+def test_shifted_traffic_raises_one_alert_and_a_webhook_delivers_it(registry_url, support_run, monkeypatch,
+                                                                    capsys) -> None:
     log_texts(registry_url, news_texts())
+    recorded = len(read_history(support_run))
     result = invoke_cli(["loop", "drift", "support", "--db", registry_url, "--json"], monkeypatch, capsys)
     assert result.code == 0, result.err
     report = json.loads(result.out)
     assert report["verdict"] == "drift" and report["window"] == len(news_texts())
+    history = read_history(support_run)  # the dashboard's chart reads this
+    assert len(history) == recorded + 1 and history[-1].verdict == "drift" and "embedding_mmd" in history[-1].drifted
     assert report["alert"]["status"] == "logged"
     (alert,) = alerts(registry_url)
     assert (alert["monitor"], alert["rule"], alert["key"], alert["status"]) == ("drift", "drift", "support@1", "logged")
