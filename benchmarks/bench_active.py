@@ -265,9 +265,30 @@ def render(result: dict[str, Any], command: str) -> str:
                   f"{s['target_accuracy']:.4f} (full data - 1 point). Labels needed to reach it (mean curve): {reach}.",
                   f"Issue 20's target (uncertainty+diversity reaches it with at most half the labels random needs): "
                   f"**{'met' if s['target_met'] else 'not met or not measurable within the budget'}**."]
+    lines += notes(result)
     lines += ["", f"Plot: `benchmarks/results/{result['plot']}`. The Twitter financial sentiment set named in the "
               "issue was not run."]
     return "\n".join(lines)
+
+
+def notes(result: dict[str, Any]) -> list[str]:
+    """What the numbers do not say by themselves."""
+    s = result["summary"]
+    reach = s.get("labels_to_target") or {}
+    out = ["", f"Label counts are read off the mean curve, so they move in steps of {result['batch']} labels."]
+    ours, plain, random_ = reach.get("uncertainty+diversity"), reach.get("uncertainty"), reach.get("random")
+    if ours is not None and random_ is not None:
+        at = next(p["mean"] for p in s["curves"]["random"] if p["labels"] == random_)
+        out.append(f"uncertainty+diversity needed {ours / random_:.0%} of random's labels; random's mean curve first "
+                   f"reached {at:.4f} against the {s['target_accuracy']:.4f} target, so one round either way would "
+                   "move this ratio a lot.")
+    if ours is not None and plain is not None and plain < ours:
+        out.append(f"Plain uncertainty sampling reached the target with fewer labels ({plain:,}) than "
+                   f"uncertainty+diversity ({ours:,}): in this run the diversity step cost labels instead of saving "
+                   "them (batches of this size over 77 classes spread well on uncertainty alone). `loop suggest` "
+                   "keeps diversity for the review queue, where a small batch of near-copies is the failure it "
+                   "prevents; this one frozen-encoder run is not evidence that it helps accuracy.")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
