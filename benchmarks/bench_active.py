@@ -149,8 +149,9 @@ def quick_data(work: Path) -> dict[str, Any]:
 # ---- full mode: fine-tune per round (written, not run in the recorded results) -----------------------------------
 
 
-def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path) -> list[dict[str, Any]]:
-    """Fine-tune the bundled MiniLM with TuneLab's defaults on the labelled set every round; pick with the
+def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path, *, model: str = "minilm",
+                   **train_options: Any) -> list[dict[str, Any]]:
+    """Fine-tune `model` (the bundled MiniLM) with TuneLab's defaults on the labelled set every round; pick with the
     fine-tuned model's own embeddings and probabilities (`tunelab.loop.suggest.suggest`)."""
     import tunelab
     from tunelab.data.spreadsheet import safe_row
@@ -170,8 +171,9 @@ def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path
             writer.writerow(["text", "category"])
             writer.writerows(safe_row([texts[i], labels[i]]) for i in labelled)
         summary = tunelab.train(data=str(folder / "train.csv"), test=str(DATA / "test.csv"), output=str(folder / "run"),
-                                label_column="category", seed=seed, show_progress=False)
-        accuracy = float(summary.metrics["test"]["accuracy"])
+                                label_column="category", seed=seed, show_progress=False, model=model,
+                                **train_options)
+        accuracy = float(summary.manifest.metrics["test"]["accuracy"])
         curve.append({"round": step, "labels": int(len(labelled)), "accuracy": round(accuracy, 4)})
         if step < rounds:
             pool = np.setdiff1d(np.arange(len(y)), labelled)
