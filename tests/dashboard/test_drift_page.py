@@ -17,7 +17,7 @@ from tunelab.serving.dashboard.pages.drift import served_version
 def report(verdict: str, p: float) -> DriftReport:
     checks = (DriftCheck("embedding_mmd", 0.2, p, 0.01, 0.2, 0.0, p < 0.01, "MMD"),
               DriftCheck("predicted_labels", 0.0, None, 0.01, 0.0, 0.1, False, "PSI 0"))
-    return DriftReport("intents", 1, 120, 18, verdict, checks)
+    return DriftReport("intents", 1, 120, 18, verdict, checks, feedback_accuracy=0.75, feedback_judged=4)
 
 
 def test_drift_page_charts_recorded_checks_and_lists_alerts(admin: Browser) -> None:
@@ -38,7 +38,7 @@ def test_drift_page_charts_recorded_checks_and_lists_alerts(admin: Browser) -> N
         (series,) = [s for s in data if s["name"].startswith("intents@")]
         assert series["checks"] == {"embedding_mmd": [0.4, 0.002], "predicted_labels": [None, None]}
         assert series["alpha"] == 0.01 and len(series["at"]) == 2
-        assert "embedding_mmd" in page.text and ">drift</span>" in page.text
+        assert "embedding_mmd" in page.text and ">drift</span>" in page.text and "feedback accuracy 0.750" in page.text
         assert "intents@1: input drift in 1 check(s) (embedding_mmd)" in page.text
         assert 'href="/drift"' in admin.get("/").text  # in the navigation
     finally:
