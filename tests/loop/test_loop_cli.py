@@ -131,6 +131,8 @@ def test_suggest_from_a_file_prints_json_with_reasons(registry_url, tmp_path, mo
 def test_bad_options_are_usage_errors(registry_url, monkeypatch, capsys) -> None:
     assert invoke_cli(["loop", "drift", "support", "--window", "0", "--db", registry_url], monkeypatch,
                       capsys).code == 2
+    assert invoke_cli(["loop", "drift", "support", "--alpha", "1.5", "--db", registry_url], monkeypatch,
+                      capsys).code == 2
     bad = invoke_cli(["loop", "suggest", "support", "--strategy", "variance", "--db", registry_url], monkeypatch,
                      capsys)
     assert bad.code == 2 and "unknown uncertainty" in bad.err

@@ -58,6 +58,8 @@ def drift(
 
     if window < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--window")
+    if not 0 < alpha < 1:
+        raise typer.BadParameter("must be between 0 and 1", param_hint="--alpha")
     store = _store(db)
     if texts:
         version, window_texts, skipped = resolve_model(store, model), _file_texts(texts)[-window:], 0

@@ -103,8 +103,8 @@ class Reference:
 def compare(reference: Reference, window: TextFeatures, limits: DriftThresholds) -> tuple[DriftCheck, ...]:
     """The five checks of `window` against `reference`."""
     a = limits.alpha
-    mmd = twosample.mmd_test(reference.embeddings, window.embeddings, permutations=limits.permutations,
-                             seed=limits.seed)
+    permutations = max(limits.permutations, int(2 / a))  # enough for a p-value below alpha to be possible
+    mmd = twosample.mmd_test(reference.embeddings, window.embeddings, permutations=permutations, seed=limits.seed)
     length = twosample.ks_test(reference.tokens, window.tokens)
     unknown = twosample.rate_increase_test(int(reference.unknown.sum()), int(reference.tokens.sum()),
                                            int(window.unknown.sum()), int(window.tokens.sum()))
