@@ -10,7 +10,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick bench-batch bench-batch-quick bench-privacy clean
+.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick bench-batch bench-batch-quick bench-privacy bench-active clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -104,6 +104,9 @@ bench-batch-quick: $(DEV_STAMP) ## Batch scoring on 10k and 100k short texts
 
 bench-privacy: $(DEV_STAMP) ## PII detection: per-type precision/recall on 2,000 seeded Faker tickets (en + zh; seconds)
 	$(PY) benchmarks/bench_privacy.py
+
+bench-active: $(DEV_STAMP) ## Active learning on Banking77, frozen MiniLM + logistic regression (quick mode; minutes)
+	$(PY) benchmarks/bench_active.py --quick
 
 clean: ## Remove the virtualenv and build outputs
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

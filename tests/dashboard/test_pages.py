@@ -10,7 +10,7 @@ from typing import Any
 from tests.dashboard.conftest import Browser
 
 PAGES = ["/", "/runs/intents_a", "/runs/compare?a=intents_a&b=intents_b", "/new", "/models", "/playground",
-         "/feedback", "/admin"]
+         "/feedback", "/drift", "/admin"]
 
 
 class Controls(HTMLParser):

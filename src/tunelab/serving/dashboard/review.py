@@ -9,12 +9,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tunelab.data.spreadsheet import safe_row
-from tunelab.registry import Store
+from tunelab.registry import Store, VersionInfo
 from tunelab.tasks import get_task
+
+log = logging.getLogger("tunelab.dashboard")
+# (version, its unreviewed predictions that have text) -> [(prediction id, why)] in the order to label them
+Ranker = Callable[[VersionInfo, list[dict[str, Any]]], list[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class QueueItem:
     labels: tuple[str, ...]  # the version's display labels (for the relabel control)
     task: str
     label_input: str  # the relabel control: "choice" (one of labels), "list" (several) or "spans" (entities)
+    why: str = ""  # with a ranker: what a label would teach (uncertainty, cluster)
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,10 @@ class Export:
     skipped: int  # corrections whose text was not logged (hash-only mode)
 
 
-def review_queue(store: Store, model: str | None, threshold: float, limit: int = 50) -> list[QueueItem]:
-    """Flagged predictions (thumb down, no corrected label yet) first, then the least confident unreviewed."""
+def review_queue(store: Store, model: str | None, threshold: float, limit: int = 50,
+                 rank: Ranker | None = None) -> list[QueueItem]:
+    """Flagged predictions (thumb down, no corrected label yet) first, then the unreviewed ones under `threshold`:
+    least confident first, or in `rank`'s order (what a label would teach most) when given."""
     flagged_ids = _flagged(store, model, limit)
     items = [("flagged", store.get_prediction(pid)) for pid in flagged_ids]
     low = store.list_predictions(model=model, max_score=threshold, without_feedback=True, limit=limit)
@@ -51,7 +60,29 @@ def review_queue(store: Store, model: str | None, threshold: float, limit: int =
         task = get_task(version.task)
         out.append(QueueItem(prediction, reason, task.display_labels(version.labels), version.task,
                              task.spec.label_input))
-    return out
+    return _ranked(out, versions, rank) if rank is not None else out
+
+
+def _ranked(queue: list[QueueItem], versions: dict[tuple[str, int], Any], rank: Ranker) -> list[QueueItem]:
+    """The low-confidence items re-ordered by `rank`, one version at a time; flagged ones stay first, and items
+    the ranker cannot order (no logged text, a task it does not take, a model that fails to load) stay after."""
+    flagged = [item for item in queue if item.reason == "flagged"]
+    low = [item for item in queue if item.reason != "flagged"]
+    ordered: list[QueueItem] = []
+    for key, version in versions.items():
+        group = [item for item in low if (item.prediction["model"], item.prediction["version"]) == key
+                 and item.prediction.get("text") is not None]
+        if not group:
+            continue
+        try:
+            order = rank(version, [item.prediction for item in group])
+        except Exception:  # noqa: BLE001 - the queue must show even when a model cannot rank it
+            log.warning("could not rank the review queue of %s@%s", *key, exc_info=True)
+            continue
+        by_id = {item.prediction["id"]: item for item in group}
+        ordered += [replace(by_id[pid], why=why) for pid, why in order if pid in by_id]
+    placed = {item.prediction["id"] for item in ordered}
+    return flagged + ordered + [item for item in low if item.prediction["id"] not in placed]
 
 
 def _flagged(store: Store, model: str | None, limit: int) -> list[str]:

@@ -43,6 +43,7 @@ PAGES: tuple[Page, ...] = (
     Page("models", "Models", "/models", "models"),
     Page("playground", "Playground", "/playground", "playground"),
     Page("feedback", "Feedback", "/feedback", "feedback"),
+    Page("drift", "Drift", "/drift", "drift"),
     Page("assistant", "Assistant", "/assistant", "assistant"),
     Page("monitor", "Monitor", "/monitor", "monitor"),
     Page("recommender", "Recommender", "/recommender", "recommender"),

@@ -12,6 +12,7 @@ from tunelab.serving.dashboard import review
 from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.web import redirect, render
 from tunelab.serving.deps import services_of
+from tunelab.serving.models import ModelCache
 from tunelab.tasks import get_task
 
 router = new_router()
@@ -19,13 +20,23 @@ router = new_router()
 
 @router.get("/feedback")
 def feedback_page(request: Request, _admin: Admin, model: str = "", threshold: float = Query(0.6, ge=0, le=1),
-                  limit: int = Query(50, ge=1, le=500)) -> Response:
-    store = services_of(request).store
+                  limit: int = Query(50, ge=1, le=500),
+                  order: str = Query("teach", pattern="^(teach|confidence)$")) -> Response:
+    state = services_of(request)
+    store = state.store
     chosen = check_name(model) if model else None
-    queue = review.review_queue(store, chosen, threshold, limit)
+    rank = _teach_ranker(state.models) if order == "teach" else None
+    queue = review.review_queue(store, chosen, threshold, limit, rank)
     corrected = len([f for f in store.list_feedback(model=chosen, limit=100_000) if f.get("label") is not None])
     return render(request, "feedback.html", active="feedback", queue=queue, model=model, threshold=threshold,
-                  models=[m.name for m in store.list_models()], corrected=corrected)
+                  models=[m.name for m in store.list_models()], corrected=corrected, order=order)
+
+
+def _teach_ranker(models: ModelCache) -> review.Ranker:
+    """Order by what a label would teach (`tunelab loop suggest`: uncertainty, spread over embedding clusters)."""
+    from tunelab.loop.suggest import rank_logged
+
+    return lambda version, predictions: rank_logged(models.get(version).predictor, predictions)
 
 
 @router.post("/feedback/relabel")
