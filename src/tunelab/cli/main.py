@@ -11,6 +11,7 @@ from tunelab.cli import commands, service
 from tunelab.cli.assistant import assistant_app
 from tunelab.cli.monitor import monitor_app
 from tunelab.cli.recommend import recommend_app
+from tunelab.cli.retrain import loop_app
 from tunelab.errors import TunelabError
 
 app = typer.Typer(help="TuneLab: fine-tune, evaluate and serve transformer models on your own labelled text.",
@@ -46,6 +47,7 @@ app.add_typer(service.ab_app, name="ab")
 app.add_typer(assistant_app, name="assistant")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(recommend_app, name="recommend")
+app.add_typer(loop_app, name="loop")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The closed loop: corrections become the next model."""

@@ -1,0 +1,175 @@
+"""run_loop: the closed loop for one model, top to bottom.
+
+champion (the policy's alias) -> its config.yaml -> base training file + corrections, golden texts left out
+-> train the challenger with the champion's config -> register it -> both models on the golden set (decisive)
+and on the recent corrections (reported) -> promote or refuse -> decision.json in the loop folder + a registry row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tunelab.artifacts.files import write_json_atomic
+from tunelab.config import RunConfig, load_config
+from tunelab.errors import NotFoundError, UsageError
+from tunelab.home import home
+from tunelab.loop.dataset import Correction, MergeCounts, load_corrections, merge, read_texts, save_merged
+from tunelab.loop.decide import Comparison, compare, decide, label_set
+from tunelab.loop.policy import LoopPolicy
+from tunelab.loop.records import PROMOTED, REFUSED, DecisionRow, last_decision, mark_rolled_back, record_decision
+from tunelab.registry import Store, VersionInfo
+from tunelab.tasks import get_task
+from tunelab.types import TextExample
+
+REPORT = "decision.json"
+PERIODS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
+
+
+@dataclass(frozen=True)
+class Due:
+    due: bool
+    why: str
+    new_corrections: int
+
+
+@dataclass(frozen=True)
+class LoopOutcome:
+    """What one `loop run` did: the folder, the data counts, and the decision (None: dry run or not due)."""
+
+    folder: Path | None
+    counts: MergeCounts | None
+    due: Due
+    decision: DecisionRow | None = None
+    dry_run: bool = False
+
+
+def find_champion(store: Store, model: str, alias: str) -> VersionInfo:
+    """The version `alias` points at; a model without that alias has its newest version as champion."""
+    info = store.get_model(model)
+    if not info.versions:
+        raise NotFoundError(f"model {model!r} has no versions")
+    number = info.aliases.get(alias, info.versions[-1].version)
+    return next(v for v in info.versions if v.version == number)
+
+
+def check_due(store: Store, policy: LoopPolicy, corrections: list[Correction], now: datetime) -> Due:
+    """Due after `every_corrections` new corrections or after the schedule's period since the last decision."""
+    last = last_decision(store, policy.model)
+    seen = last.last_feedback_id if last else 0
+    new = sum(c.feedback_id > seen for c in corrections)
+    trigger = policy.trigger
+    if trigger.every_corrections is not None and new >= trigger.every_corrections:
+        return Due(True, f"{new} new correction(s) >= {trigger.every_corrections}", new)
+    if trigger.schedule is not None and (last is None or now - last.created_at >= PERIODS[trigger.schedule]):
+        return Due(True, f"{trigger.schedule} schedule", new)
+    if trigger.every_corrections is None and trigger.schedule is None:
+        return Due(False, "the policy retrains by hand only", new)
+    return Due(False, f"{new} new correction(s) of {trigger.every_corrections or '-'} needed; "
+                      f"last decision {last.created_at.isoformat() if last else 'never'}", new)
+
+
+def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due: bool = False,
+             show_progress: bool = False) -> LoopOutcome:
+    """Run the loop once for `policy.model` (see the module docstring). `if_due`: only when the trigger says so;
+    `dry_run`: build and write the merged data set and stop before training."""
+    champion = find_champion(store, policy.model, policy.promotion.alias)
+    task = get_task(champion.task)
+    if task.spec.per_token:
+        raise UsageError(f"model {policy.model!r} is a {task.name} model; the loop retrains text classifiers "
+                         "(classification, multilabel) for now")
+    config = load_config(Path(champion.run_path) / "config.yaml")
+    corrections, hash_only = load_corrections(store, policy.model, task, policy.source.corrections_since_version)
+    due = check_due(store, policy, corrections, datetime.now(UTC))
+    if if_due and not due.due:
+        return LoopOutcome(None, None, due)
+    golden = read_texts(policy.golden, config.data)
+    base = policy.source.train or config.data.train
+    if base is None or not Path(base).is_file():
+        raise UsageError(f"the base training file {base!r} of {policy.model}@{champion.version} is not there",
+                         hint="set source.train in the loop policy")
+    merged = merge(read_texts(base, config.data), corrections, {g.text for g in golden}, hash_only)
+    folder = _new_folder(policy)
+    train_path = save_merged(merged, folder / "data", task.spec.single_label, config.data)
+    if dry_run:
+        return LoopOutcome(folder, merged.counts, due, dry_run=True)
+    challenger = _train_challenger(store, policy.model, config, train_path, folder / "challenger", show_progress)
+    labels = task.display_labels(champion.labels)
+    rules = policy.promotion
+    on_golden = _compare(champion, challenger, golden, labels, rules.test == "mcnemar-midp")
+    recent = _recent(corrections, {g.text for g in golden}, policy.recent_corrections)
+    on_recent = _compare(champion, challenger, recent, labels, rules.test == "mcnemar-midp") if recent else None
+    decision = decide(on_golden, rules)
+    if decision.promote:
+        store.set_alias(policy.model, rules.alias, challenger.version, actor="loop")
+    report = _report(policy, champion, challenger, merged.counts, on_golden, on_recent, decision.reason,
+                     decision.promote)
+    write_json_atomic(folder / REPORT, report)
+    row = record_decision(store, DecisionRow(
+        0, policy.model, rules.alias, champion.version, challenger.version, PROMOTED if decision.promote else REFUSED,
+        decision.reason, _summary(on_golden, merged.counts), str(folder / REPORT), merged.counts.last_feedback_id,
+        datetime.now(UTC)))
+    return LoopOutcome(folder, merged.counts, due, row)
+
+
+def rollback(store: Store, model: str, alias: str = "production") -> tuple[VersionInfo, DecisionRow | None]:
+    """Move `alias` back one step (the registry's rollback) and mark the loop's promotion it undoes, if any."""
+    current = store.get_model(model).aliases.get(alias)
+    info = store.rollback_alias(model, alias, actor="loop")
+    return info, mark_rolled_back(store, model, current) if current is not None else None
+
+
+def _new_folder(policy: LoopPolicy) -> Path:
+    root = Path(policy.runs_dir) if policy.runs_dir else home() / "loop" / policy.model
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    folder, n = root / stamp, 1
+    while folder.exists():
+        n += 1
+        folder = root / f"{stamp}-{n}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _train_challenger(store: Store, model: str, config: RunConfig, train: Path, output: Path,
+                      show_progress: bool) -> VersionInfo:
+    from tunelab.recipes.train import run_train
+
+    data = replace(config.data, train=str(train), format=None)
+    run_train(replace(config, data=data, output=str(output)), show_progress=show_progress)
+    return store.register(output, model, actor="loop")
+
+
+def _recent(corrections: list[Correction], golden: set[str], limit: int) -> list[TextExample]:
+    kept = [c for c in corrections if c.text not in golden]
+    return [TextExample(c.text, c.labels) for c in kept[len(kept) - limit:]] if limit else []
+
+
+def _compare(champion: VersionInfo, challenger: VersionInfo, examples: list[TextExample], labels: Any,
+             mid_p: bool) -> Comparison:
+    from tunelab.inference import Predictor
+
+    texts = [e.text for e in examples]
+    gold = [frozenset(e.labels) for e in examples]
+    old = [label_set(p) for p in Predictor.load(champion.run_path).predict(texts)]
+    new = [label_set(p) for p in Predictor.load(challenger.run_path).predict(texts)]
+    return compare(gold, old, new, labels, mid_p=mid_p)
+
+
+def _summary(golden: Comparison, counts: MergeCounts) -> dict[str, Any]:
+    test = golden.test
+    return {"golden_examples": golden.champion.examples, "champion_accuracy": golden.champion.accuracy,
+            "challenger_accuracy": golden.challenger.accuracy, "test": test.method, "statistic": test.statistic,
+            "p_value": test.p_value, "b": test.b, "c": test.c, "class_deltas": golden.class_deltas,
+            "corrections_used": counts.corrections_used,
+            "golden_excluded_corrections": counts.golden_excluded_corrections}
+
+
+def _report(policy: LoopPolicy, champion: VersionInfo, challenger: VersionInfo, counts: MergeCounts,
+            golden: Comparison, recent: Comparison | None, reason: str, promoted: bool) -> dict[str, Any]:
+    return {"model": policy.model, "decision": PROMOTED if promoted else REFUSED, "reason": reason,
+            "champion": {"version": champion.version, "run_path": champion.run_path},
+            "challenger": {"version": challenger.version, "run_path": challenger.run_path},
+            "data": asdict(counts), "golden": golden.to_dict(), "recent_corrections": recent.to_dict() if recent
+            else None, "policy": asdict(policy), "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
