@@ -4,6 +4,7 @@
     golden: golden.csv            # frozen test set: never trained on (relative to this file)
     source:
       train: null                 # base training file; default: the champion run's own
+      dev: null                   # challenger's dev file; default: carved from the merged training set
       corrections_since_version: 1
     trigger:
       every_corrections: 50       # `loop run` is due after this many new corrections (null: by hand only)
@@ -36,6 +37,9 @@ class SourcePolicy:
 
     train: str | None = None
     """Base training file (same columns as the champion's); default: the champion run's training file."""
+    dev: str | None = None
+    """Dev file for the challenger's early stopping; default: carved from the merged training set (the
+    champion's own dev file may hold labels the corrections overturned)."""
     corrections_since_version: int = 1
     """Use corrected labels given on predictions of this model version or later."""
 
@@ -139,4 +143,4 @@ def _resolved(policy: LoopPolicy, base: Path) -> LoopPolicy:
         return None if value is None else str((base / value).resolve()) if not Path(value).is_absolute() else value
 
     return replace(policy, golden=str(resolve(policy.golden)), runs_dir=resolve(policy.runs_dir),
-                   source=replace(policy.source, train=resolve(policy.source.train)))
+                   source=replace(policy.source, train=resolve(policy.source.train), dev=resolve(policy.source.dev)))

@@ -95,7 +95,7 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
     train_path = save_merged(merged, folder / "data", task.spec.single_label, config.data)
     if dry_run:
         return LoopOutcome(folder, merged.counts, due, dry_run=True)
-    challenger = _train_challenger(store, policy.model, config, train_path, folder / "challenger", show_progress)
+    challenger = _train_challenger(store, policy, config, train_path, folder / "challenger", show_progress)
     labels = task.display_labels(champion.labels)
     rules = policy.promotion
     on_golden = _compare(champion, challenger, golden, labels, rules.test == "mcnemar-midp")
@@ -132,13 +132,15 @@ def _new_folder(policy: LoopPolicy) -> Path:
     return folder
 
 
-def _train_challenger(store: Store, model: str, config: RunConfig, train: Path, output: Path,
+def _train_challenger(store: Store, policy: LoopPolicy, config: RunConfig, train: Path, output: Path,
                       show_progress: bool) -> VersionInfo:
+    """The champion's resolved config on the merged data: dev from the policy (else carved from the merged set),
+    the golden set as the run's test split (scored in its report, never trained or selected on)."""
     from tunelab.recipes.train import run_train
 
-    data = replace(config.data, train=str(train), format=None)
+    data = replace(config.data, train=str(train), dev=policy.source.dev, test=policy.golden, format=None)
     run_train(replace(config, data=data, output=str(output)), show_progress=show_progress)
-    return store.register(output, model, actor="loop")
+    return store.register(output, policy.model, actor="loop")
 
 
 def _recent(corrections: list[Correction], golden: set[str], limit: int) -> list[TextExample]:

@@ -1,0 +1,108 @@
+"""The whole loop on the tiny model: a challenger fixed by corrections is promoted (and rolled back); one trained on
+corrupted corrections is refused with its reason; golden texts never reach training; the trigger and dry runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import invoke_cli
+from tests.loop.conftest import GOLDEN, SWAP, TRAIN, correct
+from tunelab.loop.policy import LoopPolicy, PromotionPolicy, TriggerPolicy
+from tunelab.loop.records import list_decisions
+from tunelab.loop.run import run_loop
+from tunelab.registry import Store
+
+
+def policy_for(golden: Path, runs: Path, **changes: object) -> LoopPolicy:
+    promotion = PromotionPolicy(min_golden_size=18, max_class_drop=10.0)
+    return LoopPolicy("intents", str(golden), promotion=promotion, runs_dir=str(runs), **changes)  # type: ignore
+
+
+def write_policy(path: Path, golden: Path, runs: Path) -> Path:
+    path.write_text(f"model: intents\ngolden: {golden}\nruns_dir: {runs}\n"
+                    "promotion: {min_golden_size: 18, max_class_drop: 10}\n", encoding="utf-8")
+    return path
+
+
+def test_a_challenger_fixed_by_corrections_is_promoted_and_one_command_rolls_it_back(
+        store: Store, champion_runs: dict[str, Path], golden_csv: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    store.register(champion_runs["swapped"], "intents", alias="production")  # refund and shipping swapped
+    for label in ("refund", "shipping"):
+        for text in TRAIN[label]:
+            correct(store, "intents", 1, text, label)
+    leak = GOLDEN["refund"][0]
+    correct(store, "intents", 1, leak, "password")  # a correction of a golden text: never trained on
+    policy = write_policy(tmp_path / "loop.yaml", golden_csv, tmp_path / "loop-runs")
+    db = ["--db", store.url]
+
+    result = invoke_cli(["loop", "run", "intents", "--policy", str(policy), "--quiet", *db], monkeypatch, capsys)
+    assert result.code == 0, result.err
+    assert "PROMOTED: challenger v2 vs champion v1" in result.out
+    assert store.get_model("intents").aliases["production"] == 2
+
+    [decision] = list_decisions(store, "intents")
+    assert decision.decision == "promoted" and decision.challenger_version == 2
+    assert decision.summary["c"] > decision.summary["b"] and decision.summary["p_value"] < 0.05
+    assert decision.summary["golden_excluded_corrections"] == 1
+    report = json.loads(Path(decision.report_path).read_text(encoding="utf-8"))
+    assert report["golden"]["challenger"]["accuracy"] > report["golden"]["champion"]["accuracy"]
+    assert set(report["golden"]["class_deltas"]) == {"refund", "shipping", "password"}
+    assert report["golden"]["test"]["method"] == "mcnemar-midp" and report["recent_corrections"] is not None
+    folder = Path(decision.report_path).parent
+    trained = (folder / "data" / "train.jsonl").read_text(encoding="utf-8")
+    assert all(json.dumps(text) not in trained for texts in GOLDEN.values() for text in texts)
+    provenance = [json.loads(x) for x in (folder / "data" / "provenance.jsonl").read_text().splitlines()]
+    assert sum(p["origin"] == "correction" for p in provenance) == 20
+
+    history = invoke_cli(["loop", "history", "intents", *db], monkeypatch, capsys)
+    assert history.code == 0 and "promoted v2 vs v1" in history.out
+    back = invoke_cli(["loop", "rollback", "intents", *db], monkeypatch, capsys)
+    assert back.code == 0 and "intents@production -> version 1 (rolled back) (undid loop decision #1)" in back.out
+    assert store.get_model("intents").aliases["production"] == 1
+    assert list_decisions(store, "intents")[0].rolled_back_at is not None
+
+
+def test_a_challenger_trained_on_corrupted_corrections_is_refused_and_stays_registered(
+        store: Store, champion_runs: dict[str, Path], golden_csv: Path, tmp_path: Path) -> None:
+    store.register(champion_runs["good"], "intents", alias="production")
+    for label in ("refund", "shipping"):
+        for text in TRAIN[label]:
+            correct(store, "intents", 1, text, SWAP[label])  # wrong "corrections"
+    outcome = run_loop(store, policy_for(golden_csv, tmp_path / "runs"))
+    decision = outcome.decision
+    assert decision is not None and decision.decision == "refused"
+    assert "the challenger is not better on the golden set" in decision.reason
+    assert decision.summary["challenger_accuracy"] < decision.summary["champion_accuracy"]
+    assert min(decision.summary["class_deltas"].values()) < -10
+    model = store.get_model("intents")
+    assert model.aliases["production"] == 1 and [v.version for v in model.versions] == [1, 2]
+    assert json.loads(Path(decision.report_path).read_text())["decision"] == "refused"
+
+
+def test_the_trigger_and_a_dry_run_train_nothing(store: Store, champion_runs: dict[str, Path], golden_csv: Path,
+                                                  tmp_path: Path) -> None:
+    store.register(champion_runs["good"], "intents", alias="production")
+    correct(store, "intents", 1, "my parcel now", "shipping")
+    policy = policy_for(golden_csv, tmp_path / "runs", trigger=TriggerPolicy(every_corrections=2))
+    waiting = run_loop(store, policy, if_due=True)
+    assert not waiting.due.due and waiting.decision is None and waiting.folder is None
+    assert "1 new correction(s) of 2 needed" in waiting.due.why
+    correct(store, "intents", 1, "refund money", "refund")
+    dry = run_loop(store, policy, if_due=True, dry_run=True)
+    assert dry.due.due and dry.dry_run and dry.decision is None and dry.counts is not None
+    assert dry.counts.corrections_used == 2 and dry.folder is not None
+    assert (dry.folder / "data" / "provenance.jsonl").is_file()
+    assert [v.version for v in store.get_model("intents").versions] == [1] and not list_decisions(store)
+
+
+def test_a_bad_policy_exits_2_naming_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "loop.yaml"
+    policy.write_text("model: intents\ngolden: g.csv\npromotion: {significance: 1.5}\n", encoding="utf-8")
+    result = invoke_cli(["loop", "run", "intents", "--policy", str(policy), "--db", f"sqlite:///{tmp_path}/r.db"],
+                        monkeypatch, capsys)
+    assert result.code == 2 and "promotion.significance: must be in (0, 0.5)" in result.err
