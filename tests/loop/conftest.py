@@ -24,7 +24,7 @@ def make_texts(label: str, n: int, seed: int) -> list[str]:
 
 TRAIN = {label: make_texts(label, 10, 1) for label in KEYWORDS}
 GOLDEN = {label: [t for t in make_texts(label, 14, 2) if t not in TRAIN[label]][:6] for label in KEYWORDS}
-OPTIONS = {"epochs": 15, "batch_size": 4, "lr": 1e-2, "warmup_ratio": 0.0, "patience": 0, "precision": "fp32",
+OPTIONS = {"epochs": 8, "batch_size": 5, "lr": 1e-2, "warmup_ratio": 0.0, "patience": 0, "precision": "fp32",
            "show_progress": False, "seed": 3}
 
 
@@ -49,13 +49,17 @@ def train_run(model: Path, data: Path, output: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def champion_runs(tmp_path_factory: pytest.TempPathFactory, loop_model: Path) -> dict[str, Path]:
-    """Two champions: `good` trained on the right labels, `swapped` on refund and shipping swapped."""
-    root = tmp_path_factory.mktemp("loop-champions")
-    good = write_csv(root / "good.csv", rows(TRAIN))
-    swapped = write_csv(root / "swapped.csv", rows(TRAIN, SWAP))
-    return {"good": train_run(loop_model, good, root / "good"), "swapped": train_run(loop_model, swapped,
-                                                                                     root / "swapped")}
+def good_run(tmp_path_factory: pytest.TempPathFactory, loop_model: Path) -> Path:
+    """A champion trained on the right labels."""
+    root = tmp_path_factory.mktemp("loop-good")
+    return train_run(loop_model, write_csv(root / "good.csv", rows(TRAIN)), root / "run")
+
+
+@pytest.fixture(scope="session")
+def swapped_run(tmp_path_factory: pytest.TempPathFactory, loop_model: Path) -> Path:
+    """A champion trained with refund and shipping swapped."""
+    root = tmp_path_factory.mktemp("loop-swapped")
+    return train_run(loop_model, write_csv(root / "swapped.csv", rows(TRAIN, SWAP)), root / "run")
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def test_decide_promotes_a_significant_gain_and_names_why_it_refuses() -> None:
     gold = _sets("aaaaabbbbbcccccc")
     better = compare(gold, _sets("bbbbbbbbbbcccccc"), _sets("aaaaabbbbbcccccc"), ["a", "b", "c"])
     assert decide(better, rules).promote
-    assert "p = 0.03125" in decide(better, rules).reason
+    assert "p = 0.03125 (b = 0, c = 5)" in decide(better, rules).reason
     worse = compare(gold, _sets("aaaaabbbbbcccccc"), _sets("aaaabbbbbbcccccc"), ["a", "b", "c"])
     refused = decide(worse, rules)
     assert not refused.promote and "not better" in refused.reason
@@ -69,3 +69,16 @@ def test_paired_bootstrap_of_ner_f1() -> None:
     assert same.difference == 0 and same.p_value == 1.0
     with pytest.raises(ValueError):
         bootstrap_f1(old, new[:, :2])
+
+
+def test_ner_entities_are_compared_by_paired_bootstrap_and_per_type_f1() -> None:
+    gold = [frozenset({(0, 5, "PER"), (10, 15, "LOC")})] * 12
+    old = [frozenset({(0, 5, "PER")})] * 12  # misses every LOC
+    new = [frozenset({(0, 5, "PER"), (10, 15, "LOC")})] * 12
+    comparison = compare(gold, old, new, ["LOC", "PER"], method="bootstrap", samples=200)
+    assert comparison.champion.f1 == pytest.approx(2 / 3) and comparison.challenger.f1 == 1.0
+    assert comparison.class_deltas == {"LOC": 100.0, "PER": 0.0}
+    assert comparison.test.better and comparison.test.p_value == 0.0 and comparison.test.method == "bootstrap"
+    assert decide(comparison, PromotionPolicy(min_golden_size=10)).promote
+    backwards = compare(gold, new, old, ["LOC", "PER"], method="bootstrap", samples=200)
+    assert not decide(backwards, PromotionPolicy(min_golden_size=10)).promote

@@ -45,7 +45,7 @@ def test_missing_golden_set_and_a_policy_for_another_model_are_errors() -> None:
 def test_a_file_of_several_models_picks_one_and_prefixes_its_problems() -> None:
     raw = {"models": {"intents": {"golden": "g.csv"}, "faq": {"golden": "f.csv", "promotion": {"test": "t-test"}}}}
     assert parse_policy(raw, "intents").golden == "g.csv"
-    with pytest.raises(ConfigError, match=r"models\.faq\.promotion\.test: must be one of mcnemar-midp"):
+    with pytest.raises(ConfigError, match=r"models\.faq\.promotion\.test: must be one of auto, mcnemar-midp"):
         parse_policy(raw, "faq")
     with pytest.raises(ConfigError, match="no policy for model 'nope' .known: intents, faq"):
         parse_policy(raw, "nope")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import invoke_cli
-from tests.loop.conftest import GOLDEN, SWAP, TRAIN, correct
+from tests.conftest import invoke_cli, write_csv
+from tests.loop.conftest import GOLDEN, SWAP, TRAIN, correct, rows
 from tunelab.loop.policy import LoopPolicy, PromotionPolicy, TriggerPolicy
 from tunelab.loop.records import list_decisions
 from tunelab.loop.run import run_loop
@@ -22,15 +22,18 @@ def policy_for(golden: Path, runs: Path, **changes: object) -> LoopPolicy:
 
 
 def write_policy(path: Path, golden: Path, runs: Path) -> Path:
-    path.write_text(f"model: intents\ngolden: {golden}\nruns_dir: {runs}\n"
+    """The policy, with a dev file of the right labels (a dev set carved from 30 rows is 3 rows: too few to pick
+    the best checkpoint on)."""
+    dev = write_csv(path.parent / "dev.csv", rows(TRAIN))
+    path.write_text(f"model: intents\ngolden: {golden}\nruns_dir: {runs}\nsource: {{dev: {dev}}}\n"
                     "promotion: {min_golden_size: 18, max_class_drop: 10}\n", encoding="utf-8")
     return path
 
 
 def test_a_challenger_fixed_by_corrections_is_promoted_and_one_command_rolls_it_back(
-        store: Store, champion_runs: dict[str, Path], golden_csv: Path, tmp_path: Path,
+        store: Store, swapped_run: Path, golden_csv: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    store.register(champion_runs["swapped"], "intents", alias="production")  # refund and shipping swapped
+    store.register(swapped_run, "intents", alias="production")  # refund and shipping swapped
     for label in ("refund", "shipping"):
         for text in TRAIN[label]:
             correct(store, "intents", 1, text, label)
@@ -46,7 +49,8 @@ def test_a_challenger_fixed_by_corrections_is_promoted_and_one_command_rolls_it_
 
     [decision] = list_decisions(store, "intents")
     assert decision.decision == "promoted" and decision.challenger_version == 2
-    assert decision.summary["c"] > decision.summary["b"] and decision.summary["p_value"] < 0.05
+    assert decision.summary["challenger_accuracy"] > decision.summary["champion_accuracy"]
+    assert decision.summary["p_value"] < 0.05 and decision.summary["detail"].startswith("b = ")
     assert decision.summary["golden_excluded_corrections"] == 1
     report = json.loads(Path(decision.report_path).read_text(encoding="utf-8"))
     assert report["golden"]["challenger"]["accuracy"] > report["golden"]["champion"]["accuracy"]
@@ -67,8 +71,8 @@ def test_a_challenger_fixed_by_corrections_is_promoted_and_one_command_rolls_it_
 
 
 def test_a_challenger_trained_on_corrupted_corrections_is_refused_and_stays_registered(
-        store: Store, champion_runs: dict[str, Path], golden_csv: Path, tmp_path: Path) -> None:
-    store.register(champion_runs["good"], "intents", alias="production")
+        store: Store, good_run: Path, golden_csv: Path, tmp_path: Path) -> None:
+    store.register(good_run, "intents", alias="production")
     for label in ("refund", "shipping"):
         for text in TRAIN[label]:
             correct(store, "intents", 1, text, SWAP[label])  # wrong "corrections"
@@ -83,9 +87,9 @@ def test_a_challenger_trained_on_corrupted_corrections_is_refused_and_stays_regi
     assert json.loads(Path(decision.report_path).read_text())["decision"] == "refused"
 
 
-def test_the_trigger_and_a_dry_run_train_nothing(store: Store, champion_runs: dict[str, Path], golden_csv: Path,
+def test_the_trigger_and_a_dry_run_train_nothing(store: Store, good_run: Path, golden_csv: Path,
                                                   tmp_path: Path) -> None:
-    store.register(champion_runs["good"], "intents", alias="production")
+    store.register(good_run, "intents", alias="production")
     correct(store, "intents", 1, "my parcel now", "shipping")
     policy = policy_for(golden_csv, tmp_path / "runs", trigger=TriggerPolicy(every_corrections=2))
     waiting = run_loop(store, policy, if_due=True)
@@ -106,3 +110,36 @@ def test_a_bad_policy_exits_2_naming_the_field(tmp_path: Path, monkeypatch: pyte
     result = invoke_cli(["loop", "run", "intents", "--policy", str(policy), "--db", f"sqlite:///{tmp_path}/r.db"],
                         monkeypatch, capsys)
     assert result.code == 2 and "promotion.significance: must be in (0, 0.5)" in result.err
+
+
+def test_an_ner_model_goes_round_the_loop_with_a_bootstrap_of_entity_f1(
+        store: Store, tiny_model: Path, ner_conll: Path, tmp_path: Path) -> None:
+    import tunelab
+    from tests.conftest import NER_SENTENCES
+    from tunelab.registry import PredictionRecord
+
+    run = tmp_path / "ner-run"
+    tunelab.train(data=str(ner_conll), dev=str(ner_conll), test_fraction=0.0, task="ner", output=str(run),
+                  model=str(tiny_model), epochs=3, batch_size=6, lr=3e-3, warmup_ratio=0.0, patience=0,
+                  precision="fp32", show_progress=False)
+    store.register(run, "entities", alias="production")
+    golden = tmp_path / "golden.conll"
+    golden.write_text("\n\n".join("\n".join(f"{w} X X {t}" for w, t in zip(words, tags))
+                                  for words, tags in NER_SENTENCES[:2]) + "\n", encoding="utf-8")
+    text = "Carol left Berlin"
+    store.log_predictions([PredictionRecord("p-ner", "entities", 1, {"spans": []}, 1.0, text)])
+    store.add_feedback("p-ner", label=[{"start": 0, "end": 5, "label": "ORG"}, {"start": 11, "end": 17,
+                                                                                "label": "LOC"}])
+    policy = LoopPolicy("entities", str(golden), promotion=PromotionPolicy(min_golden_size=50,
+                                                                           bootstrap_samples=200),
+                        runs_dir=str(tmp_path / "runs"))
+    decision = run_loop(store, policy).decision
+    assert decision is not None and decision.decision == "refused"
+    assert "the golden set has 2 examples; the policy needs at least 50" in decision.reason
+    assert decision.summary["test"] == "bootstrap" and "95% CI" in decision.summary["detail"]
+    assert decision.summary["golden_examples"] == 2
+    rows = [json.loads(x) for x in (Path(decision.report_path).parent / "data" / "train.jsonl").read_text()
+            .splitlines()]
+    assert len(rows) == 4  # 6 sentences, 2 of them golden
+    assert {"text": text, "label": [{"start": 0, "end": 5, "label": "ORG"},
+                                    {"start": 11, "end": 17, "label": "LOC"}]} in rows

@@ -1,17 +1,19 @@
 """Champion against challenger on the same examples: paired tests (McNemar, paired bootstrap) and per-class F1.
 
-Pure functions over label sets: the caller turns each prediction into the set of labels it gives (one for
-single-label classification), so the same code serves classification and multi-label.
+Pure functions over answer sets: the caller turns each prediction into the set of what it says (one label for
+single-label classification, labels for multi-label, (start, end, type) entities for NER), so one code path
+serves every task; an item's class is the label itself, or an entity's type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-LabelSets = Sequence[frozenset[str]]
+LabelSets = Sequence[frozenset[Any]]
 
 
 @dataclass(frozen=True)
@@ -71,20 +73,39 @@ def accuracy(gold: LabelSets, predicted: LabelSets) -> float:
     return sum(p == g for g, p in zip(gold, predicted, strict=True)) / len(gold) if gold else 0.0
 
 
+def class_of(item: Any) -> str:
+    """The class an answer item counts for: a label, or the type of a (start, end, type) entity."""
+    return item if isinstance(item, str) else str(item[2])
+
+
 def per_class_f1(gold: LabelSets, predicted: LabelSets, labels: Sequence[str]) -> dict[str, float]:
-    """F1 per label (0-1), counting each label's presence in gold and predicted sets; zero_division=0."""
-    out = {}
-    for label in labels:
-        tp = sum(label in g and label in p for g, p in zip(gold, predicted, strict=True))
-        fp = sum(label not in g and label in p for g, p in zip(gold, predicted, strict=True))
-        fn = sum(label in g and label not in p for g, p in zip(gold, predicted, strict=True))
-        out[label] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-    return out
+    """F1 per class (0-1) over the items of gold and predicted sets (labels, or entities of that type);
+    zero_division=0."""
+    tp = dict.fromkeys(labels, 0)
+    fp, fn = dict(tp), dict(tp)
+    for g, p in zip(gold, predicted, strict=True):
+        for item in g & p:
+            tp[class_of(item)] = tp.get(class_of(item), 0) + 1
+        for item in p - g:
+            fp[class_of(item)] = fp.get(class_of(item), 0) + 1
+        for item in g - p:
+            fn[class_of(item)] = fn.get(class_of(item), 0) + 1
+    return {label: f1_from_counts(tp[label], fp[label], fn[label]) for label in labels}
+
+
+def item_counts(gold: LabelSets, predicted: LabelSets) -> np.ndarray:
+    """Per example: (tp, fp, fn) of its items (for micro-F1 and the paired bootstrap)."""
+    return np.array([[len(g & p), len(p - g), len(g - p)] for g, p in zip(gold, predicted, strict=True)],
+                    dtype=float).reshape(-1, 3)
+
+
+def micro_f1(gold: LabelSets, predicted: LabelSets) -> float:
+    return f1_from_counts(*item_counts(gold, predicted).sum(0))
 
 
 def class_drops(champion: dict[str, float], challenger: dict[str, float], gold: LabelSets) -> dict[str, float]:
     """Per class present in the gold sets: challenger F1 - champion F1, in points (negative is a drop)."""
-    present = set().union(*gold) if gold else set()
+    present = {class_of(item) for g in gold for item in g}
     return {label: round(100 * (challenger.get(label, 0.0) - champion[label]), 3)
             for label in champion if label in present}
 

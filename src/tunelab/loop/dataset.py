@@ -15,13 +15,27 @@ from typing import Any
 from tunelab.artifacts.files import write_json_atomic
 from tunelab.config import DataConfig
 from tunelab.data.load import read_examples
+from tunelab.data.tags import spans_from_tags
 from tunelab.errors import UsageError
 from tunelab.registry import Store
 from tunelab.tasks import Task
-from tunelab.types import TextExample
+from tunelab.tasks.spec import TaskSpec
+from tunelab.types import Example, TextExample
 
 TRAIN_FILE = "train.jsonl"
 PROVENANCE_FILE = "provenance.jsonl"
+
+
+Answer = tuple[Any, ...]  # label names, or (start, end, type) entities: what a text's label says, sorted
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A text with its answer, read from a file row (`source`: "path:line")."""
+
+    text: str
+    answer: Answer
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -29,7 +43,7 @@ class Correction:
     """The newest corrected label given for one text."""
 
     text: str
-    labels: tuple[str, ...]
+    answer: Answer
     feedback_id: int
     prediction_id: str
     version: int
@@ -41,7 +55,7 @@ class Row:
     original label the correction overrode, with its file row)."""
 
     text: str
-    labels: tuple[str, ...]
+    answer: Answer
     origin: str  # "original" or "correction"
     source: str | None = None  # "path:line" of an original row
     feedback_id: int | None = None
@@ -67,10 +81,27 @@ class MergedData:
     counts: MergeCounts
 
 
-def read_texts(path: str | Path, data: DataConfig) -> list[TextExample]:
-    """A labelled text file read with the champion's columns (format from its extension)."""
-    examples = read_examples(path, replace(data, format=None))
-    return [e for e in examples if isinstance(e, TextExample)]
+def answer_of(example: Example) -> Answer:
+    """A read example's answer: its labels, or its entities as character spans of its text."""
+    if isinstance(example, TextExample):
+        return tuple(sorted(example.labels))
+    return tuple(sorted((example.offsets[first][0], example.offsets[end - 1][1], kind)
+                        for kind, first, end in spans_from_tags(example.tags)))
+
+
+def read_labelled(path: str | Path, data: DataConfig) -> list[Labelled]:
+    """A labelled file read with the champion's columns and task (format from its extension)."""
+    out = []
+    for e in read_examples(path, replace(data, format=None)):
+        out.append(Labelled(e.text, answer_of(e), f"{e.source.path}:{e.source.line}" if e.source else None))
+    return out
+
+
+def correction_answer(task: Task, label: Any) -> Answer:
+    """A feedback label as an answer: entities for a per-token task, label names otherwise."""
+    if task.spec.per_token:
+        return tuple(sorted(task.read_feedback(label)))
+    return tuple(sorted(task.feedback_label_names(label)))
 
 
 def load_corrections(store: Store, model: str, task: Task, since_version: int) -> tuple[list[Correction], int]:
@@ -87,14 +118,13 @@ def load_corrections(store: Store, model: str, task: Task, since_version: int) -
         if text is None:
             skipped += 1
             continue
-        names = tuple(sorted(task.feedback_label_names(row["label"])))
-        found = Correction(text, names, int(row["id"]), pid, int(row["version"]))
+        found = Correction(text, correction_answer(task, row["label"]), int(row["id"]), pid, int(row["version"]))
         if text not in by_text or by_text[text].feedback_id < found.feedback_id:
             by_text[text] = found
     return sorted(by_text.values(), key=lambda c: c.feedback_id), skipped
 
 
-def merge(original: Sequence[TextExample], corrections: Sequence[Correction], golden: set[str],
+def merge(original: Sequence[Labelled], corrections: Sequence[Correction], golden: set[str],
           hash_only_skipped: int = 0) -> MergedData:
     """Original rows in file order (a corrected text takes its correction's label), then corrections of new texts;
     golden texts are left out of both."""
@@ -106,20 +136,19 @@ def merge(original: Sequence[TextExample], corrections: Sequence[Correction], go
         if example.text in golden:
             golden_originals += 1
             continue
-        where = f"{example.source.path}:{example.source.line}" if example.source else None
         fix = fixes.get(example.text)
         if fix is None:
-            rows.append(Row(example.text, tuple(example.labels), "original", source=where))
+            rows.append(Row(example.text, example.answer, "original", source=example.source))
             continue
         replaced += 1
         if fix.text not in used:  # a text repeated in the file becomes one corrected row
-            rows.append(Row(fix.text, fix.labels, "correction", feedback_id=fix.feedback_id,
-                            prediction_id=fix.prediction_id, replaced=f"{'|'.join(example.labels)}@{where}"))
+            rows.append(Row(fix.text, fix.answer, "correction", feedback_id=fix.feedback_id,
+                            prediction_id=fix.prediction_id, replaced=f"{_show(example.answer)}@{example.source}"))
             used.add(fix.text)
     golden_corrections = sum(c.text in golden for c in corrections)
     for fix in corrections:
         if fix.text not in used and fix.text not in golden:
-            rows.append(Row(fix.text, fix.labels, "correction", feedback_id=fix.feedback_id,
+            rows.append(Row(fix.text, fix.answer, "correction", feedback_id=fix.feedback_id,
                             prediction_id=fix.prediction_id))
             used.add(fix.text)
     counts = MergeCounts(len(original), len(corrections), len(used), replaced, golden_originals, golden_corrections,
@@ -127,7 +156,18 @@ def merge(original: Sequence[TextExample], corrections: Sequence[Correction], go
     return MergedData(tuple(rows), counts)
 
 
-def save_merged(merged: MergedData, folder: Path, single_label: bool, data: DataConfig) -> Path:
+def _show(answer: Answer) -> str:
+    return "|".join(a if isinstance(a, str) else f"{a[2]}[{a[0]}:{a[1]}]" for a in answer)
+
+
+def file_label(answer: Answer, spec: TaskSpec) -> Any:
+    """An answer as a training file's label: one name, a list of names, or a list of {start, end, label} spans."""
+    if spec.per_token:
+        return [{"start": start, "end": end, "label": kind} for start, end, kind in answer]
+    return answer[0] if spec.single_label else list(answer)
+
+
+def save_merged(merged: MergedData, folder: Path, spec: TaskSpec, data: DataConfig) -> Path:
     """Write the training file (JSONL under the champion's text and label keys) and its provenance (one line per
     training row, same order)."""
     if not merged.rows:
@@ -136,8 +176,7 @@ def save_merged(merged: MergedData, folder: Path, single_label: bool, data: Data
     train = folder / TRAIN_FILE
     with open(train, "w", encoding="utf-8") as handle:
         for row in merged.rows:
-            label: Any = row.labels[0] if single_label else list(row.labels)
-            record = {data.text_column: row.text, data.label_column: label}
+            record = {data.text_column: row.text, data.label_column: file_label(row.answer, spec)}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     with open(folder / PROVENANCE_FILE, "w", encoding="utf-8") as handle:
         for number, row in enumerate(merged.rows, start=1):

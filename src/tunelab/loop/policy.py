@@ -11,7 +11,7 @@
       schedule: null              # hourly | daily | weekly, for a scheduler that calls `loop run --if-due`
     promotion:
       alias: production
-      significance: 0.05          # McNemar mid-p (classification) must be below this
+      significance: 0.05          # the paired test's p must be below this (McNemar mid-p; NER: bootstrap)
       max_class_drop: 2.0         # no class's F1 on the golden set may drop by more points than this
       min_golden_size: 30
 
@@ -28,7 +28,7 @@ from tunelab.errors import ConfigError
 from tunelab.fields import Problems, read_dataclass, read_yaml_mapping
 
 SCHEDULES = ("hourly", "daily", "weekly")
-TESTS = ("mcnemar-midp", "mcnemar-exact")
+TESTS = ("auto", "mcnemar-midp", "mcnemar-exact", "bootstrap")
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,11 @@ class PromotionPolicy:
     """The alias that names the champion; a promotion moves it."""
     significance: float = 0.05
     """The paired test's p-value must be below this (and the challenger right more often)."""
-    test: str = "mcnemar-midp"
-    """mcnemar-midp or mcnemar-exact."""
+    test: str = "auto"
+    """auto (mcnemar-midp for text classifiers, bootstrap for NER), mcnemar-midp, mcnemar-exact or bootstrap
+    (paired bootstrap of micro-F1)."""
+    bootstrap_samples: int = 2000
+    """Resamples of the paired bootstrap."""
     max_class_drop: float = 2.0
     """Largest drop of any class's F1 on the golden set, in points (0-100)."""
     min_golden_size: int = 30
@@ -100,6 +103,7 @@ def check_policy(policy: LoopPolicy, problems: Problems, prefix: str = "") -> No
         (p.test in TESTS, "promotion.test", f"must be one of {', '.join(TESTS)}, got {p.test!r}"),
         (0 <= p.max_class_drop <= 100, "promotion.max_class_drop", "must be in [0, 100] (points)"),
         (p.min_golden_size >= 1, "promotion.min_golden_size", "must be >= 1"),
+        (100 <= p.bootstrap_samples <= 100_000, "promotion.bootstrap_samples", "must be in [100, 100000]"),
         (policy.recent_corrections >= 0, "recent_corrections", "must be >= 0"),
     ]
     for ok, path, message in checks:

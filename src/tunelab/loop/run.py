@@ -16,13 +16,20 @@ from tunelab.artifacts.files import write_json_atomic
 from tunelab.config import RunConfig, load_config
 from tunelab.errors import NotFoundError, UsageError
 from tunelab.home import home
-from tunelab.loop.dataset import Correction, MergeCounts, load_corrections, merge, read_texts, save_merged
-from tunelab.loop.decide import Comparison, compare, decide, label_set
+from tunelab.loop.dataset import (
+    Correction,
+    Labelled,
+    MergeCounts,
+    load_corrections,
+    merge,
+    read_labelled,
+    save_merged,
+)
+from tunelab.loop.decide import Comparison, answer_of, compare, decide
 from tunelab.loop.policy import LoopPolicy
 from tunelab.loop.records import PROMOTED, REFUSED, DecisionRow, last_decision, mark_rolled_back, record_decision
 from tunelab.registry import Store, VersionInfo
-from tunelab.tasks import get_task
-from tunelab.types import TextExample
+from tunelab.tasks import Task, get_task
 
 REPORT = "decision.json"
 PERIODS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
@@ -77,30 +84,26 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
     `dry_run`: build and write the merged data set and stop before training."""
     champion = find_champion(store, policy.model, policy.promotion.alias)
     task = get_task(champion.task)
-    if task.spec.per_token:
-        raise UsageError(f"model {policy.model!r} is a {task.name} model; the loop retrains text classifiers "
-                         "(classification, multilabel) for now")
     config = load_config(Path(champion.run_path) / "config.yaml")
     corrections, hash_only = load_corrections(store, policy.model, task, policy.source.corrections_since_version)
     due = check_due(store, policy, corrections, datetime.now(UTC))
     if if_due and not due.due:
         return LoopOutcome(None, None, due)
-    golden = read_texts(policy.golden, config.data)
+    golden = read_labelled(policy.golden, config.data)
     base = policy.source.train or config.data.train
     if base is None or not Path(base).is_file():
         raise UsageError(f"the base training file {base!r} of {policy.model}@{champion.version} is not there",
                          hint="set source.train in the loop policy")
-    merged = merge(read_texts(base, config.data), corrections, {g.text for g in golden}, hash_only)
+    merged = merge(read_labelled(base, config.data), corrections, {g.text for g in golden}, hash_only)
     folder = _new_folder(policy)
-    train_path = save_merged(merged, folder / "data", task.spec.single_label, config.data)
+    train_path = save_merged(merged, folder / "data", task.spec, config.data)
     if dry_run:
         return LoopOutcome(folder, merged.counts, due, dry_run=True)
     challenger = _train_challenger(store, policy, config, train_path, folder / "challenger", show_progress)
-    labels = task.display_labels(champion.labels)
     rules = policy.promotion
-    on_golden = _compare(champion, challenger, golden, labels, rules.test == "mcnemar-midp")
+    on_golden = _compare(task, champion, challenger, golden, policy)
     recent = _recent(corrections, {g.text for g in golden}, policy.recent_corrections)
-    on_recent = _compare(champion, challenger, recent, labels, rules.test == "mcnemar-midp") if recent else None
+    on_recent = _compare(task, champion, challenger, recent, policy) if recent else None
     decision = decide(on_golden, rules)
     if decision.promote:
         store.set_alias(policy.model, rules.alias, challenger.version, actor="loop")
@@ -143,27 +146,36 @@ def _train_challenger(store: Store, policy: LoopPolicy, config: RunConfig, train
     return store.register(output, policy.model, actor="loop")
 
 
-def _recent(corrections: list[Correction], golden: set[str], limit: int) -> list[TextExample]:
+def _recent(corrections: list[Correction], golden: set[str], limit: int) -> list[Labelled]:
     kept = [c for c in corrections if c.text not in golden]
-    return [TextExample(c.text, c.labels) for c in kept[len(kept) - limit:]] if limit else []
+    return [Labelled(c.text, c.answer) for c in kept[len(kept) - limit:]] if limit else []
 
 
-def _compare(champion: VersionInfo, challenger: VersionInfo, examples: list[TextExample], labels: Any,
-             mid_p: bool) -> Comparison:
+def choose_test(task: Task, policy: LoopPolicy) -> str:
+    """The policy's paired test; `auto`: a paired bootstrap of entity F1 for NER, McNemar mid-p otherwise."""
+    if policy.promotion.test != "auto":
+        return policy.promotion.test
+    return "bootstrap" if task.spec.per_token else "mcnemar-midp"
+
+
+def _compare(task: Task, champion: VersionInfo, challenger: VersionInfo, examples: list[Labelled],
+             policy: LoopPolicy) -> Comparison:
     from tunelab.inference import Predictor
 
     texts = [e.text for e in examples]
-    gold = [frozenset(e.labels) for e in examples]
-    old = [label_set(p) for p in Predictor.load(champion.run_path).predict(texts)]
-    new = [label_set(p) for p in Predictor.load(challenger.run_path).predict(texts)]
-    return compare(gold, old, new, labels, mid_p=mid_p)
+    gold = [frozenset(e.answer) for e in examples]
+    old = [answer_of(p) for p in Predictor.load(champion.run_path).predict(texts)]
+    new = [answer_of(p) for p in Predictor.load(challenger.run_path).predict(texts)]
+    return compare(gold, old, new, task.display_labels(champion.labels), choose_test(task, policy),
+                   policy.promotion.bootstrap_samples)
 
 
 def _summary(golden: Comparison, counts: MergeCounts) -> dict[str, Any]:
     test = golden.test
     return {"golden_examples": golden.champion.examples, "champion_accuracy": golden.champion.accuracy,
-            "challenger_accuracy": golden.challenger.accuracy, "test": test.method, "statistic": test.statistic,
-            "p_value": test.p_value, "b": test.b, "c": test.c, "class_deltas": golden.class_deltas,
+            "challenger_accuracy": golden.challenger.accuracy, "champion_f1": golden.champion.f1,
+            "challenger_f1": golden.challenger.f1, "test": test.method, "statistic": test.statistic,
+            "p_value": test.p_value, "detail": test.detail, "class_deltas": golden.class_deltas,
             "corrections_used": counts.corrections_used,
             "golden_excluded_corrections": counts.golden_excluded_corrections}
 
