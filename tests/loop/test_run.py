@@ -143,3 +143,27 @@ def test_an_ner_model_goes_round_the_loop_with_a_bootstrap_of_entity_f1(
     assert len(rows) == 4  # 6 sentences, 2 of them golden
     assert {"text": text, "label": [{"start": 0, "end": 5, "label": "ORG"},
                                     {"start": 11, "end": 17, "label": "LOC"}]} in rows
+
+
+def test_the_cli_dry_run_prints_json_and_a_missing_base_file_exits_2(
+        store: Store, good_run: Path, golden_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    store.register(good_run, "intents", alias="production")
+    correct(store, "intents", 1, GOLDEN["shipping"][0], "refund")
+    policy = write_policy(tmp_path / "loop.yaml", golden_csv, tmp_path / "runs")
+    db = ["--db", store.url]
+    result = invoke_cli(["loop", "run", "intents", "-p", str(policy), "--dry-run", "--json", *db], monkeypatch, capsys)
+    assert result.code == 0, result.err
+    out = json.loads(result.out)
+    assert out["dry_run"] and out["decision"] is None and out["counts"]["golden_excluded_corrections"] == 1
+    assert out["counts"]["original_rows"] == 30 and out["counts"]["corrections_used"] == 0
+    assert Path(out["folder"], "data", "train.jsonl").is_file()
+
+    policy.write_text(policy.read_text() + "runs_dir_unused: 1\n")
+    unknown = invoke_cli(["loop", "run", "intents", "-p", str(policy), *db], monkeypatch, capsys)
+    assert unknown.code == 2 and "runs_dir_unused: unknown key (did you mean 'runs_dir'?)" in unknown.err
+    policy.write_text(f"model: intents\ngolden: {golden_csv}\nsource: {{train: gone.csv}}\n")
+    missing = invoke_cli(["loop", "run", "intents", "-p", str(policy), *db], monkeypatch, capsys)
+    assert missing.code == 2 and "gone.csv" in missing.err and "source.train" in missing.err
+    assert invoke_cli(["loop", "run", "nobody", "-p", str(policy), *db], monkeypatch, capsys).code == 2
+    assert "no loop decisions yet" in invoke_cli(["loop", "history", "intents", *db], monkeypatch, capsys).out

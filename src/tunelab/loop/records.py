@@ -46,8 +46,10 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _row(r: Any) -> DecisionRow:
+    created = _utc(r.created_at)
+    assert created is not None  # a NOT NULL column
     return DecisionRow(int(r.id), r.model, r.alias, int(r.champion_version), r.challenger_version, r.decision,
-                       r.reason, dict(r.summary), r.report_path, int(r.last_feedback_id), _utc(r.created_at),
+                       r.reason, dict(r.summary), r.report_path, int(r.last_feedback_id), created,
                        _utc(r.rolled_back_at))
 
 
