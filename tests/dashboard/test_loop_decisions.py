@@ -23,3 +23,20 @@ def test_the_models_page_lists_retraining_decisions_with_their_reason(admin: Any
     assert "0.6100 → 0.5500 (0.6000 → 0.5000)" in html and "mcnemar-midp p 0.5 (b = 7, c = 3)" in html
     assert "refund -12.5, shipping +3.0" in html
     assert "not better on the golden set &lt;b&gt;" in html  # escaped
+
+
+def test_rolling_back_on_the_dashboard_marks_the_loop_promotion_it_undoes(admin: Any) -> None:
+    from tunelab.loop.records import list_decisions
+
+    store = admin.served.store
+    store.set_alias("intents", "production", 2, actor="loop")
+    summary = {"champion_accuracy": 0.5, "challenger_accuracy": 0.9, "champion_f1": 0.5, "challenger_f1": 0.9,
+               "test": "mcnemar-midp", "p_value": 0.001, "detail": "b = 0, c = 12", "class_deltas": {}}
+    record_decision(store, DecisionRow(0, "intents", "production", 1, 2, "promoted", "better", summary,
+                                       "/tmp/x/decision.json", 0, datetime.now(UTC)))
+    admin.get("/models")
+    response = admin.post("/models/intents/rollback", {"alias": "production", "confirm": "yes"})
+    assert response.status_code == 303
+    assert store.get_model("intents").aliases["production"] == 1
+    assert list_decisions(store, "intents")[0].rolled_back_at is not None
+    assert "promoted</span> (rolled back)" in admin.get("/models").text

@@ -86,8 +86,8 @@ def history(model: str, db: Db = None, as_json: AsJson = False,
 def rollback_cmd(model: str, alias: Annotated[str, Opt(help="Alias to move back.")] = "production",
                  db: Db = None) -> None:
     """Undo the last promotion: move the alias back to the version it pointed at before."""
-    from tunelab.loop.run import rollback
+    from tunelab.loop.records import rollback
 
-    info, row = rollback(_store(db), model, alias)
+    info, row = rollback(_store(db), model, alias, actor="cli")
     undone = f" (undid loop decision #{row.id})" if row else ""
     print(f"{model}@{alias} -> version {info.version} (rolled back){undone}")

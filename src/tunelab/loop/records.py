@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from tunelab.errors import NotFoundError
 from tunelab.loop.tables import loop_decisions as d
-from tunelab.registry import Store
+from tunelab.registry import Store, VersionInfo
 
 PROMOTED = "promoted"
 REFUSED = "refused"
@@ -93,3 +93,11 @@ def mark_rolled_back(store: Store, model: str, version: int) -> DecisionRow | No
             return None
         conn.execute(d.update().where(d.c.id == r.id).values(rolled_back_at=datetime.now(UTC)))
     return get_decision(store, int(r.id))
+
+
+def rollback(store: Store, model: str, alias: str = "production", *, actor: str = "loop"
+             ) -> tuple[VersionInfo, DecisionRow | None]:
+    """Move `alias` back one step (the registry's rollback) and mark the loop's promotion it undoes, if any."""
+    current = store.get_model(model).aliases.get(alias)
+    info = store.rollback_alias(model, alias, actor=actor)
+    return info, mark_rolled_back(store, model, current) if current is not None else None

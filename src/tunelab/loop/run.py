@@ -27,7 +27,7 @@ from tunelab.loop.dataset import (
 )
 from tunelab.loop.decide import Comparison, answer_of, compare, decide
 from tunelab.loop.policy import LoopPolicy
-from tunelab.loop.records import PROMOTED, REFUSED, DecisionRow, last_decision, mark_rolled_back, record_decision
+from tunelab.loop.records import PROMOTED, REFUSED, DecisionRow, last_decision, record_decision
 from tunelab.registry import Store, VersionInfo
 from tunelab.tasks import Task, get_task
 
@@ -115,13 +115,6 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
         decision.reason, _summary(on_golden, merged.counts), str(folder / REPORT), merged.counts.last_feedback_id,
         datetime.now(UTC)))
     return LoopOutcome(folder, merged.counts, due, row)
-
-
-def rollback(store: Store, model: str, alias: str = "production") -> tuple[VersionInfo, DecisionRow | None]:
-    """Move `alias` back one step (the registry's rollback) and mark the loop's promotion it undoes, if any."""
-    current = store.get_model(model).aliases.get(alias)
-    info = store.rollback_alias(model, alias, actor="loop")
-    return info, mark_rolled_back(store, model, current) if current is not None else None
 
 
 def _new_folder(policy: LoopPolicy) -> Path:
