@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import invoke_cli, write_csv
 from tests.loop.conftest import GOLDEN, SWAP, TRAIN, correct, rows
+from tunelab.config import load_config
 from tunelab.loop.policy import LoopPolicy, PromotionPolicy, TriggerPolicy
 from tunelab.loop.records import list_decisions
 from tunelab.loop.run import run_loop
@@ -132,12 +133,14 @@ def test_an_ner_model_goes_round_the_loop_with_a_bootstrap_of_entity_f1(
                                                                                 "label": "LOC"}])
     policy = LoopPolicy("entities", str(golden), promotion=PromotionPolicy(min_golden_size=50,
                                                                            bootstrap_samples=200),
-                        runs_dir=str(tmp_path / "runs"))
+                        runs_dir=str(tmp_path / "runs"), warm_start=True)
     decision = run_loop(store, policy).decision
     assert decision is not None and decision.decision == "refused"
     assert "the golden set has 2 examples; the policy needs at least 50" in decision.reason
     assert decision.summary["test"] == "bootstrap" and "95% CI" in decision.summary["detail"]
     assert decision.summary["golden_examples"] == 2
+    challenger = Path(store.get_version("entities", 2).run_path)
+    assert load_config(challenger / "config.yaml").model.name == str(run.resolve())  # warm start from the champion
     rows = [json.loads(x) for x in (Path(decision.report_path).parent / "data" / "train.jsonl").read_text()
             .splitlines()]
     assert len(rows) == 4  # 6 sentences, 2 of them golden

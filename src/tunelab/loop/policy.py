@@ -2,6 +2,7 @@
 
     model: intents
     golden: golden.csv            # frozen test set: never trained on (relative to this file)
+    warm_start: false             # true: start from the champion's weights, not its base model
     source:
       train: null                 # base training file; default: the champion run's own
       dev: null                   # challenger's dev file; default: carved from the merged training set
@@ -84,6 +85,8 @@ class LoopPolicy:
     source: SourcePolicy = field(default_factory=SourcePolicy)
     trigger: TriggerPolicy = field(default_factory=TriggerPolicy)
     promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
+    warm_start: bool = False
+    """Start the challenger from the champion's weights instead of its base model (same config otherwise)."""
     recent_corrections: int = 200
     """How many of the newest corrections both models are also scored on (reported, not decisive)."""
     runs_dir: str | None = None

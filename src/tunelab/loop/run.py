@@ -99,6 +99,8 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
     train_path = save_merged(merged, folder / "data", task.spec, config.data)
     if dry_run:
         return LoopOutcome(folder, merged.counts, due, dry_run=True)
+    if policy.warm_start:
+        config = replace(config, model=replace(config.model, name=str(Path(champion.run_path).resolve())))
     challenger = _train_challenger(store, policy, config, train_path, folder / "challenger", show_progress)
     rules = policy.promotion
     on_golden = _compare(task, champion, challenger, golden, policy)
