@@ -99,6 +99,10 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
     train_path = save_merged(merged, folder / "data", task.spec, config.data)
     if dry_run:
         return LoopOutcome(folder, merged.counts, due, dry_run=True)
+    if len(golden) < policy.promotion.min_golden_size:  # no decision possible: spend no training on it
+        raise UsageError(f"the golden set {policy.golden} has {len(golden)} examples; the policy needs at least "
+                         f"{policy.promotion.min_golden_size}", hint="label more golden examples, or lower "
+                         "promotion.min_golden_size")
     if policy.warm_start:
         config = replace(config, model=replace(config.model, name=str(Path(champion.run_path).resolve())))
     challenger = _train_challenger(store, policy, config, train_path, folder / "challenger", show_progress)
