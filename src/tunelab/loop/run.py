@@ -90,11 +90,7 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
     if if_due and not due.due:
         return LoopOutcome(None, None, due)
     golden = read_labelled(policy.golden, config.data)
-    base = policy.source.train or config.data.train
-    if base is None or not Path(base).is_file():
-        raise UsageError(f"the base training file {base!r} of {policy.model}@{champion.version} is not there",
-                         hint="set source.train in the loop policy")
-    merged = merge(read_labelled(base, config.data), corrections, {g.text for g in golden}, hash_only)
+    merged = merge(_read_base(policy, champion, config), corrections, {g.text for g in golden}, hash_only)
     folder = _new_folder(policy)
     train_path = save_merged(merged, folder / "data", task.spec, config.data)
     if dry_run:
@@ -103,24 +99,36 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
         raise UsageError(f"the golden set {policy.golden} has {len(golden)} examples; the policy needs at least "
                          f"{policy.promotion.min_golden_size}", hint="label more golden examples, or lower "
                          "promotion.min_golden_size")
-    if policy.warm_start:
-        config = replace(config, model=replace(config.model, name=str(Path(champion.run_path).resolve())))
-    challenger = _train_challenger(store, policy, config, train_path, folder / "challenger", show_progress)
-    rules = policy.promotion
+    challenger = _train_challenger(store, policy, champion, config, train_path, folder / "challenger",
+                                   show_progress)
     on_golden = _compare(task, champion, challenger, golden, policy)
     recent = _recent(corrections, {g.text for g in golden}, policy.recent_corrections)
     on_recent = _compare(task, champion, challenger, recent, policy) if recent else None
+    row = _decide(store, policy, champion, challenger, merged.counts, on_golden, on_recent, folder)
+    return LoopOutcome(folder, merged.counts, due, row)
+
+
+def _read_base(policy: LoopPolicy, champion: VersionInfo, config: RunConfig) -> list[Labelled]:
+    base = policy.source.train or config.data.train
+    if base is None or not Path(base).is_file():
+        raise UsageError(f"the base training file {base!r} of {policy.model}@{champion.version} is not there",
+                         hint="set source.train in the loop policy")
+    return read_labelled(base, config.data)
+
+
+def _decide(store: Store, policy: LoopPolicy, champion: VersionInfo, challenger: VersionInfo, counts: MergeCounts,
+            on_golden: Comparison, on_recent: Comparison | None, folder: Path) -> DecisionRow:
+    """Promote or refuse by the policy's rules; write decision.json and the registry row."""
+    rules = policy.promotion
     decision = decide(on_golden, rules)
     if decision.promote:
         store.set_alias(policy.model, rules.alias, challenger.version, actor="loop")
-    report = _report(policy, champion, challenger, merged.counts, on_golden, on_recent, decision.reason,
-                     decision.promote)
+    report = _report(policy, champion, challenger, counts, on_golden, on_recent, decision.reason, decision.promote)
     write_json_atomic(folder / REPORT, report)
-    row = record_decision(store, DecisionRow(
+    return record_decision(store, DecisionRow(
         0, policy.model, rules.alias, champion.version, challenger.version, PROMOTED if decision.promote else REFUSED,
-        decision.reason, _summary(on_golden, merged.counts), str(folder / REPORT), merged.counts.last_feedback_id,
+        decision.reason, _summary(on_golden, counts), str(folder / REPORT), counts.last_feedback_id,
         datetime.now(UTC)))
-    return LoopOutcome(folder, merged.counts, due, row)
 
 
 def _new_folder(policy: LoopPolicy) -> Path:
@@ -134,12 +142,15 @@ def _new_folder(policy: LoopPolicy) -> Path:
     return folder
 
 
-def _train_challenger(store: Store, policy: LoopPolicy, config: RunConfig, train: Path, output: Path,
-                      show_progress: bool) -> VersionInfo:
+def _train_challenger(store: Store, policy: LoopPolicy, champion: VersionInfo, config: RunConfig, train: Path,
+                      output: Path, show_progress: bool) -> VersionInfo:
     """The champion's resolved config on the merged data: dev from the policy (else carved from the merged set),
-    the golden set as the run's test split (scored in its report, never trained or selected on)."""
+    the golden set as the run's test split (scored in its report, never trained or selected on); with
+    `warm_start`, from the champion's weights."""
     from tunelab.recipes.train import run_train
 
+    if policy.warm_start:
+        config = replace(config, model=replace(config.model, name=str(Path(champion.run_path).resolve())))
     data = replace(config.data, train=str(train), dev=policy.source.dev, test=policy.golden, format=None)
     run_train(replace(config, data=data, output=str(output)), show_progress=show_progress)
     return store.register(output, policy.model, actor="loop")
