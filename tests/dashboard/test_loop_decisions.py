@@ -12,7 +12,7 @@ def test_the_models_page_lists_retraining_decisions_with_their_reason(admin: Any
     store = admin.served.store
     summary = {"champion_accuracy": 0.61, "challenger_accuracy": 0.55, "champion_f1": 0.6, "challenger_f1": 0.5,
                "test": "mcnemar-midp", "p_value": 0.5, "detail": "b = 7, c = 3",
-               "class_deltas": {"refund": -12.5, "shipping": 3.0}}
+               "class_deltas": {"refund": -12.5, "shipping": 3.0}, "shadow_agreement": 0.875}
     record_decision(store, DecisionRow(0, "intents", "production", 1, 2, "refused",
                                        "the challenger is not better on the golden set <b>", summary,
                                        "/tmp/x/decision.json", 0, datetime.now(UTC)))
@@ -21,7 +21,7 @@ def test_the_models_page_lists_retraining_decisions_with_their_reason(admin: Any
     html = page.text
     assert "Retraining decisions" in html and "refused" in html and "v2 vs v1" in html
     assert "0.6100 → 0.5500 (0.6000 → 0.5000)" in html and "mcnemar-midp p 0.5 (b = 7, c = 3)" in html
-    assert "refund -12.5, shipping +3.0" in html
+    assert "refund -12.5, shipping +3.0" in html and "0.8750" in html
     assert "not better on the golden set &lt;b&gt;" in html  # escaped
 
 

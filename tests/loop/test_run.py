@@ -59,6 +59,9 @@ def test_a_challenger_fixed_by_corrections_is_promoted_and_one_command_rolls_it_
     assert report["golden"]["challenger"]["accuracy"] > report["golden"]["champion"]["accuracy"]
     assert set(report["golden"]["class_deltas"]) == {"refund", "shipping", "password"}
     assert report["golden"]["test"]["method"] == "mcnemar-midp" and report["recent_corrections"] is not None
+    shadow = report["shadow"]  # the champion's 21 logged answers ("password") re-scored by the challenger
+    assert shadow["texts"] == 21 and 0 <= shadow["agreement"] < 1 and shadow["disagreements"]
+    assert decision.summary["shadow_agreement"] == shadow["agreement"]
     folder = Path(decision.report_path).parent
     trained = (folder / "data" / "train.jsonl").read_text(encoding="utf-8")
     assert all(json.dumps(text) not in trained for texts in GOLDEN.values() for text in texts)

@@ -89,6 +89,9 @@ class LoopPolicy:
     """Start the challenger from the champion's weights instead of its base model (same config otherwise)."""
     recent_corrections: int = 200
     """How many of the newest corrections both models are also scored on (reported, not decisive)."""
+    shadow_texts: int = 500
+    """Shadow check: the challenger re-scores this many of the champion's newest logged texts and the agreement
+    with the champion's answers is reported (not decisive; 0: off)."""
     runs_dir: str | None = None
     """Where loop runs go; default: TuneLab's home folder, loop/MODEL."""
 
@@ -108,6 +111,7 @@ def check_policy(policy: LoopPolicy, problems: Problems, prefix: str = "") -> No
         (p.min_golden_size >= 1, "promotion.min_golden_size", "must be >= 1"),
         (100 <= p.bootstrap_samples <= 100_000, "promotion.bootstrap_samples", "must be in [100, 100000]"),
         (policy.recent_corrections >= 0, "recent_corrections", "must be >= 0"),
+        (0 <= policy.shadow_texts <= 100_000, "shadow_texts", "must be in [0, 100000]"),
     ]
     for ok, path, message in checks:
         if not ok and not problems.has(prefix + path):

@@ -28,6 +28,7 @@ from tunelab.loop.dataset import (
 from tunelab.loop.decide import Comparison, answer_of, compare, decide
 from tunelab.loop.policy import LoopPolicy
 from tunelab.loop.records import PROMOTED, REFUSED, DecisionRow, last_decision, record_decision
+from tunelab.loop.shadow import ShadowReport, logged_traffic, shadow_report
 from tunelab.registry import Store, VersionInfo
 from tunelab.tasks import Task, get_task
 
@@ -104,7 +105,8 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
     on_golden = _compare(task, champion, challenger, golden, policy)
     recent = _recent(corrections, {g.text for g in golden}, policy.recent_corrections)
     on_recent = _compare(task, champion, challenger, recent, policy) if recent else None
-    row = _decide(store, policy, champion, challenger, merged.counts, on_golden, on_recent, folder)
+    shadow = _shadow(store, task, policy, champion, challenger)
+    row = _decide(store, policy, champion, challenger, merged.counts, on_golden, on_recent, shadow, folder)
     return LoopOutcome(folder, merged.counts, due, row)
 
 
@@ -116,19 +118,32 @@ def _read_base(policy: LoopPolicy, champion: VersionInfo, config: RunConfig) -> 
     return read_labelled(base, config.data)
 
 
+def _shadow(store: Store, task: Task, policy: LoopPolicy, champion: VersionInfo,
+            challenger: VersionInfo) -> ShadowReport | None:
+    from tunelab.inference import Predictor
+
+    logged = logged_traffic(store, policy.model, champion.version, policy.shadow_texts) if policy.shadow_texts else []
+    if not logged:
+        return None
+    predictions = Predictor.load(challenger.run_path).predict([r["text"] for r in logged])
+    return shadow_report(task, logged, predictions)
+
+
 def _decide(store: Store, policy: LoopPolicy, champion: VersionInfo, challenger: VersionInfo, counts: MergeCounts,
-            on_golden: Comparison, on_recent: Comparison | None, folder: Path) -> DecisionRow:
+            on_golden: Comparison, on_recent: Comparison | None, shadow: ShadowReport | None,
+            folder: Path) -> DecisionRow:
     """Promote or refuse by the policy's rules; write decision.json and the registry row."""
     rules = policy.promotion
     decision = decide(on_golden, rules)
     if decision.promote:
         store.set_alias(policy.model, rules.alias, challenger.version, actor="loop")
     report = _report(policy, champion, challenger, counts, on_golden, on_recent, decision.reason, decision.promote)
+    report["shadow"] = asdict(shadow) if shadow else None
     write_json_atomic(folder / REPORT, report)
+    summary = {**_summary(on_golden, counts), "shadow_agreement": shadow.agreement if shadow else None}
     return record_decision(store, DecisionRow(
         0, policy.model, rules.alias, champion.version, challenger.version, PROMOTED if decision.promote else REFUSED,
-        decision.reason, _summary(on_golden, counts), str(folder / REPORT), counts.last_feedback_id,
-        datetime.now(UTC)))
+        decision.reason, summary, str(folder / REPORT), counts.last_feedback_id, datetime.now(UTC)))
 
 
 def _new_folder(policy: LoopPolicy) -> Path:
