@@ -16,7 +16,7 @@ from tunelab.errors import UsageError
 from tunelab.loop.policy import LoopPolicy, PromotionPolicy, TriggerPolicy
 from tunelab.loop.records import list_decisions
 from tunelab.loop.run import run_loop
-from tunelab.registry import Store
+from tunelab.registry import PredictionRecord, Store
 
 
 def policy_for(golden: Path, runs: Path, **changes: object) -> LoopPolicy:
@@ -122,7 +122,6 @@ def test_an_ner_model_goes_round_the_loop_with_a_bootstrap_of_entity_f1(
         store: Store, tiny_model: Path, ner_conll: Path, tmp_path: Path) -> None:
     import tunelab
     from tests.conftest import NER_SENTENCES
-    from tunelab.registry import PredictionRecord
 
     run = tmp_path / "ner-run"
     tunelab.train(data=str(ner_conll), dev=str(ner_conll), test_fraction=0.0, task="ner", output=str(run),
@@ -178,3 +177,30 @@ def test_the_cli_dry_run_prints_json_and_a_missing_base_file_exits_2(
     assert missing.code == 2 and "gone.csv" in missing.err and "source.train" in missing.err
     assert invoke_cli(["loop", "run", "nobody", "-p", str(policy), *db], monkeypatch, capsys).code == 2
     assert "no loop decisions yet" in invoke_cli(["loop", "history", "intents", *db], monkeypatch, capsys).out
+
+
+def test_a_multilabel_model_goes_round_the_loop(store: Store, tiny_model: Path, multilabel_jsonl: Path,
+                                                tmp_path: Path) -> None:
+    import tunelab
+
+    run = tmp_path / "multi-run"
+    tunelab.train(data=str(multilabel_jsonl), dev=str(multilabel_jsonl), test_fraction=0.0, task="multilabel",
+                  output=str(run), model=str(tiny_model), epochs=3, batch_size=6, lr=3e-3, warmup_ratio=0.0,
+                  patience=0, precision="fp32", show_progress=False)
+    store.register(run, "tags", alias="production")
+    lines = multilabel_jsonl.read_text(encoding="utf-8").splitlines()
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text("\n".join(lines[:4]) + "\n", encoding="utf-8")
+    correct_pid = "p-multi"
+    store.log_predictions([PredictionRecord(correct_pid, "tags", 1, {"labels": ["refund"], "scores": {}}, 1.0,
+                                            "track my delivery")])
+    store.add_feedback(correct_pid, label=["shipping", "urgent"])
+    policy = LoopPolicy("tags", str(golden), promotion=PromotionPolicy(min_golden_size=4),
+                        runs_dir=str(tmp_path / "runs"))
+    decision = run_loop(store, policy).decision
+    assert decision is not None and decision.summary["test"] == "mcnemar-midp"
+    assert decision.summary["golden_examples"] == 4
+    rows = [json.loads(x) for x in (Path(decision.report_path).parent / "data" / "train.jsonl").read_text()
+            .splitlines()]
+    assert {"text": "track my delivery", "label": ["shipping", "urgent"]} in rows
+    assert len(rows) == len(lines) - 4
