@@ -48,6 +48,7 @@ def test_a_challenger_fixed_by_corrections_is_promoted_and_one_command_rolls_it_
     result = invoke_cli(["loop", "run", "intents", "--policy", str(policy), "--quiet", *db], monkeypatch, capsys)
     assert result.code == 0, result.err
     assert "PROMOTED: challenger v2 vs champion v1" in result.out
+    assert "golden set (18): accuracy 0." in result.out and "mcnemar-midp p = " in result.out
     assert store.get_model("intents").aliases["production"] == 2
 
     [decision] = list_decisions(store, "intents")

@@ -55,7 +55,10 @@ def run(
           f"({c.replaced_originals} replaced an original label), {golden} golden text(s) left out, "
           f"{c.hash_only_skipped} without a logged text; data in {outcome.folder}/data")
     if outcome.decision is not None:
-        d = outcome.decision
+        d, s = outcome.decision, outcome.decision.summary
+        print(f"golden set ({s['golden_examples']}): accuracy {s['champion_accuracy']:.4f} -> "
+              f"{s['challenger_accuracy']:.4f}, F1 {s['champion_f1']:.4f} -> {s['challenger_f1']:.4f}, "
+              f"{s['test']} p = {s['p_value']:.4g} ({s['detail']})")
         print(f"{d.decision.upper()}: challenger v{d.challenger_version} vs champion v{d.champion_version}: {d.reason}")
         print(f"report: {d.report_path}")
 
