@@ -12,7 +12,8 @@ import typer
 
 from tunelab.cli.service import AsJson, Db, Opt
 
-loop_app = typer.Typer(help="The closed loop: drift checks and label suggestions for registered models.",
+loop_app = typer.Typer(help="The closed loop: retrain on corrections and promote only a better model (run, "
+                            "history, rollback), drift checks, and what to label next (suggest).",
                        no_args_is_help=True)
 ModelArg = Annotated[str, typer.Argument(help="A registered model: NAME, NAME@VERSION or NAME@ALIAS.")]
 TextsFile = Annotated[str | None, Opt("--texts", help="Read the texts from this file (CSV/JSONL with a text column, "

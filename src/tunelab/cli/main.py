@@ -9,9 +9,9 @@ import typer
 
 from tunelab.cli import commands, privacy, service
 from tunelab.cli.assistant import assistant_app
-from tunelab.cli.loop import loop_app
 from tunelab.cli.monitor import monitor_app
 from tunelab.cli.recommend import recommend_app
+from tunelab.cli.retrain import loop_app  # cli.loop's app, with run/history/rollback added
 from tunelab.errors import TunelabError
 
 app = typer.Typer(help="TuneLab: fine-tune, evaluate and serve transformer models on your own labelled text.",

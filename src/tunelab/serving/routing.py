@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tunelab.errors import NotFoundError
+from tunelab.loop.records import rollback as rollback_promotion
 from tunelab.registry import ModelInfo, ModelRef, Store, VersionInfo, choose_version
 
 
@@ -72,8 +73,9 @@ class ModelAdmin:
             self.routes.invalidate(name)
 
     def rollback(self, name: str, alias: str, *, actor: str | None = None) -> VersionInfo:
+        """Move the alias back; a loop promotion it undoes is marked rolled back in the loop's history."""
         try:
-            return self.store.rollback_alias(name, alias, actor=actor)
+            return rollback_promotion(self.store, name, alias, actor=actor or "")[0]
         finally:
             self.routes.invalidate(name)
 

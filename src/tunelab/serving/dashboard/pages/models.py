@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tunelab.errors import UsageError
+from tunelab.loop.records import list_decisions
 from tunelab.registry import check_name
 from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.web import redirect, render
@@ -19,8 +20,9 @@ def models_page(request: Request, _admin: Admin, registered: str = "") -> Respon
     store = services_of(request).store
     models = store.list_models()
     history = {m.name: store.alias_history(m.name)[-10:][::-1] for m in models}
+    decisions = {m.name: list_decisions(store, m.name, limit=10) for m in models}
     return render(request, "models.html", active="models", models=models, history=history,
-                  registered=registered[:200])
+                  decisions=decisions, registered=registered[:200])
 
 
 def _version(form: object) -> int:
