@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1,000 training reviews (dev 300, test 400)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of "
+                        f"{', '.join(MODELS)} (MiniLM's full run takes about as long as the multilingual one)")
     parser.add_argument("--no-export", action="store_true", help="skip the int8 ONNX export")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
@@ -171,12 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     machine = bench_train.machine_info()
     machine["cpu_flags"] = " ".join(sorted(f for f in cpu_flags() if f.startswith(("avx", "amx"))))
     result: dict[str, Any] = {"mode": mode, "machine": machine,
-                              "models": [measure(m, data, work, args.quick, args.threads) for m in MODELS]}
+                              "models": [measure(m, data, work, args.quick, args.threads)
+                                         for m in args.models.split(",")]}
     if not args.no_export:
         result["int8"] = export_int8(Path(result["models"][0]["run"]), data["test"])
     result["wall_s"] = time.perf_counter() - started
     result["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    flags = (" --quick" if args.quick else "") + (f" --threads {args.threads}" if args.threads else "")
+    flags = (" --quick" if args.quick else "") + (f" --threads {args.threads}" if args.threads else "") \
+        + (f" --models {args.models}" if args.models != ",".join(MODELS) else "")
     command = f"`make bench-multilingual{'-quick' if args.quick else ''}` (ran as " \
               f"`.venv/bin/python benchmarks/bench_multilingual.py{flags}`)"
     bench_train.write_json_atomic(BENCH / "results" / f"multilingual{'-quick' if args.quick else ''}.json", result)

@@ -34,6 +34,7 @@ def test_batches_are_deterministic_complete_and_length_grouped() -> None:
 
 def test_defaults_from_data() -> None:
     assert choose_epochs(200) > choose_epochs(20000)
+    assert choose_epochs(200, deep_full=True) == 3 and choose_epochs(9600, deep_full=True) == 3
     assert choose_max_length([10] * 996 + [300] * 4, 512) == 16
     assert choose_max_length(list(range(1, 101)), 64) == 64
 
