@@ -235,6 +235,52 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or name.")], db:
     print(f"revoked {info.id} ({info.name})")
 
 
+@keys_app.command("new-data-key")
+def keys_new_data_key(
+    file: Annotated[str, Opt("--file", help="The data key file (created with mode 0600; a new key goes first, "
+                                            "older ones stay below it for reading).")],
+) -> None:
+    """Add a new data key (encryption at rest) at the top of a key file; then run rotate-data-key."""
+    import os
+    from pathlib import Path
+
+    from tunelab.registry.sealing import DataKey, new_key_text, read_key_file
+
+    path = Path(file)
+    older = read_key_file(path) if path.exists() else []
+    key = new_key_text()
+    staging = path.with_name(f".{path.name}.tmp")
+    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write("\n".join([key, *older]) + "\n")
+    os.replace(staging, path)
+    print(f"new data key {DataKey.parse(key, str(path)).key_id} first in {path} ({len(older)} older kept); "
+          f"set TUNELAB_DATA_KEY_FILE={path} and run `tunelab keys rotate-data-key`")
+
+
+@keys_app.command("rotate-data-key")
+def keys_rotate_data_key(
+    db: Db = None,
+    batch: Annotated[int, Opt(help="Rows per transaction.")] = 500,
+) -> None:
+    """Re-encrypt every stored text and output with the first key of the data key file (resumable)."""
+    from tunelab.errors import UsageError
+    from tunelab.migrations.tables import TABLE_MODULES
+    from tunelab.registry.rotation import rotate
+    from tunelab.registry.schema import metadata
+    from tunelab.registry.sealing import active
+
+    assert TABLE_MODULES  # every application's tables are on the metadata
+    if batch < 1:
+        raise UsageError("--batch must be at least 1")
+    store = _store(db)
+    report = rotate(store.engine, active(), metadata, batch,
+                    progress=lambda table, n: print(f"{table}: {n} rows checked", file=sys.stderr))
+    for table, count in report.rewritten.items():
+        print(f"{table}: {count} of {report.scanned[table]} rows re-sealed")
+    print(f"everything is sealed with data key {report.primary}; older keys may now leave the key file")
+
+
 @ab_app.command("report")
 def ab_report_cmd(
     model: str,

@@ -33,6 +33,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from tunelab.registry.sealing import SealedJSON, SealedText
+
 metadata = MetaData()
 
 MODEL_KIND = "model"  # predictions.kind of a registered model's predictions (the default)
@@ -92,9 +94,9 @@ predictions = Table(
     Column("version", Integer, nullable=False),
     Column("key_id", String(32), nullable=True),
     Column("caller", String(128), nullable=True),
-    Column("text", Text, nullable=True),  # None when only the hash is logged
+    Column("text", SealedText, nullable=True),  # None when only the hash is logged; sealed with a data key
     Column("text_hash", String(64), nullable=False),
-    Column("output", JSON, nullable=False),
+    Column("output", SealedJSON, nullable=False),
     Column("score", Float, nullable=True),  # top score: the feedback queue sorts on it
     Column("latency_ms", Float, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -109,9 +111,9 @@ feedback = Table(
     Column("prediction_id", String(32), ForeignKey("predictions.id", ondelete="CASCADE"), nullable=False),
     Column("model", String(64), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("label", JSON, nullable=True),  # a label, a list of labels, or a list of spans
+    Column("label", SealedJSON, nullable=True),  # a label, a list of labels, or a list of spans
     Column("thumb", Integer, nullable=True),  # +1 / -1
-    Column("comment", Text, nullable=True),
+    Column("comment", SealedText, nullable=True),
     Column("correct", Boolean, nullable=True),  # did the prediction match the given label / thumb?
     Column("key_id", String(32), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column, DateTime, Float, Index, Integer, String, Table, Text, UniqueConstraint
 
 from tunelab.registry.schema import metadata
+from tunelab.registry.sealing import SealedText
 
 PREDICTION_KIND = "assistant"  # the `kind` of the assistant's answers in the prediction log
 
@@ -34,10 +35,10 @@ assistant_turns = Table(  # one question and its answer in a conversation; id = 
     Column("assistant", String(64), nullable=False),
     Column("version", Integer, nullable=False),
     Column("conversation_id", String(128), nullable=False),
-    Column("question", Text, nullable=True),  # None when only the hash is logged
+    Column("question", SealedText, nullable=True),  # None when only the hash is logged
     Column("route", String(16), nullable=False),  # intent | faq | handoff
     Column("label", Text, nullable=False),
-    Column("answer", Text, nullable=True),
+    Column("answer", SealedText, nullable=True),
     Column("confidence", Float, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_assistant_turns_conversation", "assistant", "conversation_id", "created_at"),
@@ -50,11 +51,11 @@ handoffs = Table(  # questions handed to a human; resolved ones become training 
     Column("version", Integer, nullable=False),
     Column("turn_id", String(32), nullable=False),
     Column("conversation_id", String(128), nullable=False),
-    Column("question", Text, nullable=False),
+    Column("question", SealedText, nullable=False),
     Column("suggestions", JSON, nullable=False),
     Column("status", String(16), nullable=False),  # open | resolved
     Column("label", Text, nullable=True),  # resolution: an intent, a FAQ id or out_of_scope
-    Column("reply", Text, nullable=True),  # what the human answered
+    Column("reply", SealedText, nullable=True),  # what the human answered
     Column("resolved_by", String(64), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("resolved_at", DateTime(timezone=True), nullable=True),

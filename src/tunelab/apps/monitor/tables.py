@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from tunelab.registry.schema import metadata
+from tunelab.registry.sealing import SealedText
 
 monitors = Table(
     "monitors", metadata,
@@ -41,7 +42,7 @@ monitor_items = Table(
     Column("hash", String(64), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),  # the event's own timestamp
     Column("source", String(128), nullable=False, default=""),
-    Column("text", Text, nullable=False),
+    Column("text", SealedText, nullable=False),
     Column("label", String(128), nullable=False),
     Column("score", Float, nullable=False),  # P(positive) - P(negative), in [-1, 1]
     Column("negative", Boolean, nullable=False),
