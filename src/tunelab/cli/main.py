@@ -9,6 +9,7 @@ import typer
 
 from tunelab.cli import commands, privacy, service
 from tunelab.cli.assistant import assistant_app
+from tunelab.cli.data import data_app
 from tunelab.cli.monitor import monitor_app
 from tunelab.cli.recommend import recommend_app
 from tunelab.cli.retrain import loop_app  # cli.loop's app, with run/history/rollback added
@@ -49,6 +50,7 @@ app.add_typer(assistant_app, name="assistant")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(loop_app, name="loop")
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:

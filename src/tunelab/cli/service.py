@@ -276,6 +276,10 @@ def keys_rotate_data_key(
     store = _store(db)
     report = rotate(store.engine, active(), metadata, batch,
                     progress=lambda table, n: print(f"{table}: {n} rows checked", file=sys.stderr))
+    from tunelab.registry import audit
+
+    with store.engine.begin() as conn:
+        audit.record(conn, "datakey.rotate", report.primary, "cli", rewritten=report.rewritten)
     for table, count in report.rewritten.items():
         print(f"{table}: {count} of {report.scanned[table]} rows re-sealed")
     print(f"everything is sealed with data key {report.primary}; older keys may now leave the key file")

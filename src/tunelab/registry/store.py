@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from tunelab.errors import ArtifactError, ConflictError, NotFoundError, UnknownLabelError, UsageError
-from tunelab.registry import coordination
+from tunelab.registry import audit, coordination
 from tunelab.registry import keys as keylib
 from tunelab.registry import schema as t
 from tunelab.registry.abstats import sticky_choice
@@ -207,6 +207,7 @@ class Store:
                         labels=list(manifest.labels), metrics=dict(manifest.metrics),
                         base_model=str(manifest.base_model), created_at=now()))
                     coordination.bump(conn, coordination.ROUTING)
+                    audit.record(conn, "model.register", f"{name}@{version}", actor, run_path=str(run))
                 break
             except IntegrityError:
                 continue
@@ -270,6 +271,7 @@ class Store:
             conn.execute(t.alias_events.insert().values(model=name, alias=alias, version=version,
                                                         previous_version=previous, actor=actor, at=now()))
             coordination.bump(conn, coordination.ROUTING)
+            audit.record(conn, "alias.set", f"{name}@{alias}", actor, version=version, previous_version=previous)
         return self.get_version(target.model, target.version)
 
     def rollback_alias(self, name: str, alias: str = DEFAULT_ALIAS, *, actor: str = "") -> VersionInfo:
@@ -295,7 +297,7 @@ class Store:
         return [{"alias": r.alias, "version": r.version, "previous_version": r.previous_version,
                  "actor": r.actor, "at": _utc(r.at).isoformat()} for r in rows]
 
-    def set_split(self, name: str, weights: Mapping[int, float]) -> dict[int, float]:
+    def set_split(self, name: str, weights: Mapping[int, float], *, actor: str = "") -> dict[int, float]:
         """A/B weights per version (they need not sum to 1); an empty mapping removes the split."""
         clean = {int(v): float(w) for v, w in weights.items()}
         if clean:
@@ -311,6 +313,7 @@ class Store:
                 conn.execute(t.splits.insert().values(model=name, weights={str(k): w for k, w in clean.items()},
                                                       updated_at=now()))
             coordination.bump(conn, coordination.ROUTING)
+            audit.record(conn, "split.set", name, actor, weights={str(k): w for k, w in clean.items()})
         return clean
 
     def get_split(self, name: str) -> dict[int, float]:
@@ -450,7 +453,7 @@ class Store:
     # ---- API keys ------------------------------------------------------------------------------
 
     def create_key(self, name: str, scopes: str | Iterable[str], *, rate_per_s: float | None = None,
-                   burst: int | None = None) -> tuple[KeyInfo, str]:
+                   burst: int | None = None, actor: str = "") -> tuple[KeyInfo, str]:
         """A new key; returns (info, token). The token is shown once: only its hash is stored."""
         check_name(name, "key name")
         scope_list = keylib.parse_scopes(scopes if isinstance(scopes, str) else list(scopes))
@@ -462,6 +465,7 @@ class Store:
                     rate_per_s=rate_per_s, burst=burst, created_at=now()))
                 conn.execute(t.key_usage.insert().values(key_id=new.key_id, requests=0, texts=0, tokens=0, errors=0))
                 coordination.bump(conn, coordination.KEYS)  # replicas may have cached "no such key"
+                audit.record(conn, "key.create", new.key_id, actor, name=name, scopes=scope_list)
         except IntegrityError:
             raise ConflictError(f"an API key named {name!r} exists already",
                                 hint="pick another name, or revoke the old key first") from None
@@ -493,13 +497,14 @@ class Store:
         with self.engine.connect() as conn:
             return [self._key(r) for r in conn.execute(query)]
 
-    def revoke_key(self, key_id_or_name: str) -> KeyInfo:
+    def revoke_key(self, key_id_or_name: str, *, actor: str = "") -> KeyInfo:
         key = self.get_key(key_id_or_name)
         with self.engine.begin() as conn:
             conn.execute(t.api_keys.update().where(t.api_keys.c.id == key.id, t.api_keys.c.revoked_at.is_(None))
                          .values(revoked_at=now()))
             conn.execute(t.sessions.delete().where(t.sessions.c.key_id == key.id))  # its dashboard logins end
             coordination.bump(conn, coordination.KEYS)
+            audit.record(conn, "key.revoke", key.id, actor, name=key.name)
         return self.get_key(key.id)
 
     def add_usage(self, deltas: Mapping[str, Mapping[str, int]]) -> None:

@@ -79,8 +79,8 @@ class ModelAdmin:
         finally:
             self.routes.invalidate(name)
 
-    def set_split(self, name: str, weights: Mapping[int, float]) -> dict[int, float]:
+    def set_split(self, name: str, weights: Mapping[int, float], *, actor: str | None = None) -> dict[int, float]:
         try:
-            return self.store.set_split(name, weights)
+            return self.store.set_split(name, weights, actor=actor or "")
         finally:
             self.routes.invalidate(name)

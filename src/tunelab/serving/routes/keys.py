@@ -13,9 +13,10 @@ router = APIRouter(tags=["keys"], responses=ERRORS)
 
 
 @router.post("/v1/keys", status_code=201, response_model=KeyCreated)
-def create_key(body: KeyCreateRequest, services: ServicesDep, _caller: AdminCaller) -> KeyCreated:
+def create_key(body: KeyCreateRequest, services: ServicesDep, caller: AdminCaller) -> KeyCreated:
     """Create an API key. The key is in this response only: store it now."""
-    info, token = services.store.create_key(body.name, body.scopes, rate_per_s=body.rate_per_s, burst=body.burst)
+    info, token = services.store.create_key(body.name, body.scopes, rate_per_s=body.rate_per_s, burst=body.burst,
+                                            actor=caller.key_name)
     return KeyCreated(key=token, id=info.id, name=info.name, scopes=list(info.scopes))
 
 
@@ -33,7 +34,7 @@ def show_key(key_id: str, services: ServicesDep, _caller: AdminCaller) -> KeyOut
 
 
 @router.delete("/v1/keys/{key_id}", response_model=KeyOut)
-def revoke_key(key_id: str, services: ServicesDep, _caller: AdminCaller) -> KeyOut:
-    info = services.store.revoke_key(key_id)
+def revoke_key(key_id: str, services: ServicesDep, caller: AdminCaller) -> KeyOut:
+    info = services.store.revoke_key(key_id, actor=caller.key_name)
     services.auth.forget(info.id)
     return KeyOut.model_validate(asdict(info))

@@ -84,13 +84,13 @@ def get_split(name: str, services: ServicesDep, _caller: AdminCaller) -> SplitOu
 
 
 @router.put("/v1/models/{name}/split", tags=["ab"], response_model=SplitOut)
-def put_split(name: str, body: SplitRequest, services: ServicesDep, _caller: AdminCaller) -> SplitOut:
+def put_split(name: str, body: SplitRequest, services: ServicesDep, caller: AdminCaller) -> SplitOut:
     """Split traffic between versions by weight (sticky per caller); `{}` removes the split."""
     try:
         weights = {int(k): float(w) for k, w in body.weights.items()}
     except ValueError:
         raise UsageError("split keys must be version numbers, e.g. {\"3\": 0.9, \"4\": 0.1}") from None
-    services.admin.set_split(check_name(name), weights)
+    services.admin.set_split(check_name(name), weights, actor=caller.key_name)
     return SplitOut(weights=services.store.get_split(name))
 
 
