@@ -131,3 +131,16 @@ def test_cli_scores_a_file_and_exits_2_on_bad_rows(served_runs: dict[str, Path],
     bad.write_text("text\nfine\n\"\"\n", encoding="utf-8")
     failed = run_cli("predict", str(served_runs["intents_a"]), "-i", str(bad), "-o", str(tmp_path / "x.csv"))
     assert failed.returncode == 2 and "bad.csv:2" in failed.stderr and "empty text" in failed.stderr
+
+
+def test_the_predictor_picks_its_device(served_runs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    run = served_runs["intents_a"]
+    on_cpu = Predictor.load(run, device="auto")
+    assert on_cpu.precision.device == "cpu" and next(on_cpu.model.parameters()).device.type == "cpu"
+    with pytest.raises(UsageError, match="device must be auto, cpu or cuda"):
+        Predictor.load(run, device="tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UsageError, match="no CUDA GPU"):
+        Predictor.load(run, device="cuda")

@@ -33,12 +33,13 @@ class Predictor:
 
     @classmethod
     def load(cls, run_dir: str | Path, *, precision: str = "fp32", backend: str = "torch",
-             threads: int | None = None, spinning: bool = True) -> Predictor:
+             threads: int | None = None, spinning: bool = True, device: str = "auto") -> Predictor:
         """Load a run folder written by `tunelab train`; refuses unfinished runs and pickle weights.
 
         `backend`: "torch" (the safetensors weights), an exported artifact by name ("onnx-fp32",
         "onnx-int8", ...; see `tunelab export`), or "auto": the fastest artifact that passed the accuracy
-        gate when it beats torch, else torch."""
+        gate when it beats torch, else torch. `device`: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu"
+        or "cuda" (the torch backend; exported ONNX artifacts run on the CPU)."""
         from tunelab.models.build import load_tokenizer, quiet_transformers
         from tunelab.models.resolve import force_offline
 
@@ -52,7 +53,8 @@ class Predictor:
         if choice == "torch":
             if not (run_dir / "model.safetensors").is_file():
                 raise ArtifactError(f"{run_dir} has no model.safetensors (TuneLab loads safetensors only)")
-            model = _load_model(run_dir, manifest.task)
+            device = _device(device)
+            model = _load_model(run_dir, manifest.task).to(device)
         else:
             from tunelab.inference.onnx_model import OnnxModel
 
@@ -61,8 +63,8 @@ class Predictor:
                 raise ArtifactError(f"{run_dir} has no artifact {choice!r}",
                                     hint=f"create it with `tunelab export {run_dir}`")
             model = OnnxModel(path, threads=threads, spinning=spinning)
-            precision = "fp32"
-        predictor = cls(run_dir, manifest, model, load_tokenizer(run_dir), Precision("cpu", precision))
+            precision, device = "fp32", "cpu"
+        predictor = cls(run_dir, manifest, model, load_tokenizer(run_dir), Precision(device, precision))
         predictor.backend = choice
         return predictor
 
@@ -171,6 +173,16 @@ def choose_backend(manifest: Manifest, run_dir: Path, precision: str = "fp32") -
         if speed > best_speed:
             best, best_speed = name, speed
     return best
+
+
+def _device(requested: str) -> str:
+    import torch
+
+    if requested not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"device must be auto, cpu or cuda, got {requested!r}")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device cuda was asked for but torch sees no CUDA GPU", hint="use --device auto or cpu")
+    return "cuda" if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()) else "cpu"
 
 
 def _check_texts(texts: Sequence[str]) -> Sequence[str]:
