@@ -17,8 +17,7 @@ import pytest
 import tunelab
 from tunelab.errors import ConfigError
 from tunelab.migrations.tables import TABLE_MODULES
-from tunelab.registry import PredictionRecord, Store
-from tunelab.registry import sealing
+from tunelab.registry import PredictionRecord, Store, sealing
 from tunelab.registry.rotation import rotate
 from tunelab.registry.schema import metadata
 
