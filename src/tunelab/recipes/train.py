@@ -97,6 +97,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     total = min(t.max_steps or 10**12, count_steps([len(e) for e in train_data.encoded], t.batch_size, t.seed,
                                                    t.epochs, t.max_tokens))
     model = task.build_model(model_path, labels, config.model.dropout)
+    _eager_attention_on_cpu(model, precision.device)
     model = apply_method(model, config.train, task.peft_task_type, total).to(precision.device)
     privacy = None
     if private:
@@ -173,6 +174,20 @@ def _printer(enabled: bool) -> Any:
 
 def _n(split: Split | None) -> int:
     return len(split) if split else 0
+
+
+def _eager_attention_on_cpu(model: Any, device: str) -> None:
+    """Train with eager attention on a CPU. Measured on a Xeon with AVX-512/bf16 (bf16 autocast, forward and
+    backward, median of 5): eager took 0.91x SDPA's time for MiniLM at 32 x 32 tokens, 0.86x at 32 x 128, and
+    0.93x for multilingual-e5-small at 16 x 128; at 8 x 488 tokens SDPA's peak memory was 4.85 GB against 3.1 GB
+    (SDPA ran out of memory on a 24 GB machine at ChnSentiCorp's default 32 x 488). GPUs keep SDPA (flash kernels).
+    Only the attention kernel changes, not the saved model."""
+    if device != "cpu":
+        return
+    try:
+        model.set_attn_implementation("eager")
+    except (AttributeError, ValueError):
+        pass  # an architecture without the choice keeps its own
 
 
 def _device() -> str:
