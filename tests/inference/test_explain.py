@@ -162,3 +162,30 @@ def test_ner_explains_each_predicted_span(served_runs: dict[str, Path]) -> None:
     assert [e.span.text for e in only_loc] == ["Paris"]
     with pytest.raises(UnknownLabelError):
         explain(predictor, text, label="B-LOC")  # entity types, not tags
+
+
+def test_cli_explain(keyword_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tests.conftest import invoke_cli
+
+    result = invoke_cli(["explain", str(keyword_run), "--text", "my rain today", "--json"], monkeypatch, capsys)
+    assert result.code == 0, result.err
+    (explanation,) = json.loads(result.out)["explanations"]
+    assert explanation["label"] == "weather" and explanation["method"] == "ig"
+    assert [w["text"] for w in explanation["words"]] == ["my", "rain", "today"]
+    from tunelab.inference import Predictor
+    from tunelab.inference.explain import explain
+
+    (direct,) = explain(Predictor.load(keyword_run), "my rain today")
+    assert [w["score"] for w in explanation["words"]] == [round(w.score, 6) for w in direct.words]
+    assert explanation["delta"] == round(direct.delta, 6) and explanation["words"][1]["start"] == 3
+    text = invoke_cli(["explain", str(keyword_run), "-t", "my rain today", "--method", "grad"], monkeypatch, capsys)
+    assert text.code == 0 and text.out.startswith("weather  p=") and "(grad, scores add to the log probability)" \
+        in text.out and "rain" in text.out
+    bad = invoke_cli(["explain", str(keyword_run), "-t", "my rain", "--label", "sports"], monkeypatch, capsys)
+    assert bad.code == 2 and "unknown label 'sports'" in bad.err
+    bad = invoke_cli(["explain", str(keyword_run), "-t", "my rain", "--method", "lime"], monkeypatch, capsys)
+    assert bad.code == 2 and "choose one of: ig, grad" in bad.err
+    missing = invoke_cli(["explain", str(keyword_run / "nope"), "-t", "my rain"], monkeypatch, capsys)
+    assert missing.code == 2

@@ -9,6 +9,7 @@ import typer
 
 from tunelab.cli import commands, service
 from tunelab.cli.assistant import assistant_app
+from tunelab.cli.explain import explain
 from tunelab.cli.monitor import monitor_app
 from tunelab.cli.recommend import recommend_app
 from tunelab.errors import TunelabError
@@ -34,6 +35,7 @@ def _options(version: Annotated[bool, typer.Option("--version", is_eager=True, c
 app.command("train")(commands.train)
 app.command("evaluate")(commands.evaluate)
 app.command("predict")(commands.predict)
+app.command("explain")(explain)
 app.command("runs")(commands.runs)
 app.command("demo")(commands.demo)
 app.command("export")(commands.export)
