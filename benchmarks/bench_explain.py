@@ -4,7 +4,8 @@ and gradient x input), and the deletion curve: the predicted label's probability
 deleted one by one, against deleting as many random words.
 
 The model: MiniLM fine-tuned briefly on a seeded Banking77 subset (../shared/data/banking77: 10 intents, 40
-questions each, 3 epochs), or `--run` an existing classification run. Whole benchmark: about 2-3 minutes.
+questions each, 3 epochs at the default learning rate), or `--run` an existing classification run. Whole
+benchmark: about 2-3 minutes on a quiet 2-CPU machine.
 
     .venv/bin/python benchmarks/bench_explain.py [--run RUN] [--threads N] [--repeats 20] [--sample 40]
 """
@@ -74,7 +75,7 @@ def train_run(work: Path) -> tuple[Path, list[tuple[str, str]]]:
     log("training MiniLM on 10 Banking77 intents (400 questions, 3 epochs)")
     started = time.perf_counter()
     tunelab.train(data=str(train), dev=str(dev), test=str(dev), task="classification", model="minilm",
-                  output=str(work / "run"), epochs=3, batch_size=16, lr=1e-4, max_length=64, patience=0,
+                  output=str(work / "run"), epochs=3, batch_size=16, max_length=64, patience=0,
                   seed=0, show_progress=False)
     log(f"trained in {time.perf_counter() - started:.0f} s")
     return work / "run", test_subset[1::2]
