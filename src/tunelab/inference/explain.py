@@ -64,7 +64,8 @@ def explain(predictor: Predictor, text: str, *, label: str | None = None, method
     (NER). `label` explains that label instead (NER: the predicted entities of that type).
 
     `method`: "ig" (integrated gradients over `steps` points from a baseline where every non-special token is
-    [PAD] or [MASK], batched `internal_batch_size` at a time) or "grad" (gradient x input, one backward pass)."""
+    [PAD] or [MASK], batched `internal_batch_size` at a time) or "grad" (the gradient at the text times its
+    difference from that baseline: one forward and backward pass)."""
     _check_options(method, steps, baseline)
     if not isinstance(text, str) or not text.strip():
         raise UsageError("the text to explain is empty")
@@ -223,7 +224,12 @@ def _gradient_x_input(model: Any, inputs: Any, baselines: Any, score: Callable[[
 
     layer = model.get_input_embeddings()
     captured: list[Any] = []
-    hook = layer.register_forward_hook(lambda _module, _args, out: captured.append(out))
+
+    def capture(_module: Any, _args: Any, out: Any) -> Any:  # a leaf to differentiate by, even if weights are frozen
+        captured.append(out.detach().requires_grad_())
+        return captured[-1]
+
+    hook = layer.register_forward_hook(capture)
     try:
         value = score(model(input_ids=inputs, attention_mask=inputs.new_ones(inputs.shape)).logits).sum()
     finally:
