@@ -66,6 +66,8 @@ def test_predict_with_explain_flag(server: Any) -> None:
         (explanation,) = prediction["explanations"]
         assert explanation["label"] == prediction["label"] and explanation["method"] == "grad"
         assert [w["text"] for w in explanation["words"]] == text.split()
+    logged = server.store.list_predictions(model="intents")
+    assert len(logged) == 4 and all("explanations" not in row["output"] for row in logged)  # words never stored
     too_many = post(server, "/v1/models/intents/predict", {"inputs": ["hello"] * 17, "explain": True})
     assert too_many.status_code == 400 and "limit is 16" in too_many.json()["message"]
 
