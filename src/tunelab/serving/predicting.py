@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import UsageError
 from tunelab.registry import ModelRef, PredictionRecord, Store, VersionInfo
@@ -19,6 +19,9 @@ from tunelab.serving.metrics import Metrics
 from tunelab.serving.models import LoadedModel, ModelCache
 from tunelab.serving.routing import RouteCache
 from tunelab.serving.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from tunelab.inference.explain import Explanation
 
 log = logging.getLogger("tunelab.serve")
 EXPLAIN_MAX_TEXTS = 16  # attributions cost a few forward and backward passes per text: predict with explain caps it
@@ -102,9 +105,9 @@ class Predictions:
         return Served(version, outputs, tokens)
 
     async def explain(self, ref: ModelRef, text: str, caller: Caller, caller_id: str, *, label: str | None,
-                      method: str, steps: int) -> tuple[VersionInfo, list[dict[str, Any]]]:
-        """Token attributions for one text with the version `ref` resolves to (JSON-ready, one per label)."""
-        from tunelab.inference.explain import explain, explanation_to_dict
+                      method: str, steps: int) -> tuple[VersionInfo, list[Explanation]]:
+        """Token attributions for one text with the version `ref` resolves to (one per explained label)."""
+        from tunelab.inference.explain import explain
 
         self.check_inputs([text])
         version = self.routes.resolve(ref, caller_id)
@@ -112,7 +115,7 @@ class Predictions:
         explanations = await asyncio.get_running_loop().run_in_executor(
             None, lambda: explain(loaded.predictor, text, label=label, method=method, steps=steps))
         self.usage.add(caller.key_id, requests=1, texts=1, tokens=0)
-        return version, [explanation_to_dict(e) for e in explanations]
+        return version, explanations
 
     async def _with_explanations(self, loaded: LoadedModel, texts: list[str], outputs: list[dict[str, Any]],
                                  method: str) -> list[dict[str, Any]]:

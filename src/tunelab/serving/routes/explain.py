@@ -16,6 +16,8 @@ async def explain(name: str, body: ExplainRequest, request: Request, services: S
                   caller: PredictCaller) -> ExplainResponse:
     """Which tokens pushed the prediction for `text` toward (positive) or against (negative) each predicted label
     (or `label`); `name` may carry `@version` or `@alias`."""
+    from tunelab.inference.explain import explanation_to_dict  # torch and Captum load on first use only
+
     caller_id = body.caller_id or request.headers.get("x-caller-id") or caller.key_id or (
         request.client.host if request.client else "")
     version, explanations = await services.predictions.explain(parse_ref(name), body.text, caller, caller_id,
@@ -23,4 +25,4 @@ async def explain(name: str, body: ExplainRequest, request: Request, services: S
                                                                steps=body.steps)
     return ExplainResponse.model_validate({"model": version.model, "version": version.version,
                                            "task": version.task, "text": body.text,
-                                           "explanations": explanations})
+                                           "explanations": [explanation_to_dict(e) for e in explanations]})
