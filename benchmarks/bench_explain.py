@@ -62,7 +62,7 @@ def write_rows(path: Path, rows: list[tuple[str, str]]) -> Path:
     return path
 
 
-def train_run(work: Path) -> tuple[Path, list[tuple[str, str]]]:
+def train_run(work: Path) -> tuple[Path, list[tuple[str, str]], float]:
     """A MiniLM run on 10 Banking77 intents (400 questions, 3 epochs); returns it with held-out test rows."""
     import tunelab
 
@@ -78,7 +78,7 @@ def train_run(work: Path) -> tuple[Path, list[tuple[str, str]]]:
                   output=str(work / "run"), epochs=3, batch_size=16, max_length=64, patience=0,
                   seed=0, show_progress=False)
     log(f"trained in {time.perf_counter() - started:.0f} s")
-    return work / "run", test_subset[1::2]
+    return work / "run", test_subset[1::2], time.perf_counter() - started
 
 
 def text_of_tokens(predictor: Any, pool: list[str], n_tokens: int) -> str:
@@ -173,7 +173,8 @@ def plot_curves(curves: dict[str, Any], path: Path) -> None:
 def render(result: dict[str, Any], command: str) -> str:
     m = result["machine"]
     lines = ["## Explanation benchmark", "", f"Command: {command}. Finished {result['finished']}, "
-             f"{result['wall_s']:.0f} s in all.", "",
+             f"{result['wall_s']:.0f} s in all ({result['train_s']:.0f} s training, {result['idle_wait_s']:.0f} s "
+             "waiting for other processes to leave the CPUs before timing).", "",
              f"Machine: {m['cpu_model']}, {m['cpus']} CPUs (torch threads: {result['threads']}), CPU flags: "
              f"{m['cpu_flags'] or 'none of avx/amx'}; other processes used {result['other_cpu_share']:.0%} of the "
              f"CPUs during the timings. Model: {result['model']}.", "",
@@ -218,11 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     work = BENCH / "work" / "explain"
     work.mkdir(parents=True, exist_ok=True)
     if args.run:
-        run, held_out = Path(args.run), read_rows(DATA / "test.csv")
+        run, held_out, train_s = Path(args.run), read_rows(DATA / "test.csv"), 0.0
     else:
         if not DATA.is_dir():
             raise SystemExit(f"{DATA} is absent: this benchmark needs ../shared/data/banking77 (or --run)")
-        run, held_out = train_run(work)
+        run, held_out, train_s = train_run(work)
     threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     predictor = Predictor.load(run)
@@ -230,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     random.Random(1).shuffle(texts)
     text = text_of_tokens(predictor, texts[:20], args.tokens)
     log(f"timing one explanation of a {args.tokens}-token text: {text!r}")
+    waited = time.perf_counter()
     share = bench_train.wait_for_idle(args.wait_idle) if args.wait_idle > 0 else None
+    waited = time.perf_counter() - waited
     log(f"other processes used {share:.0%} of the CPUs before timing" if share is not None else "no idle wait")
     busy, own = bench_train.cpu_busy_seconds(), sum(os.times()[:2])
     timing_started = time.perf_counter()
@@ -243,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     machine = bench_train.machine_info()
     machine["cpu_flags"] = " ".join(sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma"))))
     result = {"machine": machine, "threads": threads, "model": f"MiniLM run {run}", "tokens": args.tokens,
-              "text": text, "timings": timings, "deletion": deletion,
+              "text": text, "timings": timings, "deletion": deletion, "train_s": round(train_s, 1),
+              "idle_wait_s": round(waited, 1),
               "other_cpu_share": round(max(0.0, others) / (timing_wall * machine["cpus"]), 3),
               "wall_s": time.perf_counter() - started, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
     plot_curves(deletion, BENCH / "results" / "explain-deletion.png")
