@@ -10,7 +10,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick bench-batch bench-batch-quick bench-privacy bench-active clean
+.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick bench-batch bench-batch-quick bench-privacy bench-active bench-explain clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ bench-infer: $(DEV_STAMP) ## Inference: pipeline vs TuneLab fp32/bf16/ONNX/int8/
 
 bench-infer-quick: $(DEV_STAMP) ## Inference benchmark on training subsets (results/infer-quick.json only)
 	$(PY) benchmarks/bench_infer.py --quick
+
+bench-explain: $(DEV_STAMP) ## Explanations: p50 cost of one (IG, grad) on a 32-token text, deletion curve (~3 min)
+	$(PY) benchmarks/bench_explain.py
 
 bench-assistant: $(DEV_STAMP) ## Assistant benchmark: Banking77 unseen-intent hand-off (all training questions) + WikiQA MAP/MRR (long)
 	$(PY) benchmarks/bench_assistant.py

@@ -107,13 +107,25 @@ def _present(**values: Any) -> dict[str, Any]:
 
 
 def predict(model: str, texts: Sequence[str] | str, *, version: int | str | None = None,
-            caller_id: str | None = None, ood: bool = False) -> Call[s.PredictResponse]:
+            caller_id: str | None = None, ood: bool = False, explain: bool = False,
+            explain_method: s.ExplainMethod = "ig") -> Call[s.PredictResponse]:
     """Predict for texts with `model` (`version` may be a number or an alias such as "production"); `ood`: add
-    an out-of-distribution score to each prediction (classification)."""
+    an out-of-distribution score to each prediction (classification); `explain`: add token attributions
+    (`explain_method` "ig" or "grad"; at most 16 texts)."""
     ref = f"{model}@{version}" if version is not None else model
     body = _present(inputs=[texts] if isinstance(texts, str) else list(texts), caller_id=caller_id,
-                    ood=True if ood else None)
+                    ood=True if ood else None, explain=True if explain else None,
+                    explain_method=explain_method if explain else None)
     return Call("POST", f"/v1/models/{_seg(ref)}/predict", s.PredictResponse.model_validate, body)
+
+
+def explain(model: str, text: str, *, label: str | None = None, method: s.ExplainMethod = "ig", steps: int = 32,
+            version: int | str | None = None, caller_id: str | None = None) -> Call[s.ExplainResponse]:
+    """Token attributions for one text: which tokens pushed `model` toward (positive) or against (negative) each
+    predicted label, or `label`; `method` "ig" (integrated gradients) or "grad" (gradient x input, faster)."""
+    ref = f"{model}@{version}" if version is not None else model
+    body = _present(text=text, label=label, method=method, steps=steps, caller_id=caller_id)
+    return Call("POST", f"/v1/models/{_seg(ref)}/explain", s.ExplainResponse.model_validate, body)
 
 
 def feedback(prediction_id: str, *, label: str | Iterable[Any] | None = None, thumb: int | None = None,
@@ -316,6 +328,7 @@ class _Api:
     """Every call of the API as a method (see `endpoint`)."""
 
     predict = endpoint(predict)
+    explain = endpoint(explain)
     feedback = endpoint(feedback)
     models = endpoint(models)
     model = endpoint(model)

@@ -23,7 +23,8 @@ def ray_local() -> Iterator[object]:
     ray.shutdown()
 
 
-def test_ray_scores_every_row_once_like_the_predictor(ray_local: object, served_runs: dict[str, Path]) -> None:
+@pytest.mark.usefixtures("ray_local")
+def test_ray_scores_every_row_once_like_the_predictor(served_runs: dict[str, Path]) -> None:
     import ray
 
     run = served_runs["intents_a"]

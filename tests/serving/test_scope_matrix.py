@@ -16,6 +16,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/v1/status"): "admin",
     ("GET", "/metrics"): "admin",
     ("POST", "/v1/models/{name}/predict"): "predict",
+    ("POST", "/v1/models/{name}/explain"): "predict",
     ("POST", "/v1/feedback"): "feedback",
     ("GET", "/v1/models"): "predict",
     ("GET", "/v1/models/{name}"): "predict",

@@ -10,6 +10,7 @@ import typer
 from tunelab.cli import commands, privacy, service
 from tunelab.cli.assistant import assistant_app
 from tunelab.cli.data import data_app
+from tunelab.cli.explain import explain
 from tunelab.cli.monitor import monitor_app
 from tunelab.cli.recommend import recommend_app
 from tunelab.cli.retrain import loop_app  # cli.loop's app, with run/history/rollback added
@@ -36,6 +37,7 @@ def _options(version: Annotated[bool, typer.Option("--version", is_eager=True, c
 app.command("train")(commands.train)
 app.command("evaluate")(commands.evaluate)
 app.command("predict")(commands.predict)
+app.command("explain")(explain)
 app.command("runs")(commands.runs)
 app.command("demo")(commands.demo)
 app.command("export")(commands.export)

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import UsageError
 from tunelab.privacy import Redactor
@@ -22,7 +22,11 @@ from tunelab.serving.models import LoadedModel, ModelCache
 from tunelab.serving.routing import RouteCache
 from tunelab.serving.settings import ServeSettings
 
+if TYPE_CHECKING:
+    from tunelab.inference.explain import Explanation
+
 log = logging.getLogger("tunelab.serve")
+EXPLAIN_MAX_TEXTS = 16  # attributions cost a few forward and backward passes per text: predict with explain caps it
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,13 @@ class Predictions:
             raise UsageError(f"inputs {broken[:10]} are not valid Unicode text (lone surrogates)")
 
     async def predict(self, ref: ModelRef, texts: list[str], caller: Caller, caller_id: str,
-                      ood: bool = False) -> Served:
-        """`ood`: add each text's out-of-distribution score (a second pass, outside the micro-batcher)."""
+                      ood: bool = False, explain: str | None = None) -> Served:
+        """`ood`: add each text's out-of-distribution score (a second pass, outside the micro-batcher);
+        `explain` ("ig" or "grad"): add token attributions to each prediction (also outside it)."""
         self.check_inputs(texts)
+        if explain and len(texts) > EXPLAIN_MAX_TEXTS:
+            raise UsageError(f"{len(texts)} inputs with explain; the limit is {EXPLAIN_MAX_TEXTS}",
+                             hint="ask for explanations of fewer texts, or predict without explain")
         version = self.routes.resolve(ref, caller_id)
         loaded = await self._loaded(version)
         started = time.perf_counter()
@@ -95,7 +103,32 @@ class Predictions:
         self.usage.add(caller.key_id, requests=1, texts=len(texts), tokens=tokens)
         if ood:
             outputs = await self._with_ood(loaded, texts, outputs)
+        if explain:
+            outputs = await self._with_explanations(loaded, texts, outputs, explain)
         return Served(version, outputs, tokens)
+
+    async def explain(self, ref: ModelRef, text: str, caller: Caller, caller_id: str, *, label: str | None,
+                      method: str, steps: int) -> tuple[VersionInfo, list[Explanation]]:
+        """Token attributions for one text with the version `ref` resolves to (one per explained label)."""
+        from tunelab.inference.explain import explain
+
+        self.check_inputs([text])
+        version = self.routes.resolve(ref, caller_id)
+        loaded = await self._loaded(version)
+        explanations = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: explain(loaded.predictor, text, label=label, method=method, steps=steps))
+        self.usage.add(caller.key_id, requests=1, texts=1, tokens=0)
+        return version, explanations
+
+    async def _with_explanations(self, loaded: LoadedModel, texts: list[str], outputs: list[dict[str, Any]],
+                                 method: str) -> list[dict[str, Any]]:
+        from tunelab.inference.explain import explain, explanation_to_dict
+
+        def run() -> list[list[dict[str, Any]]]:
+            return [[explanation_to_dict(e) for e in explain(loaded.predictor, text, method=method)] for text in texts]
+
+        found = await asyncio.get_running_loop().run_in_executor(None, run)
+        return [{**output, "explanations": explanations} for output, explanations in zip(outputs, found)]
 
     async def _with_ood(self, loaded: LoadedModel, texts: list[str], outputs: list[dict[str, Any]]) -> list[
             dict[str, Any]]:

@@ -20,7 +20,8 @@ async def predict(name: str, body: PredictRequest, request: Request, services: S
     ref = parse_ref(name)
     caller_id = body.caller_id or request.headers.get("x-caller-id") or caller.key_id or (
         request.client.host if request.client else "")
-    served = await services.predictions.predict(ref, body.inputs, caller, caller_id, ood=body.ood)
+    served = await services.predictions.predict(ref, body.inputs, caller, caller_id, ood=body.ood,
+                                                explain=body.explain_method if body.explain else None)
     payload = {"model": served.version.model, "version": served.version.version,
                "task": served.version.task, "predictions": served.outputs}
     # the hot path: written directly (the outputs are already plain JSON), documented by `response_model`

@@ -17,6 +17,14 @@ from tunelab.serving.schemas.assistant import (
     TurnOut,
 )
 from tunelab.serving.schemas.common import ERRORS, Body, ErrorOut, HealthOut, Out, ReadyOut, StatusOut
+from tunelab.serving.schemas.explain import (
+    ExplainedSpanOut,
+    ExplainMethod,
+    ExplainRequest,
+    ExplainResponse,
+    ExplanationOut,
+    TokenScoreOut,
+)
 from tunelab.serving.schemas.keys import KeyCreated, KeyCreateRequest, KeyList, KeyOut, KeyUsage
 from tunelab.serving.schemas.models import (
     ABReportOut,
@@ -87,4 +95,5 @@ __all__ = [
     "RecommenderList", "RecommenderVersionOut", "RegisterAssistantRequest", "RegisterRecommenderRequest",
     "RegisterRequest", "ResolveRequest", "SimilarRequest", "SpanIn", "SpanOut", "SplitOut", "SplitRequest",
     "StatusOut", "SuggestionOut", "TurnOut", "VersionDetail", "VersionOut",
+    "ExplainMethod", "ExplainRequest", "ExplainResponse", "ExplainedSpanOut", "ExplanationOut", "TokenScoreOut",
 ]

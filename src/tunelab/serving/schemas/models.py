@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from tunelab.serving.schemas.common import Body, Out
+from tunelab.serving.schemas.explain import ExplainMethod, ExplanationOut
 
 
 class PredictRequest(Body):
@@ -17,6 +18,8 @@ class PredictRequest(Body):
     ood: bool = Field(False, description="Add an out-of-distribution score to each prediction (classification: "
                                          "Mahalanobis distance of the text's pooled features to the training "
                                          "classes; higher = less like the training data)")
+    explain: bool = Field(False, description="Add token attributions to each prediction (at most 16 texts)")
+    explain_method: ExplainMethod = Field("ig", description="With explain: ig or grad (faster)")
 
 
 class SpanOut(Out):
@@ -36,6 +39,7 @@ class PredictionOut(Out):
     scores: dict[str, float] | None = None
     spans: list[SpanOut] | None = None
     ood_score: float | None = Field(None, description="Out-of-distribution score, when the request asked for it")
+    explanations: list[ExplanationOut] | None = Field(None, description="Token attributions, when asked for")
 
 
 class PredictResponse(Out):

@@ -1,9 +1,12 @@
-"""Playground: type or paste text, see the prediction with every probability; NER spans highlighted.
+"""Playground: type or paste text, see the prediction with every probability; NER spans highlighted; on request
+the words that pushed toward (green) or against (red) each label.
 
 Predictions go through the server's own predict path (`ServerState.predict`: routing, batching, logging),
 so each one is logged with an id and can be reviewed or flagged like any other."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,16 +40,40 @@ def playground_page(request: Request, _admin: Admin, model: str = "") -> Respons
 @router.post("/playground")
 async def try_text(request: Request, admin: Admin, form: PostedForm) -> Response:
     state = services_of(request)
-    target, text = field(form, "model").strip(), field(form, "text")
+    target, text, explain = field(form, "model").strip(), field(form, "text"), field(form, "explain") == "1"
     if not target:
         raise UsageError("choose a model", hint="register a run as a model first (Runs > a run > Register)")
-    served = await state.predictions.predict(parse_ref(target), [text], admin, f"dashboard:{admin.label}")
+    served = await state.predictions.predict(parse_ref(target), [text], admin, f"dashboard:{admin.label}",
+                                             explain="ig" if explain else None)
     output = served.outputs[0]
     probabilities = sorted((output.get("probabilities") or output.get("scores") or {}).items(),
                            key=lambda kv: -kv[1])
     pieces = highlight(text, output["spans"]) if "spans" in output else None
+    explained = [(e, attribution_pieces(text, e["words"])) for e in output.get("explanations") or []]
     return render(request, "playground.html", active="playground", targets=_targets(request), chosen=target,
-                  text=text, result=output, version=served.version, probabilities=probabilities, pieces=pieces)
+                  text=text, result=output, version=served.version, probabilities=probabilities, pieces=pieces,
+                  explain=explain, explained=explained)
+
+
+def attribution_pieces(text: str, words: list[dict[str, Any]]) -> list[tuple[str, str | None, str]]:
+    """The text cut into (piece, CSS class or None, title): words get `attr-p1`..`attr-p4` (toward the label) or
+    `attr-n1`..`attr-n4` (against), by their score's share of the largest one; the text between words none."""
+    peak = max((abs(float(w["score"])) for w in words), default=0.0) or 1.0
+    pieces: list[tuple[str, str | None, str]] = []
+    cursor = 0
+    for word in sorted(words, key=lambda w: int(w["start"])):
+        start, end, score = int(word["start"]), int(word["end"]), float(word["score"])
+        if start < cursor or end > len(text) or start >= end:
+            continue
+        if start > cursor:
+            pieces.append((text[cursor:start], None, ""))
+        level = min(4, int(4 * abs(score) / peak + 0.999))
+        css = f"attr-{'p' if score >= 0 else 'n'}{level}" if level else None
+        pieces.append((text[start:end], css, f"{score:+.4f}"))
+        cursor = end
+    if cursor < len(text):
+        pieces.append((text[cursor:], None, ""))
+    return pieces
 
 
 @router.post("/playground/flag")
