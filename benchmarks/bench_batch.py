@@ -29,11 +29,11 @@ import bench_train  # noqa: E402  (machine info, atomic writers)
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-mode, run, source, out = sys.argv[1:5]
+mode, run, source, out, chunk = sys.argv[1:6]
 started = time.perf_counter()
 if mode == "stream":
     from tunelab.recipes.score import score_file
-    score_file(run, source, out, show_progress=False)
+    score_file(run, source, out, chunk_rows=int(chunk), show_progress=False)
 else:
     import csv
     from tunelab.inference import Predictor
@@ -79,8 +79,8 @@ def texts_file(work: Path, rows: int) -> Path:
     return path
 
 
-def measure(mode: str, run: Path, source: Path, out: Path) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", CHILD, mode, str(run), str(source), str(out)],
+def measure(mode: str, run: Path, source: Path, out: Path, chunk_rows: int) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", CHILD, mode, str(run), str(source), str(out), str(chunk_rows)],
                           capture_output=True, text=True, check=True)
     found = json.loads(done.stdout.strip().splitlines()[-1])
     rows = sum(1 for _ in open(out, encoding="utf-8")) - (1 if out.suffix == ".csv" else 0)
@@ -92,7 +92,8 @@ def render(result: dict[str, Any], command: str) -> str:
     m = result["machine"]
     lines = [f"## Batch scoring benchmark: {result['mode']} mode", "",
              f"Command: {command}, {result['finished']}. Machine: {m['cpu_model']}, {m['cpus']} CPUs, CPU flags: "
-             f"{m['cpu_flags']}; torch {m['versions']['torch']}. Model: MiniLM (6 x 384), short support questions.",
+             f"{m['cpu_flags']}; torch {m['versions']['torch']}. Model: MiniLM (6 x 384), short support questions; "
+             f"streamed in chunks of {result['chunk_rows']:,} texts.",
              "", "| texts | path | seconds | texts/s | peak RSS MB |", "|---|---|---|---|---|"]
     for r in result["runs"]:
         lines.append(f"| {r['rows']:,} | {r['mode']} | {r['seconds']} | {r['texts_per_s']} | {r['peak_rss_mb']} |")
@@ -107,9 +108,14 @@ def render(result: dict[str, Any], command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10k and 100k texts (full: 100k and 1M)")
+    parser.add_argument("--sizes", help="two comma-separated file sizes instead (e.g. 5000,50000)")
+    parser.add_argument("--chunk-rows", type=int, default=10_000, help="the streamed side's chunk size")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
     sizes = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
+    if args.sizes:
+        small, large = (int(x) for x in args.sizes.split(","))
+        sizes, mode = (small, large), f"sizes-{small}-{large}"
     work = BENCH / "work" / "batch"
     work.mkdir(parents=True, exist_ok=True)
     from tunelab.training.precision import cpu_flags
@@ -123,19 +129,20 @@ def main(argv: list[str] | None = None) -> int:
         pair = {}
         for side in ("stream", "memory"):
             log(f"{side}: {size} texts")
-            pair[side] = measure(side, run, source, work / f"out-{side}-{size}.jsonl")
+            pair[side] = measure(side, run, source, work / f"out-{side}-{size}.jsonl", args.chunk_rows)
             runs.append(pair[side])
             log(json.dumps(pair[side]))
         ratios[f"{size:,}"] = {"throughput": pair["stream"]["texts_per_s"] / pair["memory"]["texts_per_s"],
                                "memory": pair["stream"]["peak_rss_mb"] / pair["memory"]["peak_rss_mb"]}
     streamed = [r for r in runs if r["mode"] == "stream"]
-    result = {"mode": mode, "machine": machine, "runs": runs, "ratios": ratios,
+    result = {"mode": mode, "machine": machine, "runs": runs, "ratios": ratios, "chunk_rows": args.chunk_rows,
               "stream_memory_growth": streamed[1]["peak_rss_mb"] / streamed[0]["peak_rss_mb"],
               "size_growth": sizes[1] // sizes[0], "finished": datetime.now(UTC).isoformat(timespec="seconds"),
               "self_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    command = f"`make bench-batch{'-quick' if args.quick else ''}` (ran as " \
-              f"`.venv/bin/python benchmarks/bench_batch.py{' --quick' if args.quick else ''}`)"
-    bench_train.write_json_atomic(BENCH / "results" / f"batch{'-quick' if args.quick else ''}.json", result)
+    flags = (" --quick" if args.quick else "") + (f" --sizes {args.sizes}" if args.sizes else "") \
+        + (f" --chunk-rows {args.chunk_rows}" if args.chunk_rows != 10_000 else "")
+    command = f"`.venv/bin/python benchmarks/bench_batch.py{flags}`"
+    bench_train.write_json_atomic(BENCH / "results" / f"batch-{mode}.json", result)
     section = render(result, command)
     bench_train.update_results_md(BENCH / "RESULTS.md", mode, section, bench="bench-batch")
     print(section)
