@@ -70,11 +70,55 @@ def large_catalogue(recommender, size: int) -> dict:
     return {"items": size, "index_build_seconds": round(built, 2), **latencies(call, 300)}
 
 
+def synthetic_latency(size: int, dim: int = 384, factors: int = 64, runs: int = 300) -> dict:
+    """The serving cost of one recommend call on a synthetic catalogue of `size` items with no build: clustered
+    unit text vectors, Zipf popularity, freshness, collaborative factors; the blender's ranking of the three
+    candidate pools (text ANN, the precomputed popularity/freshness order, the collaborative ANN), 50 seen items
+    excluded per call. Timed after the first call, which builds the pools."""
+    from tunelab.apps.recommender.blend import Blender
+    from tunelab.apps.recommender.engine import Profile, Signals
+    from tunelab.apps.recommender.retrieval import ItemIndex
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(2000, dim)).astype(np.float32)
+    vectors = centres[rng.integers(0, len(centres), size)] + rng.normal(0, 0.6, (size, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    started = time.perf_counter()
+    index = ItemIndex.build(vectors, threshold=50_000)
+    built = time.perf_counter() - started
+    popularity = np.log1p(rng.zipf(1.5, size).clip(0, 10**6) - 1).astype(np.float32)
+    freshness = -np.log1p(rng.exponential(200, size)).astype(np.float32)
+    collab = (rng.normal(size=(size, factors)) * (popularity[:, None] > 0)).astype(np.float32)
+    weights = np.array([1.0, 0.8, 0.4, 0.2, -0.3, 0.2])  # every signal counts (a fitted blender's order of size)
+    signals = Signals(index, collab, popularity, freshness, Blender(weights, np.zeros(6), np.ones(6)))
+    started = time.perf_counter()
+    signals.rank(Profile(vectors[0], collab[0], np.arange(5)), 10, np.ones(size, dtype=bool))
+    pools = time.perf_counter() - started
+
+    def call(i: int) -> None:
+        seen = rng.integers(0, size, 50)
+        allowed = np.ones(size, dtype=bool)
+        allowed[seen] = False
+        history = seen[-5:]
+        text = vectors[history].mean(0)
+        signals.rank(Profile(text / np.linalg.norm(text), collab[history].mean(0), history), 10, allowed)
+
+    return {"items": size, "index_build_seconds": round(built, 2), "first_call_seconds": round(pools, 2),
+            **latencies(call, runs)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output", default=str(BENCH / "runs" / "recommend"))
+    parser.add_argument("--latency-only", type=int, metavar="ITEMS",
+                        help="only time recommend calls on a synthetic catalogue of ITEMS items (no build)")
     args = parser.parse_args()
+    if args.latency_only:
+        result = {"latency_synthetic": synthetic_latency(args.latency_only),
+                  "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+        print(json.dumps(result, indent=2))
+        return
     from tunelab.apps.recommender.recommender import Recommender
 
     result = build(Path(args.output), args.quick)

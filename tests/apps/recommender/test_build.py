@@ -121,3 +121,33 @@ def test_ann_agrees_with_exact_search() -> None:
     allowed[::3] = False
     for query in vectors[:20]:
         assert ann.search(query, 10, allowed)[0].tolist() == exact.search(query, 10, allowed)[0].tolist()
+
+
+def test_large_catalogue_candidates_come_from_precomputed_pools() -> None:
+    """With an approximate index the blender scores three pools: text neighbours, the best allowed items by
+    popularity and freshness (a precomputed order, read only as far as needed), and collaborative neighbours (an
+    ANN index over the item factors). They match the exact pools, and the ranking matches a full pass over them."""
+    from tunelab.apps.recommender.blend import Blender
+    from tunelab.apps.recommender.engine import CANDIDATES, Profile, Signals, first_allowed, top_rows
+
+    rng = np.random.default_rng(1)
+    n = 3000
+    vectors = rng.normal(size=(n, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    collab = rng.normal(size=(n, 8)).astype(np.float32)
+    blender = Blender(np.array([1.0, 0.8, 0.5, 0.3, -0.2, 0.1]), np.zeros(6), np.ones(6))
+    signals = Signals(ItemIndex.build(vectors, threshold=100, nlist=8, nprobe=8), collab,
+                      rng.exponential(size=n), -rng.exponential(size=n), blender)
+    allowed = np.ones(n, dtype=bool)
+    allowed[rng.choice(n, 900, replace=False)] = False
+    prior = 0.5 * signals.popularity + 0.3 * signals.freshness
+    exact_prior = top_rows(np.where(allowed, prior, -np.inf), CANDIDATES)
+    assert sorted(first_allowed(signals.prior_order(), allowed, CANDIDATES)) == sorted(exact_prior)
+    profile = Profile(vectors[0], collab[5], np.array([0]))
+    pool = signals.candidates(profile, allowed)
+    exact_collab = top_rows(np.where(allowed, collab @ collab[5], -np.inf), CANDIDATES)
+    assert set(exact_collab) <= set(pool) and set(exact_prior) <= set(pool)  # every list probed: exact
+    assert not (~allowed[pool]).any()
+    signals.collab_items = np.vstack([collab, np.zeros((1, 8), dtype=np.float32)])
+    signals.forget_pools()
+    assert signals._prior_order is None and signals._collab_index is None

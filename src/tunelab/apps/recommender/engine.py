@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +49,14 @@ class Signals:
     popularity: np.ndarray  # log1p(positives in training)
     freshness: np.ndarray  # -log1p(days between the item's last positive, or arrival, and the build's end)
     blender: Blender
+    # Candidate pools of a large (approximate) catalogue, built on first use: the items in order of the blender's
+    # user-independent part (popularity and freshness), and an ANN index over the collaborative item factors.
+    # So a call costs a few index probes, not passes over every item. `forget_pools` after items change.
+    _prior_order: np.ndarray | None = field(default=None, repr=False)
+    _collab_index: Any = field(default=None, repr=False)
+
+    def forget_pools(self) -> None:
+        self._prior_order, self._collab_index = None, None
 
     def features(self, profile: Profile, rows: np.ndarray | None = None) -> np.ndarray:
         """(rows, signals) raw features of `rows` (None: every item) for `profile`."""
@@ -67,11 +76,25 @@ class Signals:
         if self.index.ann is None:
             return None
         text_rows, _ = self.index.search(profile.text, CANDIDATES, allowed)
-        prior = self.blender.weights[2] * self.popularity + self.blender.weights[3] * self.freshness
-        pools = [text_rows, top_rows(np.where(allowed, prior, -np.inf), CANDIDATES)]
-        if profile.collaborative is not None:
-            pools.append(top_rows(np.where(allowed, self.collab_items @ profile.collaborative, -np.inf), CANDIDATES))
+        pools = [text_rows, first_allowed(self.prior_order(), allowed, CANDIDATES)]
+        if profile.collaborative is not None and np.any(profile.collaborative):
+            pools.append(self.collab_index().search(profile.collaborative, CANDIDATES, allowed)[0])
         return np.unique(np.concatenate(pools))
+
+    def prior_order(self) -> np.ndarray:
+        """Every row by the blender's popularity and freshness contributions, best first (computed once)."""
+        if self._prior_order is None:
+            b = self.blender
+            prior = (b.weights[2] * (self.popularity - b.means[2]) / b.scales[2]
+                     + b.weights[3] * (self.freshness - b.means[3]) / b.scales[3])
+            self._prior_order = np.argsort(-prior, kind="stable")
+        return self._prior_order
+
+    def collab_index(self) -> ItemIndex:
+        """An inner-product ANN index over the collaborative item factors (built once)."""
+        if self._collab_index is None:
+            self._collab_index = ItemIndex.build(self.collab_items, self.index.threshold, nprobe=self.index.nprobe)
+        return self._collab_index
 
     def rank(self, profile: Profile, k: int, allowed: np.ndarray) -> list[Ranked]:
         """The k best allowed rows for `profile`, each with its reason."""
@@ -90,6 +113,17 @@ class Signals:
         if len(profile.history):
             closest = int(profile.history[np.argmax(self.index.vectors[profile.history] @ self.index.vectors[row])])
         return Ranked(row, score, closest, tuple(Contribution(s, round(float(v), 4)) for s, v in zip(SIGNALS, parts)))
+
+
+def first_allowed(order: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
+    """The first `n` rows of `order` that `allowed` lets through, reading only as far as needed."""
+    take = max(n, 1)
+    while True:
+        head = order[:take]
+        rows = head[allowed[head]]
+        if len(rows) >= n or take >= len(order):
+            return rows[:n]
+        take *= 4
 
 
 def top_rows(scores: np.ndarray, k: int) -> np.ndarray:

@@ -127,6 +127,7 @@ class Recommender:
         s.popularity = np.concatenate([s.popularity, np.zeros(len(vectors), dtype=s.popularity.dtype)])
         never = freshness_of(np.full(len(vectors), -np.inf), 0.0).astype(s.freshness.dtype)  # as the build's cold items
         s.freshness = np.concatenate([s.freshness, never])
+        s.forget_pools()
 
     def _rank(self, profile: Profile, k: int, exclude: np.ndarray, filters: Mapping[str, str] | None
               ) -> list[Recommendation]:
