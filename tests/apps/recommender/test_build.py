@@ -148,6 +148,13 @@ def test_large_catalogue_candidates_come_from_precomputed_pools() -> None:
     exact_collab = top_rows(np.where(allowed, collab @ collab[5], -np.inf), CANDIDATES)
     assert set(exact_collab) <= set(pool) and set(exact_prior) <= set(pool)  # every list probed: exact
     assert not (~allowed[pool]).any()
-    signals.collab_items = np.vstack([collab, np.zeros((1, 8), dtype=np.float32)])
+    new = np.zeros((1, 8), dtype=np.float32)  # an item added through the API: unknown to CF, never liked
+    signals.index.add(vectors[:1])
+    signals.collab_items = np.vstack([collab, new])
+    signals.popularity = np.append(signals.popularity, 0.0)
+    signals.freshness = np.append(signals.freshness, signals.freshness.min())
+    signals.items_added(new)
+    assert signals._prior_order is None and len(signals.collab_index().vectors) == n + 1
+    assert n in signals.prior_order()  # the new row has its place in the re-sorted order
     signals.forget_pools()
     assert signals._prior_order is None and signals._collab_index is None

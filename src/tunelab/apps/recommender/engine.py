@@ -58,6 +58,19 @@ class Signals:
     def forget_pools(self) -> None:
         self._prior_order, self._collab_index = None, None
 
+    def items_added(self, factors: np.ndarray) -> None:
+        """Rows appended to every array (their collaborative `factors`): the order is re-sorted on next use (a
+        fraction of a second at 1M items), the factor index takes the new rows as they are."""
+        self._prior_order = None
+        if self._collab_index is not None:
+            self._collab_index.add(factors)
+
+    def warm(self) -> None:
+        """Build the candidate pools now (at load), not on the first request; nothing for an exact catalogue."""
+        if self.index.ann is not None:
+            self.prior_order()
+            self.collab_index()
+
     def features(self, profile: Profile, rows: np.ndarray | None = None) -> np.ndarray:
         """(rows, signals) raw features of `rows` (None: every item) for `profile`."""
         vectors = self.index.vectors if rows is None else self.index.vectors[rows]

@@ -39,6 +39,7 @@ class Recommender:
         self.texts = list(state.catalogue.texts)
         self.fields = {k: list(v) for k, v in state.catalogue.fields.items()}
         self._encoder: Any = None
+        self.signals.warm()  # a large catalogue's candidate pools are built at load, not by the first request
 
     @classmethod
     def load(cls, folder: str | Path, ann_threshold: int = ANN_THRESHOLD) -> Recommender:
@@ -122,12 +123,12 @@ class Recommender:
     def _append_signals(self, vectors: np.ndarray) -> None:
         s = self.signals
         s.index.add(vectors)
-        s.collab_items = np.vstack([s.collab_items, np.zeros((len(vectors), s.collab_items.shape[1]),
-                                                             dtype=s.collab_items.dtype)])
+        factors = np.zeros((len(vectors), s.collab_items.shape[1]), dtype=s.collab_items.dtype)
+        s.collab_items = np.vstack([s.collab_items, factors])
         s.popularity = np.concatenate([s.popularity, np.zeros(len(vectors), dtype=s.popularity.dtype)])
         never = freshness_of(np.full(len(vectors), -np.inf), 0.0).astype(s.freshness.dtype)  # as the build's cold items
         s.freshness = np.concatenate([s.freshness, never])
-        s.forget_pools()
+        s.items_added(factors)
 
     def _rank(self, profile: Profile, k: int, exclude: np.ndarray, filters: Mapping[str, str] | None
               ) -> list[Recommendation]:
