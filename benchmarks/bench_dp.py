@@ -1,0 +1,139 @@
+"""Differentially private fine-tuning benchmark: test accuracy at ε in {1, 3, 8} against non-private training with
+the same method, epochs and batch size, on the Twitter financial news sentiment set (../shared/data).
+
+    .venv/bin/python benchmarks/bench_dp.py --quick     # 2,000 training tweets (seeded subset), 3 epochs
+    .venv/bin/python benchmarks/bench_dp.py             # every training tweet (9,543)
+
+The valid file is split in half (seeded): dev for the non-private run's checkpoint choice (DP keeps its last step)
+and test for everyone. Results: benchmarks/results/dp[-quick].json, a plot, and a RESULTS.md section."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+import bench_train  # noqa: E402  (machine info, atomic writers)
+
+DATA = BENCH.parents[1] / "shared" / "data" / "twitter_financial_news_sentiment"
+EPSILONS = (1.0, 3.0, 8.0)
+
+
+def log(message: str) -> None:
+    print(f"[bench-dp {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write(path: Path, data: list[dict[str, str]]) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows({"text": r["text"], "label": r["label"]} for r in data)
+    return path
+
+
+def splits(work: Path, quick: bool) -> dict[str, Path]:
+    rng = random.Random(0)
+    train, valid = rows(DATA / "sent_train.csv"), rows(DATA / "sent_valid.csv")
+    rng.shuffle(train)
+    rng.shuffle(valid)
+    if quick:
+        train = train[:2000]
+    half = len(valid) // 2
+    return {"train": write(work / "train.csv", train), "dev": write(work / "dev.csv", valid[:half]),
+            "test": write(work / "test.csv", valid[half:])}
+
+
+def run(name: str, data: dict[str, Path], work: Path, epochs: int, method: str, **extra: Any) -> dict[str, Any]:
+    import tunelab
+
+    out = work / name
+    started = time.perf_counter()
+    summary = tunelab.train(data=str(data["train"]), dev=str(data["dev"]), test=str(data["test"]), output=str(out),
+                            model="minilm", method=method, epochs=epochs, batch_size=32, seed=0, patience=0,
+                            show_progress=False, **extra)
+    seconds = time.perf_counter() - started
+    privacy = summary.manifest.privacy
+    result = {"name": name, "test_accuracy": round(summary.manifest.metrics["test"]["accuracy"], 4),
+              "seconds": round(seconds, 1), "epsilon_spent": privacy.get("epsilon"),
+              "noise_multiplier": privacy.get("noise_multiplier"), "precision": summary.manifest.precision}
+    log(str(result))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 training tweets")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--method", default="full", help="full (embeddings frozen under DP) or lora")
+    args = parser.parse_args(argv)
+    if not DATA.is_dir():
+        raise SystemExit(f"{DATA} is absent: this benchmark needs ../shared/data/twitter_financial_news_sentiment")
+    mode = "quick" if args.quick else "full"
+    work = BENCH / "work" / f"dp-{mode}-{int(time.time())}"
+    work.mkdir(parents=True)
+    data = splits(work, args.quick)
+    from tunelab.training.precision import cpu_flags
+
+    machine = bench_train.machine_info()
+    machine["cpu_flags"] = " ".join(sorted(f for f in cpu_flags() if f.startswith(("avx", "amx"))))
+    results = [run("non-private", data, work, args.epochs, args.method, precision="fp32")]
+    results += [run(f"dp-eps{eps:g}", data, work, args.epochs, args.method, privacy="dp", epsilon=eps)
+                for eps in EPSILONS]
+    base = results[0]["test_accuracy"]
+    gap8 = round(base - results[-1]["test_accuracy"], 4)
+    payload = {"mode": mode, "machine": machine, "epochs": args.epochs, "results": results, "gap_at_eps8": gap8,
+               "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+    suffix = "-quick" if args.quick else ""
+    bench_train.write_json_atomic(BENCH / "results" / f"dp{suffix}.json", payload)
+    plot(results, BENCH / "results" / f"dp{suffix}.png")
+    flags = (" --quick" if args.quick else "") + (f" --method {args.method}" if args.method != "full" else "")
+    command = f"`.venv/bin/python benchmarks/bench_dp.py{flags}`"
+    lines = [f"## Differential privacy: accuracy against ε ({mode} mode)", "",
+             f"Command: {command}, {payload['finished']}. Machine: {machine['cpu_model']}, {machine['cpus']} CPUs, "
+             f"CPU flags: {machine['cpu_flags']}. MiniLM, method {args.method}, {args.epochs} epochs, batch 32 "
+             "(DP: expected batch 32, Poisson sampling), Twitter financial news sentiment"
+             + (" (2,000 training tweets)" if args.quick else "") + "; test: half of the valid file (seeded).", "",
+             "| run | test accuracy | ε spent | noise multiplier | seconds |", "|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['name']} | {r['test_accuracy']:.4f} | {r['epsilon_spent'] or '-'} | "
+                     f"{r['noise_multiplier'] or '-'} | {r['seconds']} |")
+    met = "met" if gap8 <= 0.05 else "**missed**"
+    lines.append(f"\nTarget: within 5 points of non-private at ε = 8: {met} (gap {gap8 * 100:.1f} points).")
+    section = "\n".join(lines)
+    bench_train.update_results_md(BENCH / "RESULTS.md", mode, section, bench="bench-dp")
+    print(section)
+    return 0
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    private = [r for r in results if r["epsilon_spent"]]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot([r["epsilon_spent"] for r in private], [r["test_accuracy"] for r in private], "o-", label="DP-SGD")
+    ax.axhline(results[0]["test_accuracy"], color="grey", linestyle="--", label="non-private")
+    ax.set_xlabel("ε spent")
+    ax.set_ylabel("test accuracy")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
