@@ -10,7 +10,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick bench-batch bench-batch-quick bench-privacy bench-active bench-explain clean
+.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick bench-batch bench-batch-quick bench-privacy bench-active bench-explain bench-dp bench-dp-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -110,6 +110,12 @@ bench-privacy: $(DEV_STAMP) ## PII detection: per-type precision/recall on 2,000
 
 bench-active: $(DEV_STAMP) ## Active learning on Banking77, frozen MiniLM + logistic regression (quick mode; minutes)
 	$(PY) benchmarks/bench_active.py --quick
+
+bench-dp: $(DEV_STAMP) ## Differential privacy: accuracy at epsilon 1, 3, 8 vs non-private, Twitter financial sentiment (long)
+	$(PY) benchmarks/bench_dp.py
+
+bench-dp-quick: $(DEV_STAMP) ## The DP benchmark on 2,000 training tweets (~20 min)
+	$(PY) benchmarks/bench_dp.py --quick
 
 clean: ## Remove the virtualenv and build outputs
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
