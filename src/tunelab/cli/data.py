@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tunelab.cli.service import AsJson, Db, Opt
+from tunelab.cli.service import AsJson, Db, Opt, _store
 
 data_app = typer.Typer(help="Personal data: erase a caller's or a conversation's stored data (with an audit "
                             "entry); list the audit log of admin actions.", no_args_is_help=True)
@@ -24,9 +24,8 @@ def forget(
 ) -> None:
     """Delete every stored prediction, feedback, assistant turn and hand-off of a caller or a conversation."""
     from tunelab.privacy.erasure import forget as erase
-    from tunelab.registry import Store
 
-    report = erase(Store(db).engine, caller=caller, conversation=conversation, actor="cli")
+    report = erase(_store(db).engine, caller=caller, conversation=conversation, actor="cli")
     if as_json:
         print(json.dumps(asdict(report), indent=2))
         return
@@ -42,10 +41,9 @@ def audit_list(
     as_json: AsJson = False,
 ) -> None:
     """The audit log: who did what, on what, when."""
-    from tunelab.registry import Store
     from tunelab.registry.audit import entries
 
-    found = entries(Store(db).engine, limit=max(1, min(limit, 10_000)), action=action)
+    found = entries(_store(db).engine, limit=max(1, min(limit, 10_000)), action=action)
     if as_json:
         sys.stdout.write(json.dumps([asdict(e) for e in found], indent=2, ensure_ascii=False) + "\n")
         return

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tunelab.cli.service import AsJson, Db, Opt
+from tunelab.cli.service import AsJson, Db, Opt, _store
 
 loop_app = typer.Typer(help="The closed loop: retrain on corrections and promote only a better model (run, "
                             "history, rollback), drift checks, and what to label next (suggest).",
@@ -20,10 +20,6 @@ TextsFile = Annotated[str | None, Opt("--texts", help="Read the texts from this 
                                                       "or one per line) instead of the prediction log.")]
 
 
-def _store(db: str | None) -> Any:
-    from tunelab.registry import Store
-
-    return Store(db)
 
 
 def _predictor(run_path: str) -> Any:

@@ -10,17 +10,13 @@ from typing import Annotated, Any
 import typer
 
 from tunelab.cli.loop import loop_app  # one `tunelab loop` app: drift and suggest are in cli/loop.py
-from tunelab.cli.service import AsJson, Db, Opt
+from tunelab.cli.service import AsJson, Db, Opt, _store
 
 
 def _print(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def _store(db: str | None) -> Any:
-    from tunelab.registry import Store
-
-    return Store(db)
 
 
 @loop_app.command("run")

@@ -138,3 +138,24 @@ def load_dataset(config: DataConfig, seed: int) -> DatasetBundle:
     return DatasetBundle(config.task, out["train"], out["dev"], out["test"], tuple(warnings), note,
                          fingerprint_files(config))
 
+
+
+def run_training_split(run_dir: Path, purpose: str) -> tuple[list[Example], str]:
+    """A finished run's training examples, re-read with its own data settings, and their fingerprint; refused
+    (UsageError naming `purpose`, what needs them) when the files cannot be read or changed since training."""
+    import json
+
+    from tunelab.config import load_config
+    from tunelab.errors import UsageError
+
+    config = load_config(run_dir / "config.yaml")
+    splits = run_dir / "splits.json"
+    recorded = json.loads(splits.read_text(encoding="utf-8")).get("fingerprint") if splits.is_file() else None
+    try:
+        bundle = load_dataset(config.data, config.train.seed)
+    except Exception as exc:  # noqa: BLE001 - a moved or broken data file: one clear message
+        raise UsageError(f"{purpose} needs the training data of {run_dir} once ({config.data.train}), which "
+                         f"cannot be read: {exc}") from None
+    if recorded is not None and bundle.fingerprint != recorded:
+        raise UsageError(f"the training data of {run_dir} changed since it was trained; cannot build its {purpose}")
+    return list(bundle.train.examples), bundle.fingerprint

@@ -105,23 +105,12 @@ def run_stats(predictor: Any) -> OodStats:
     run_dir = Path(predictor.run_dir)
     if (run_dir / STATS_META).is_file():
         return load_stats(run_dir)
-    from tunelab.config import load_config
-    from tunelab.data import load_dataset
+    from tunelab.data.load import run_training_split
 
-    config = load_config(run_dir / "config.yaml")
-    recorded = read_json(run_dir / "splits.json").get("fingerprint") if (run_dir / "splits.json").is_file() else None
-    try:
-        bundle = load_dataset(config.data, config.train.seed)
-    except Exception as exc:  # noqa: BLE001 - a moved or broken data file: one clear message
-        raise UsageError(f"out-of-distribution scores need the training data of {run_dir} once "
-                         f"({config.data.train}), which cannot be read: {exc}") from None
-    if recorded is not None and bundle.fingerprint != recorded:
-        raise UsageError(f"the training data of {run_dir} changed since it was trained; cannot fit its "
-                         "out-of-distribution statistics")
-    examples = list(bundle.train.examples)
+    examples, fingerprint = run_training_split(run_dir, "out-of-distribution statistics")
     features, _logits = predictor.features([e.text for e in examples])
     labels = [e.labels[0] for e in examples]
     stats = fit_stats(features, labels)
-    save_stats(run_dir, stats, {"fitted_on": len(examples), "fingerprint": bundle.fingerprint})
+    save_stats(run_dir, stats, {"fitted_on": len(examples), "fingerprint": fingerprint})
     return stats
 

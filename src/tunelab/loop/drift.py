@@ -204,17 +204,7 @@ def run_reference(predictor: Any, *, size: int = REFERENCE_SIZE, seed: int = 0) 
 
 def training_texts(run_dir: Path) -> tuple[list[str], str]:
     """The run's training texts, re-read with its own data settings (refused when the files changed since)."""
-    from tunelab.config import load_config
-    from tunelab.data import load_dataset
+    from tunelab.data.load import run_training_split
 
-    config = load_config(run_dir / "config.yaml")
-    recorded = read_json(run_dir / "splits.json").get("fingerprint") if (run_dir / "splits.json").is_file() else None
-    try:
-        bundle = load_dataset(config.data, config.train.seed)
-    except Exception as exc:  # noqa: BLE001 - a moved or broken data file: one clear message
-        raise UsageError(f"the drift reference needs the training data of {run_dir} once ({config.data.train}), "
-                         f"which cannot be read: {exc}") from None
-    if recorded is not None and bundle.fingerprint != recorded:
-        raise UsageError(f"the training data of {run_dir} changed since it was trained; cannot build its drift "
-                         "reference")
-    return [e.text for e in bundle.train.examples], bundle.fingerprint
+    examples, fingerprint = run_training_split(run_dir, "drift reference")
+    return [e.text for e in examples], fingerprint
