@@ -76,6 +76,9 @@ class TrainConfig:
     max_tokens: int | None = None
     """Token-budget batching: each step takes as many length-grouped examples as fit in this many padded
     tokens (instead of batch_size examples). Off by default."""
+    activation_budget_mb: int = 4096
+    """Memory bound on one step's activations: a batch estimated above it runs as micro-batches whose gradients add
+    up to the same step (same examples per update). 0 turns the split off."""
     lr: float | None = None
     """Peak learning rate; default depends on the method."""
     warmup_ratio: float = 0.06
@@ -144,6 +147,7 @@ class RunConfig:
             (t.epochs is None or t.epochs > 0, "train.epochs", "must be > 0"),
             (t.batch_size is None or t.batch_size > 0, "train.batch_size", "must be > 0"),
             (t.max_tokens is None or t.max_tokens > 0, "train.max_tokens", "must be > 0"),
+            (t.activation_budget_mb >= 0, "train.activation_budget_mb", "must be >= 0 (0 turns the split off)"),
             (t.lr is None or t.lr > 0, "train.lr", "must be > 0"),
             (m.max_length is None or 8 <= m.max_length <= 8192, "model.max_length", "must be in [8, 8192]"),
             (m.dropout is None or 0 <= m.dropout < 1, "model.dropout", "must be in [0, 1)"),

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunelab.config import TrainConfig
-from tunelab.tasks.base import Encoded, Evaluation, Task, collate
+from tunelab.tasks.base import IGNORE, Encoded, Evaluation, Task, collate
 from tunelab.tasks.run import evaluate_examples
-from tunelab.training.batching import count_steps, plan_batches
+from tunelab.training.batching import count_steps, micro_batches, plan_batches
 from tunelab.training.checkpoint import (
     LoopState,
     list_checkpoints,
@@ -65,6 +66,7 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
     progress = Progress(total, state.global_step, enabled=show_progress and world.main)
     reported = len(state.history)
     forward = wrap(model, world)
+    dims = encoder_dims(model)
     if privacy is not None:
         forward, optimizer = make_private(model, optimizer, privacy, cfg.batch_size)
     model.train()
@@ -75,7 +77,7 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
         for batch_ids in batches[state.batch_in_epoch :]:
             started = time.perf_counter()
             loss = _train_step(model, forward, task, data, shard(batch_ids, world), cfg, precision, pad_id,
-                               optimizer, scheduler, clip=privacy is None)
+                               optimizer, scheduler, clip=privacy is None, dims=dims)
             loss = mean_over_ranks(loss, world)
             state.train_seconds += time.perf_counter() - started
             state.global_step += 1
@@ -126,26 +128,36 @@ def _done(state: LoopState, cfg: TrainConfig, total: int) -> bool:
 
 
 def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids: list[int], cfg: TrainConfig,
-                precision: Precision, pad_id: int, optimizer: Any, scheduler: Any, clip: bool = True) -> float:
+                precision: Precision, pad_id: int, optimizer: Any, scheduler: Any, clip: bool = True,
+                dims: tuple[int, int, int] | None = None) -> float:
     """One optimiser step on `batch_ids`; the forward pass runs through `forward` (the model, DDP around it, which
     averages the gradients over the ranks during backward, or Opacus's per-example gradient module, whose
-    optimizer clips and noises). An empty batch (Poisson sampling under DP) only advances the schedule."""
+    optimizer clips and noises). An empty batch (Poisson sampling under DP) only advances the schedule. A batch
+    whose activations would exceed `cfg.activation_budget_mb` runs as micro-batches: each one's loss is weighted by
+    its share of the batch, so the summed gradients are the whole batch's."""
     import torch
 
     if not batch_ids:
         scheduler.step()
         return 0.0
 
-    batch = collate(task, [data.encoded[i] for i in batch_ids], pad_id)
-    device = precision.device
-    with precision.autocast():
-        logits = forward(input_ids=batch["input_ids"].to(device),
-                       attention_mask=batch["attention_mask"].to(device)).logits
-    loss = task.loss(logits, batch["targets"].to(device))
+    widths = {i: len(data.encoded[i]) for i in batch_ids}
+    pieces = micro_batches(batch_ids, widths, dims, cfg.activation_budget_mb) \
+        if clip else [list(batch_ids)]  # DP-SGD clips per example over the whole batch: never split
+    batches = [collate(task, [data.encoded[i] for i in piece], pad_id) for piece in pieces]
+    units = [_loss_units(b["targets"]) for b in batches]
     adalora = _adalora(model)
-    if adalora is not None:
-        loss = loss + _orthogonal_penalty(model, adalora)
-    loss.backward()
+    total = 0.0
+    for n, (batch, share) in enumerate(zip(batches, units)):
+        last = n == len(batches) - 1
+        with _no_sync(forward, last), precision.autocast():
+            logits = forward(input_ids=batch["input_ids"].to(precision.device),
+                             attention_mask=batch["attention_mask"].to(precision.device)).logits
+        loss = task.loss(logits, batch["targets"].to(precision.device)) * (share / max(sum(units), 1))
+        if adalora is not None and n == 0:
+            loss = loss + _orthogonal_penalty(model, adalora)
+        loss.backward()
+        total += float(loss.detach())
     if clip and cfg.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
     optimizer.step()
@@ -153,7 +165,29 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
     if adalora is not None:  # AdaLoRA's rank re-allocation needs the gradients: before zero_grad
         model.base_model.update_and_allocate(scheduler.last_epoch)
     optimizer.zero_grad(set_to_none=True)
-    return float(loss.detach())
+    return total
+
+
+def _loss_units(targets: Any) -> int:
+    """What a task's mean loss averages over: scored tokens for token tags (ignored positions excluded), else rows.
+    Micro-batch losses weighted by their share of these add up to the whole batch's mean."""
+    import torch
+
+    if targets.dtype == torch.long and targets.dim() == 2:
+        return int((targets != IGNORE).sum())
+    return int(targets.shape[0])
+
+
+def _no_sync(forward: Any, last: bool) -> Any:
+    """DDP's `no_sync` for every micro-batch but the last (gradients are averaged over the ranks once per step)."""
+    return forward.no_sync() if not last and hasattr(forward, "no_sync") else contextlib.nullcontext()
+
+
+def encoder_dims(model: Any) -> tuple[int, int, int] | None:
+    """(hidden size, attention heads, layers) from the model's config, for the activation estimate; None if unknown."""
+    config = getattr(model, "config", None)
+    dims = [getattr(config, k, None) for k in ("hidden_size", "num_attention_heads", "num_hidden_layers")]
+    return (int(dims[0]), int(dims[1]), int(dims[2])) if all(isinstance(d, int) and d > 0 for d in dims) else None
 
 
 def _adalora(model: Any) -> Any:
