@@ -50,12 +50,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's TuneLab, as the jobs use
-
-from train_curve import CurvePoint, ratio, speed_factors, time_to_target  # noqa: E402
-from train_sides import child_trainer, child_tunelab, read_conll_blocks  # noqa: E402
-
-from tunelab.training.precision import cpu_has_bf16  # noqa: E402  (no torch import: the parent stays light)
+from train_curve import CurvePoint, ratio, speed_factors, time_to_target
+from train_sides import child_trainer, child_tunelab, read_conll_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
@@ -64,7 +60,8 @@ DATASETS = ("banking77", "conll")
 QUICK = {"epochs": 2, "banking77_train": 2000, "banking77_test": 1000,
          "conll_train": 2000, "conll_dev": 500, "conll_test": 500, "subset_seed": 0}
 SMOKE = {"epochs": 2, "banking77_train": 120, "banking77_test": 60, "banking77_classes": 6,
-         "conll_train": 60, "conll_dev": 30, "conll_test": 60, "subset_seed": 0}
+         "conll_train": 60, "conll_dev": 30, "conll_test": 60, "subset_seed": 0,
+         "threads": 1}  # the smoke run only checks the bench: one core, left to whoever shares the machine
 SUBSETS = {"quick": QUICK, "smoke": SMOKE}
 # Issue 17: time to the Trainer's (best side's) test metric at least 2x shorter, samples/s at least 1.5x.
 TARGETS = {"banking77_accuracy": 0.93, "conll_f1": 0.89, "time_to_target_ratio": 2.0, "throughput_ratio": 1.5,
@@ -73,6 +70,28 @@ METRIC = {"banking77": "accuracy", "conll": "f1"}
 TITLE = {"banking77": "Banking77", "conll": "CoNLL-2003"}
 CHILD_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
              "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def tunelab_host() -> tuple[bool, str | None]:
+    """(native bf16, TuneLab's OpenMP spin count), read from this checkout's TuneLab: native bf16 is its own
+    test (`tunelab.training.precision.cpu_has_bf16`: avx512_bf16 or amx_bf16); the spin count is the
+    GOMP_SPINCOUNT that importing tunelab puts into os.environ where none was set. That value is taken back out
+    of this process's environment (baselines other benchmarks start must not inherit it) and handed to every
+    training job explicitly (`launch`), so both sides' OpenMP threads wait alike."""
+    src = str(ROOT / "src")
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    before = os.environ.get("GOMP_SPINCOUNT")
+    from tunelab.training.precision import cpu_has_bf16 as native_bf16
+
+    spin = os.environ.get("GOMP_SPINCOUNT")
+    if before is None:
+        os.environ.pop("GOMP_SPINCOUNT", None)
+    return native_bf16(), spin
+
+
+def cpu_has_bf16() -> bool:
+    return tunelab_host()[0]
 
 
 def log(message: str) -> None:
@@ -151,7 +170,9 @@ def prepare_data(dataset: str, mode: str, work: Path) -> dict[str, Any]:
 def run_child(spec_path: str) -> int:
     started = time.perf_counter()
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    spin = os.environ.get("GOMP_SPINCOUNT")  # what OpenMP sees: both sides import torch before anything else
     result = child_tunelab(spec, started) if spec["side"] == "tunelab" else child_trainer(spec, started)
+    result["gomp_spincount"] = spin
     write_json_atomic(Path(spec["result"]), result)
     return 0
 
@@ -216,7 +237,7 @@ def launch(name: str, spec: dict[str, Any], work: Path, heartbeat: float,
     result_path = Path(spec["result"])
     result_path.unlink(missing_ok=True)
     write_json_atomic(spec_path, spec)
-    env = {**os.environ, **CHILD_ENV}
+    env = {**os.environ, **CHILD_ENV, **spec.get("env", {})}
     src = str(ROOT / "src")
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     tail: collections.deque[str] = collections.deque(maxlen=60)
@@ -301,9 +322,12 @@ def run_dataset(dataset: str, mode: str, work: Path, args: argparse.Namespace) -
     epochs = SUBSETS[mode]["epochs"] if mode in SUBSETS else None
     runs = work / "runs"
     entry: dict[str, Any] = {"dataset": dataset, "data": data, "jobs": {}}
-    base = {"dataset": dataset, "mode": mode, "data": data, "progress": args.progress}
+    bf16, spin = tunelab_host()
+    base = {"dataset": dataset, "mode": mode, "data": data, "progress": args.progress,
+            "env": {"GOMP_SPINCOUNT": spin} if spin else {}}
     tl = measure(f"{dataset}/tunelab", {**base, "side": "tunelab", "run_dir": str(runs / f"{dataset}-tunelab"),
-                                        "epochs": epochs, "result": str(work / f"{dataset}-tunelab.result.json")},
+                                        "epochs": epochs, "threads": SUBSETS.get(mode, {}).get("threads"),
+                                        "result": str(work / f"{dataset}-tunelab.result.json")},
                  work, args)
     entry["jobs"]["tunelab"] = tl
     if "error" in tl:
@@ -311,7 +335,8 @@ def run_dataset(dataset: str, mode: str, work: Path, args: argparse.Namespace) -
                                                   "hyper-parameters are unknown"}
         return entry
     hparams = {k: tl[k] for k in ("epochs", "batch_size", "lr", "seed", "max_length")}
-    for side, settings in trainer_sides(cpu_has_bf16(), args.best_only):
+    hparams["threads"] = tl["torch_threads"]  # TuneLab uses every CPU; torch's default may be fewer
+    for side, settings in trainer_sides(bf16, args.best_only):
         name = side.replace("_", "-")
         entry["jobs"][side] = measure(f"{dataset}/{name}", {
             **base, **settings, "side": side, "run_dir": str(runs / f"{dataset}-{name}"), "hparams": hparams,
@@ -335,7 +360,7 @@ def compare(jobs: dict[str, Any]) -> dict[str, Any]:
                for side, job in jobs.items() if "error" not in job}
     factors = speed_factors(samples_per_second(tl), samples_per_second(best),
                             samples_per_second(jobs.get("trainer_grouped_fp32")),
-                            samples_per_second(jobs.get("trainer_defaults")))
+                            samples_per_second(jobs.get("trainer_defaults")), best["precision"] == "bf16")
     return {
         "target_metric": target, "time_to_target": reached,
         "time_to_target_ratio": ratio(reached.get("trainer_best"), reached.get("tunelab")),
@@ -529,7 +554,12 @@ def render_section(report: dict[str, Any]) -> str:
             lines.append(f"- {target['target']}: **met** ({value}, margin {target['margin']:+.4g})")
         else:
             lines.append(f"- {target['target']}: **missed** by {-target['margin']:.4g} ({value})")
-    lines += ["", FOOTER]
+    jobs = [job for entry in report["results"].values() for job in entry["jobs"].values() if "error" not in job]
+    spin = {job.get("gomp_spincount") or "unset (OpenMP's default)" for job in jobs}
+    threads = sorted({str(job.get("torch_threads")) for job in jobs})
+    lines += ["", FOOTER + f" Every job ran with torch threads {', '.join(threads)} (the Trainer's set to "
+              f"TuneLab's) and OpenMP spin (GOMP_SPINCOUNT) {', '.join(sorted(spin))} (TuneLab's import-time "
+              "default, handed to every side)."]
     return "\n".join(lines)
 
 
@@ -546,8 +576,7 @@ FOOTER = (
     "training and every evaluation so far included) until the first test evaluation that reaches the target; "
     "each side scores the test split after every epoch (TuneLab: after each dev evaluation, on the same "
     "weights, through the loop's `on_event` hook; its final model is its best dev checkpoint, so its reported "
-    "test metric can be an earlier epoch's). Every side runs with the same OpenMP spin setting (TuneLab's "
-    "GOMP_SPINCOUNT, set when the bench imports it). TuneLab trains on train minus its dev share when no dev "
+    "test metric can be an earlier epoch's). TuneLab trains on train minus its dev share when no dev "
     "file is given. Every side is scored with `tunelab.evaluation.metrics` on the same test split. 'others': "
     "share of the machine's CPU time used by other processes during the job (0% = clean measurement).")
 
@@ -623,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(), "torch_threads": threads,
         "settings": {**({args.mode: SUBSETS[args.mode]} if args.mode in SUBSETS else {}),
                      "wait_idle_seconds": args.wait_idle, "max_others": args.max_others, "retries": args.retries,
-                     "best_only": args.best_only, "gomp_spincount": os.environ.get("GOMP_SPINCOUNT")},
+                     "best_only": args.best_only, "gomp_spincount": tunelab_host()[1]},
         "results": results, "targets": [], "total_wall_seconds": round(time.perf_counter() - started, 1),
     }
     report["targets"] = targets_summary(results)

@@ -57,9 +57,11 @@ class SpeedFactors:
 
 
 def speed_factors(tunelab: float | None, best: float | None, grouped_fp32: float | None,
-                  defaults: float | None) -> SpeedFactors:
-    """Split TuneLab's samples/s lead over the Trainer's defaults into grouping, precision and loop. Without a
-    bf16 Trainer side (a CPU without native bf16) the best side is the fp32 grouped one: precision is 1."""
-    grouped = grouped_fp32 if grouped_fp32 is not None else best
-    precision = ratio(best, grouped_fp32) if grouped_fp32 is not None else (1.0 if best is not None else None)
-    return SpeedFactors(ratio(grouped, defaults), precision, ratio(tunelab, best), ratio(tunelab, defaults))
+                  defaults: float | None, best_is_bf16: bool) -> SpeedFactors:
+    """Split TuneLab's samples/s lead over the Trainer's defaults into grouping, precision and loop. Where the
+    best side runs fp32 (a CPU without native bf16) it is the fp32 grouped side: precision is 1. Where it runs
+    bf16 and no fp32 ablation ran, grouping and precision are unknown (None), not 1."""
+    if not best_is_bf16:
+        grouped_fp32 = best
+    precision = ratio(best, grouped_fp32) if best_is_bf16 else (1.0 if best is not None else None)
+    return SpeedFactors(ratio(grouped_fp32, defaults), precision, ratio(tunelab, best), ratio(tunelab, defaults))

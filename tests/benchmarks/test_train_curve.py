@@ -52,20 +52,21 @@ def test_ratio_guards_missing_and_zero_denominators():
 
 
 def test_speed_factors_multiply_to_the_lead_over_the_defaults():
-    f = speed_factors(tunelab=120.0, best=100.0, grouped_fp32=50.0, defaults=25.0)
+    f = speed_factors(tunelab=120.0, best=100.0, grouped_fp32=50.0, defaults=25.0, best_is_bf16=True)
     assert (f.grouping, f.precision, f.loop, f.total_vs_defaults) == (2.0, 2.0, 1.2, 4.8)
     assert f.grouping * f.precision * f.loop == pytest.approx(f.total_vs_defaults)
 
 
 def test_speed_factors_without_a_bf16_side_put_precision_at_one():
     # a CPU without native bf16: the best Trainer side is the fp32 grouped one
-    f = speed_factors(tunelab=90.0, best=100.0, grouped_fp32=None, defaults=50.0)
+    f = speed_factors(tunelab=90.0, best=100.0, grouped_fp32=None, defaults=50.0, best_is_bf16=False)
     assert (f.grouping, f.precision, f.loop, f.total_vs_defaults) == (2.0, 1.0, 0.9, 1.8)
 
 
 def test_speed_factors_without_ablations_keep_only_the_loop():
-    f = speed_factors(tunelab=90.0, best=100.0, grouped_fp32=None, defaults=None)
-    assert (f.grouping, f.loop, f.total_vs_defaults) == (None, 0.9, None)
+    # --best-only on a bf16 CPU: no fp32 side, so the bf16 share is unknown, not 1
+    f = speed_factors(tunelab=90.0, best=100.0, grouped_fp32=None, defaults=None, best_is_bf16=True)
+    assert (f.grouping, f.precision, f.loop, f.total_vs_defaults) == (None, None, 0.9, None)
 
 
 def test_dtype_probe_reports_the_precision_training_forwards_ran_in():
