@@ -46,7 +46,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -646,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
                       if "torch_threads" in job})
     report = {
         "benchmark": "train", "mode": args.mode, "only": args.only,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
         "make_target": {"full": "make bench-train", "quick": "make bench-train-quick"}.get(args.mode, "smoke run"),
         "machine": machine_info(), "torch_threads": threads,
