@@ -253,7 +253,7 @@ def child_trainer(spec: dict[str, Any], started: float) -> dict[str, Any]:
     curve: list[CurvePoint] = []
 
     class TestCurve(TrainerCallback):
-        def on_epoch_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        def on_epoch_end(self, args: Any, state: Any, _control: Any, model: Any = None, **kwargs: Any) -> None:
             t0 = time.perf_counter()
             metric = score(model)
             now = time.perf_counter()
