@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tunelab.apps.monitor.engine import AlertDraft
@@ -67,3 +68,10 @@ def _webhook_monitor(store: MonitorStore, name: str) -> str:
         raise UsageError(f"monitor {name!r} has no webhook to deliver drift alerts",
                          hint="add a webhook to its config, or leave --alert-via out to only record the alert")
     return name
+
+
+def drift_alert_since(engine: Any, model: str, version: int, since: datetime | None) -> int | None:
+    """The id of the newest drift alert on `model@version` raised at or after `since` (through any monitor), or
+    None."""
+    rows = MonitorStore(engine).list_alerts(rule=RULE, key=f"{model}@{version}", since=since, limit=1)
+    return int(rows[0]["id"]) if rows else None

@@ -10,6 +10,7 @@
     trigger:
       every_corrections: 50       # `loop run` is due after this many new corrections (null: by hand only)
       schedule: null              # hourly | daily | weekly, for a scheduler that calls `loop run --if-due`
+      on_drift: false             # also due after a drift alert on the champion (`loop drift --alert`)
     promotion:
       alias: production
       significance: 0.05          # the paired test's p must be below this (McNemar mid-p; NER: bootstrap)
@@ -53,6 +54,9 @@ class TriggerPolicy:
     """Due after this many new corrections since the last decision; null: only by hand."""
     schedule: str | None = None
     """hourly, daily or weekly: also due when the last decision is older (null: no schedule)."""
+    on_drift: bool = False
+    """Also due when a drift alert (`tunelab loop drift --alert`) on the champion's version was raised after the
+    last decision."""
 
 
 @dataclass(frozen=True)

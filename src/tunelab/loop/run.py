@@ -16,6 +16,7 @@ from tunelab.artifacts.files import write_json_atomic
 from tunelab.config import RunConfig, load_config
 from tunelab.errors import NotFoundError, UsageError
 from tunelab.home import home
+from tunelab.loop.alerts import drift_alert_since
 from tunelab.loop.dataset import (
     Correction,
     Labelled,
@@ -63,17 +64,23 @@ def find_champion(store: Store, model: str, alias: str) -> VersionInfo:
     return next(v for v in info.versions if v.version == number)
 
 
-def check_due(store: Store, policy: LoopPolicy, corrections: list[Correction], now: datetime) -> Due:
-    """Due after `every_corrections` new corrections or after the schedule's period since the last decision."""
+def check_due(store: Store, policy: LoopPolicy, corrections: list[Correction], now: datetime,
+              champion_version: int | None = None) -> Due:
+    """Due after `every_corrections` new corrections, after a drift alert on the champion's version (`on_drift`)
+    or after the schedule's period since the last decision."""
     last = last_decision(store, policy.model)
     seen = last.last_feedback_id if last else 0
     new = sum(c.feedback_id > seen for c in corrections)
     trigger = policy.trigger
     if trigger.every_corrections is not None and new >= trigger.every_corrections:
         return Due(True, f"{new} new correction(s) >= {trigger.every_corrections}", new)
+    if trigger.on_drift and champion_version is not None:
+        alert = drift_alert_since(store.engine, policy.model, champion_version, last.created_at if last else None)
+        if alert is not None:
+            return Due(True, f"drift alert {alert} on {policy.model}@{champion_version}", new)
     if trigger.schedule is not None and (last is None or now - last.created_at >= PERIODS[trigger.schedule]):
         return Due(True, f"{trigger.schedule} schedule", new)
-    if trigger.every_corrections is None and trigger.schedule is None:
+    if trigger.every_corrections is None and trigger.schedule is None and not trigger.on_drift:
         return Due(False, "the policy retrains by hand only", new)
     return Due(False, f"{new} new correction(s) of {trigger.every_corrections or '-'} needed; "
                       f"last decision {last.created_at.isoformat() if last else 'never'}", new)
@@ -87,7 +94,7 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
     task = get_task(champion.task)
     config = load_config(Path(champion.run_path) / "config.yaml")
     corrections, hash_only = load_corrections(store, policy.model, task, policy.source.corrections_since_version)
-    due = check_due(store, policy, corrections, datetime.now(UTC))
+    due = check_due(store, policy, corrections, datetime.now(UTC), champion.version)
     if if_due and not due.due:
         return LoopOutcome(None, None, due)
     golden = read_labelled(policy.golden, config.data)
@@ -108,6 +115,15 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
     shadow = _shadow(store, task, policy, champion, challenger)
     row = _decide(store, policy, champion, challenger, merged.counts, on_golden, on_recent, shadow, folder)
     return LoopOutcome(folder, merged.counts, due, row)
+
+
+def due_now(store: Store, policy: LoopPolicy) -> Due:
+    """Whether `policy.model` is due for a retrain now (what `run_loop(if_due=True)` checks first), without
+    building anything: the scheduler asks this before it starts a training process."""
+    champion = find_champion(store, policy.model, policy.promotion.alias)
+    corrections, _ = load_corrections(store, policy.model, get_task(champion.task),
+                                      policy.source.corrections_since_version)
+    return check_due(store, policy, corrections, datetime.now(UTC), champion.version)
 
 
 def _read_base(policy: LoopPolicy, champion: VersionInfo, config: RunConfig) -> list[Labelled]:

@@ -10,7 +10,8 @@ reach them through `deps.Services` (an `Annotated` dependency), never by importi
     settings ─► Redactor (privacy_*): every stored text passes it (predictions, feedback, turns, monitor items)
                        ├─► Desk (assistants) and MonitorHub (monitors), loading models through the ModelCache
                        ├─► RecommenderHub (registered recommenders, an LRU of --max-models loaded builds)
-                       └─► TrainingJobs (dashboard runs in a subprocess) and the dashboard's session codec
+                       ├─► TrainingJobs (dashboard runs in a subprocess) and the dashboard's session codec
+                       └─► LoopScheduler (loop_policies): `loop run --if-due` in a child process, one replica each
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tunelab.apps.monitor.hub import MonitorHub
 from tunelab.apps.monitor.policy import MonitorPolicy, build_policy
 from tunelab.apps.recommender.hub import RecommenderHub
 from tunelab.home import home
+from tunelab.loop.scheduler import LoopScheduler
 from tunelab.privacy import Redactor, build_redactor
 from tunelab.registry import Store
 from tunelab.registry.coordination import KEYS, MONITORS, ROUTING
@@ -82,6 +84,7 @@ class Services:
     dashboard: Dashboard
     sessions: Sessions
     redactor: Redactor
+    loop: LoopScheduler | None = None  # None: no loop_policies in the settings
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -110,12 +113,14 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
         desk=Desk(store, log_text=settings.log_text, loader=models.load_path, redactor=redactor),
         hub=MonitorHub(store, policy=monitor_policy(settings), loader=models.load_path, redactor=redactor),
         recommenders=RecommenderHub(store, settings.max_models),
-        dashboard=Dashboard(home()), sessions=Sessions(store), redactor=redactor)
+        dashboard=Dashboard(home()), sessions=Sessions(store), redactor=redactor,
+        loop=LoopScheduler(store, settings.loop_policies, db_url=settings.db, timeout_s=settings.loop_timeout_s)
+        if settings.loop_policies else None)
 
 
 async def start(services: Services) -> None:
-    """Start the batcher and the background work: usage counters, retention, monitor webhooks, and the watch on
-    changes made through other processes (keys, routing, monitor configs)."""
+    """Start the batcher and the background work: usage counters, retention, monitor webhooks, the watch on
+    changes made through other processes (keys, routing, monitor configs) and the retraining scheduler."""
     services.predictions.start()
     watcher = ChangeWatcher(services.store.engine, {KEYS: services.auth.forget_all,
                                                     ROUTING: services.routes.invalidate,
@@ -127,6 +132,8 @@ async def start(services: Services) -> None:
         _every(3600.0, lambda: purge(services), first=0.0),
         _every(DELIVERY_INTERVAL_S, services.hub.deliver),
     ]
+    if services.loop is not None:
+        services.tasks.append(_every(services.settings.loop_check_s, services.loop.tick))
 
 
 async def stop(services: Services) -> None:

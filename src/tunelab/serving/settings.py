@@ -65,6 +65,10 @@ class ServeSettings:
     webhook_allow_private: bool = False  # let webhooks reach loopback/private/link-local addresses (checked after DNS)
     webhook_secrets_file: str = ""  # YAML/JSON `name: value` file (mode 0600) for `${secret:NAME}` in webhook headers
     max_clock_skew_s: float = 300.0  # monitor events stamped further ahead of the server clock are refused (422)
+    # the closed loop (tunelab.loop.scheduler): these policy files' models retrain when their trigger says so
+    loop_policies: tuple[str, ...] = ()  # loop.yaml files (operator's, not callers'); empty: no scheduler
+    loop_check_s: float = 300.0  # how often the triggers are checked
+    loop_timeout_s: float = 6 * 3600.0  # a retraining child process running longer is stopped
     # browsers and slow clients
     allowed_hosts: tuple[str, ...] = ()  # Host headers served (name or name:port); empty: loopback names without
     #   auth, any with auth. A DNS-rebinding page reaches a --no-auth server under a foreign name: refused
@@ -96,6 +100,9 @@ class ServeSettings:
             (set(self.privacy_redact) <= {*PII_TYPES, "all"}, "privacy_redact",
              f"unknown type(s) {sorted(set(self.privacy_redact) - {*PII_TYPES, 'all'})}; use {', '.join(PII_TYPES)}"),
             (self.privacy_mode in MODES, "privacy_mode", f"must be one of {', '.join(MODES)}"),
+            (self.loop_check_s >= 1, "loop_check_s", "must be >= 1 (seconds)"),
+            (self.loop_timeout_s >= 60, "loop_timeout_s", "must be >= 60 (seconds)"),
+            *((Path(f).is_file(), "loop_policies", f"{f}: no such policy file") for f in self.loop_policies),
             (bool(self.privacy_ner_model) or not set(self.privacy_redact) & set(NER_TYPES), "privacy_ner_model",
              "person, organisation and location need an NER run folder"),
         ]
