@@ -23,6 +23,10 @@ def test_build_writes_table_split_and_state(built: Path) -> None:
     split = (built / "split.csv").read_text().splitlines()
     assert split[0] == "user_id,item_id,timestamp,part" and sum(line.endswith(",test") for line in split) == 30
     assert manifest["counts"]["train_steps"] == 6
+    choice = manifest["blender_choice"]  # the served blender is never worse on validation than a signal alone
+    ndcg = choice["validation_ndcg"]
+    assert ndcg[choice["chosen"]] >= max(ndcg["text"], ndcg["collaborative"], ndcg["popularity"])
+    assert manifest["blender"]["per_user"] is True
 
 
 def test_eval_prints_the_table(built: Path, monkeypatch: pytest.MonkeyPatch,
