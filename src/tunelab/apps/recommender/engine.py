@@ -86,7 +86,10 @@ class Signals:
             self._moments[1].add(factors)
 
     def warm(self) -> None:
-        """Build the candidate pools now (at load), not on the first request; nothing for an exact catalogue."""
+        """Build the candidate pools (approximate catalogues) and the per-user standardisation's moments now (at
+        load), not on the first request."""
+        if self.blender.per_user:
+            self.moments()
         if self.index.ann is not None:
             self.prior_order()
             self.collab_index()

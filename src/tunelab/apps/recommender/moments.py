@@ -17,9 +17,12 @@ class Moments:
     outer: np.ndarray  # (dim, dim)
 
     @classmethod
-    def of(cls, vectors: np.ndarray) -> Moments:
-        rows = np.asarray(vectors, dtype=np.float64)
-        return cls(len(rows), rows.sum(0), rows.T @ rows)
+    def of(cls, vectors: np.ndarray, block: int = 65536) -> Moments:
+        """The moments of `vectors`, summed a block at a time (a 1M-item catalogue is never copied whole)."""
+        moments = cls(0, np.zeros(vectors.shape[1]), np.zeros((vectors.shape[1], vectors.shape[1])))
+        for start in range(0, len(vectors), block):
+            moments.add(vectors[start:start + block])
+        return moments
 
     def add(self, vectors: np.ndarray, sign: int = 1) -> None:
         rows = np.asarray(vectors, dtype=np.float64).reshape(-1, self.total.shape[0])
