@@ -48,8 +48,9 @@ class Blender:
         signals = data.get("signals", data)
         neutral = {"weight": 0.0, "mean": 0.0, "scale": 1.0}  # a signal older builds did not have
         rows = [signals.get(name, neutral) for name in SIGNALS]
-        arrays = (np.array([r[key] for r in rows], dtype=np.float64) for key in ("weight", "mean", "scale"))
-        return cls(*arrays, per_user=bool(data.get("per_user", False)), cold_slots=int(data.get("cold_slots", 0)))
+        weights, means, scales = (np.array([r[key] for r in rows], dtype=np.float64) for key in ("weight", "mean",
+                                                                                               "scale"))
+        return cls(weights, means, scales, bool(data.get("per_user", False)), int(data.get("cold_slots", 0)))
 
     @classmethod
     def single(cls, signal: str, per_user: bool = True) -> Blender:
