@@ -44,6 +44,8 @@ def build(
     batch_size: Annotated[int, Opt(help="Pairs per step (in-batch negatives).")] = 64,
     lr: Annotated[float, Opt(help="Peak learning rate.")] = 3e-5,
     train_layers: Annotated[int, Opt(help="Top encoder layers fine-tuned (0: all).")] = 2,
+    cold_slots: Annotated[int, Opt(help="Places at the end of every top k kept for the best new (never liked) "
+                                        "items, if validation shows the hybrid still beats each signal alone.")] = 1,
     strict: Annotated[bool, Opt(help="Users/items with no positive are errors, not warnings.")] = False,
     resume: Annotated[bool, Opt(help="Continue training from the folder's last checkpoint.")] = False,
     precision: Annotated[str, Opt(help="auto, fp32 or bf16.")] = "auto",
@@ -65,7 +67,8 @@ def build(
                        strict=strict)
     options = BuildOptions(data=data, split=SplitSpec.parse(split), model=model, train_layers=train_layers,
                            tower=TowerConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
-                                             seed=seed), precision=precision, show_progress=not quiet)
+                                             seed=seed), precision=precision, cold_slots=cold_slots,
+                           show_progress=not quiet)
     extra = tuple(Path(e) for e in events or ())
     if from_registry:
         extra += (_registry_events(from_registry, db, Path(output)),)

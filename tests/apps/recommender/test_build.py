@@ -23,6 +23,10 @@ def test_build_writes_table_split_and_state(built: Path) -> None:
     split = (built / "split.csv").read_text().splitlines()
     assert split[0] == "user_id,item_id,timestamp,part" and sum(line.endswith(",test") for line in split) == 30
     assert manifest["counts"]["train_steps"] == 6
+    choice = manifest["blender_choice"]  # the served blender is never worse on validation than a signal alone
+    ndcg = choice["validation_ndcg"]
+    assert ndcg[choice["chosen"]] >= max(ndcg["text"], ndcg["collaborative"], ndcg["popularity"])
+    assert manifest["blender"]["per_user"] is True
 
 
 def test_eval_prints_the_table(built: Path, monkeypatch: pytest.MonkeyPatch,
@@ -54,7 +58,8 @@ def test_bad_files_exit_2_and_build_nothing(shop: Path, tmp_path: Path, monkeypa
 
 
 def test_resume_continues_to_the_same_weights(shop: Path, tmp_path: Path) -> None:
-    """4 steps straight == 2 steps, a crash (the step-4 checkpoint lost), then a resume from step 2."""
+    """4 steps straight == 2 steps, a crash (the step-4 checkpoint lost), then a resume from step 2; the history
+    table (encoded at step 0, again at step 3) comes back from the checkpoint, not encoded anew at the resume."""
     import shutil
 
     from tunelab.apps.assistant.index import SentenceEncoder
@@ -66,7 +71,7 @@ def test_resume_continues_to_the_same_weights(shop: Path, tmp_path: Path) -> Non
     users = np.repeat(np.arange(4), 6)
     items = np.concatenate([np.arange(6), np.arange(6), np.arange(6, 12), np.arange(6, 12)])
     examples = NextItemExamples.build(users, items, np.tile(np.arange(6.0), 4), width=3)
-    cfg = TowerConfig(batch_size=4, lr=1e-3, max_steps=4, checkpoint_every=2)
+    cfg = TowerConfig(batch_size=4, lr=1e-3, max_steps=4, checkpoint_every=2, refresh_every=3)
     weights = []
     for name, crash in (("straight", False), ("crashed", True)):
         encoder = SentenceEncoder.load(shop / "tiny")

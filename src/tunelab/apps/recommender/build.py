@@ -16,7 +16,14 @@ from tunelab.apps.recommender.baselines import Factors, Popularity, fit_baseline
 from tunelab.apps.recommender.blend import Blender, fit_blender
 from tunelab.apps.recommender.dataset import DataOptions, Dataset, Interactions, load_dataset
 from tunelab.apps.recommender.engine import Signals, freshness_of
-from tunelab.apps.recommender.evaluation import blender_candidates, evaluation_table, held_out, hybrid_scorer
+from tunelab.apps.recommender.evaluation import (
+    BlendChoice,
+    blender_candidates,
+    choose_blender,
+    evaluation_table,
+    held_out,
+    hybrid_scorer,
+)
 from tunelab.apps.recommender.retrieval import ANN_THRESHOLD, ItemIndex
 from tunelab.apps.recommender.split import TEST, TRAIN, VALID, SplitSpec, assign_parts, save_split
 from tunelab.apps.recommender.state import BuildState
@@ -35,6 +42,7 @@ class BuildOptions:
     train_layers: int = 2  # top encoder layers fine-tuned (0: all); the rest stay frozen, which is 3x faster on CPU
     precision: str = "auto"
     ann_threshold: int = ANN_THRESHOLD
+    cold_slots: int = 1  # of every top k, the last places kept for the best new (cold) items when validation allows
     show_progress: bool = True
 
 
@@ -71,7 +79,8 @@ def run_build(interactions: Path, items: Path, output: Path, options: BuildOptio
     vectors = encoder.embed(list(dataset.catalogue.texts), "passage", batch_size=128)
     clock["embed_seconds"] = time.perf_counter() - started
     say(f"item vectors: {len(vectors)} in {clock['embed_seconds']:.1f} s")
-    build_state, table = _rank_and_evaluate(dataset, positives, parts, vectors, options, test_file, clock, say)
+    build_state, table, choice = _rank_and_evaluate(dataset, positives, parts, vectors, options, test_file, clock,
+                                                    say)
     encoder.save(output / "encoder")
     build_state.save(output)
     counts = {"items": len(dataset.catalogue.item_ids), "users": len(dataset.interactions.user_ids),
@@ -80,7 +89,9 @@ def run_build(interactions: Path, items: Path, output: Path, options: BuildOptio
               "test": int((parts == TEST).sum()), "train_steps": state.global_step}
     clock["train_samples_per_second"] = round(state.samples_seen / max(state.train_seconds, 1e-9), 2)
     manifest = {"kind": "recommender", "options": _options_dict(options), "counts": counts, "timings": clock,
-                "evaluation": table, "blender": build_state.blender.to_dict(), "losses": state.history[-50:],
+                "evaluation": table, "blender": build_state.blender.to_dict(),
+                "blender_choice": {"chosen": choice.chosen, "validation_ndcg": choice.validation_ndcg},
+                "losses": state.history[-50:],
                 "sources": {"interactions": str(interactions), "items": str(items), "tags": str(tags or ""),
                             "test": str(test_file or ""), "extra": [str(p) for p in extra]}}
     write_json_atomic(output / "manifest.json", manifest)
@@ -135,24 +146,29 @@ def _signals(positives: Interactions, mask: np.ndarray, vectors: np.ndarray, col
     last = np.full(len(vectors), -np.inf)
     np.maximum.at(last, positives.items[mask], positives.times[mask])
     end = float(positives.times[mask].max()) if mask.any() else 0.0
-    return Signals(ItemIndex.build(vectors, threshold), collab.items, np.log1p(Popularity.fit(matrix).counts),
-                   freshness_of(last, end), blender)
+    counts = Popularity.fit(matrix).counts
+    # an item nobody liked keeps ALS's random initial factors; zero, as for items added through the API, so among
+    # cold items only their text tells them apart
+    factors = np.where(counts[:, None] > 0, collab.items, 0.0).astype(collab.items.dtype)
+    return Signals(ItemIndex.build(vectors, threshold), factors, np.log1p(counts), freshness_of(last, end), blender)
 
 
 def _rank_and_evaluate(dataset: Dataset, positives: Interactions, parts: np.ndarray, vectors: np.ndarray,
                        options: BuildOptions, test_file: Path | None, clock: dict[str, float],
-                       say: Any) -> tuple[BuildState, dict[str, dict[str, float | int]]]:
+                       say: Any) -> tuple[BuildState, dict[str, dict[str, float | int]], BlendChoice]:
     shape = (len(positives.user_ids), len(vectors))
     width, decay = options.tower.history, options.tower.decay
     started = time.perf_counter()
     train_only = matrices(positives, parts == TRAIN, shape)
     als_train = Factors.fit_als(train_only.known)
-    signals = _signals(positives, parts == TRAIN, vectors, als_train, Blender(np.ones(4), np.zeros(4), np.ones(4)),
-                       options.ann_threshold)
+    signals = _signals(positives, parts == TRAIN, vectors, als_train, Blender.neutral(), options.ann_threshold)
     valid = held_out(positives.users[parts == VALID], positives.items[parts == VALID], train_only.known)
-    signals.blender = fit_blender(blender_candidates(signals, als_train.users, train_only.known, train_only.times,
-                                                     valid, width, decay))
-    say("blender weights: " + ", ".join(f"{k} {v['weight']:.3f}" for k, v in signals.blender.to_dict().items()))
+    fitted = fit_blender(blender_candidates(signals, als_train.users, train_only.known, train_only.times, valid,
+                                            width, decay))
+    choice = choose_blender(signals, fitted, als_train.users, train_only.known, train_only.times, valid, width, decay,
+                            options.cold_slots)
+    say("blender weights: " + ", ".join(f"{k} {v['weight']:.3f}" for k, v in fitted.to_dict()["signals"].items())
+        + f"; validation NDCG@10 {choice.validation_ndcg}; serving: {choice.chosen}")
     seen = matrices(positives, parts != TEST, shape)
     baselines = fit_baselines(seen.known)
     als = next(b for b in baselines if isinstance(b, Factors) and b.name == "als")
@@ -165,9 +181,9 @@ def _rank_and_evaluate(dataset: Dataset, positives: Interactions, parts: np.ndar
     table = {name: m.to_dict() for name, m in evaluation_table(baselines, model, text, test).items()}
     interactions = dataset.interactions
     state = BuildState(dataset.catalogue, interactions.user_ids, interactions.users, interactions.items,
-                       interactions.times, interactions.weights, vectors, als.users, als.items, final.popularity,
-                       final.freshness, final.blender, decay, width)
-    return state, table
+                       interactions.times, interactions.weights, vectors, als.users, final.collab_items,
+                       final.popularity, final.freshness, final.blender, decay, width)
+    return state, table, choice
 
 
 def _test_pairs(dataset: Dataset, positives: Interactions, parts: np.ndarray, test_file: Path | None,

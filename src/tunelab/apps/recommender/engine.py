@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from tunelab.apps.recommender.blend import SIGNALS, Blender
+from tunelab.apps.recommender.moments import Moments
 from tunelab.apps.recommender.retrieval import ItemIndex
 
 CANDIDATES = 300  # per source, when the catalogue is searched approximately
@@ -42,7 +43,9 @@ class Ranked:
 @dataclass
 class Signals:
     """Per-item signals besides the text tower: collaborative item factors, log popularity, freshness; an item of
-    popularity 0 is cold, and the blender has its own weights for cold items (an indicator and their text score)."""
+    popularity 0 is cold, and the blender has its own weights for cold items (an indicator and their text score).
+    With a per-user blender, text and collaborative scores are z-scores over the whole catalogue for that user
+    (from the vectors' running moments, kept up to date as items are added or replaced)."""
 
     index: ItemIndex
     collab_items: np.ndarray  # (items, factors); zeros for items CF never saw
@@ -54,9 +57,23 @@ class Signals:
     # So a call costs a few index probes, not passes over every item. `forget_pools` after items change.
     _prior_order: np.ndarray | None = field(default=None, repr=False)
     _collab_index: Any = field(default=None, repr=False)
+    _moments: tuple[Moments, Moments] | None = field(default=None, repr=False)
 
     def forget_pools(self) -> None:
         self._prior_order, self._collab_index = None, None
+
+    def moments(self) -> tuple[Moments, Moments]:
+        """Running moments of the text vectors and of the collaborative item factors (computed once)."""
+        if self._moments is None:
+            self._moments = (Moments.of(self.index.vectors), Moments.of(self.collab_items))
+        return self._moments
+
+    def replace_text(self, row: int, vector: np.ndarray) -> None:
+        """An item's text changed: its new vector replaces the old in the index and in the moments."""
+        if self._moments is not None:
+            self._moments[0].remove(self.index.vectors[row])
+            self._moments[0].add(vector)
+        self.index.replace(row, vector)
 
     def items_added(self, factors: np.ndarray) -> None:
         """Rows appended to every array (their collaborative `factors`): the order is re-sorted on next use (a
@@ -64,9 +81,15 @@ class Signals:
         self._prior_order = None
         if self._collab_index is not None:
             self._collab_index.add(factors)
+        if self._moments is not None:  # the index already holds the new rows, last
+            self._moments[0].add(self.index.vectors[len(self.index.vectors) - len(factors):])
+            self._moments[1].add(factors)
 
     def warm(self) -> None:
-        """Build the candidate pools now (at load), not on the first request; nothing for an exact catalogue."""
+        """Build the candidate pools (approximate catalogues) and the per-user standardisation's moments now (at
+        load), not on the first request."""
+        if self.blender.per_user:
+            self.moments()
         if self.index.ann is not None:
             self.prior_order()
             self.collab_index()
@@ -74,15 +97,22 @@ class Signals:
     def features(self, profile: Profile, rows: np.ndarray | None = None) -> np.ndarray:
         """(rows, signals) raw features of `rows` (None: every item) for `profile`."""
         vectors = self.index.vectors if rows is None else self.index.vectors[rows]
-        text = vectors @ profile.text
+        text = self._standardised(vectors @ profile.text, profile.text, 0)
         if profile.collaborative is None:
             collab = np.full(len(text), self.blender.means[1])  # unknown to CF: a neutral (mean) signal
         else:
-            collab = (self.collab_items if rows is None else self.collab_items[rows]) @ profile.collaborative
+            factors = self.collab_items if rows is None else self.collab_items[rows]
+            collab = self._standardised(factors @ profile.collaborative, profile.collaborative, 1)
         pop = self.popularity if rows is None else self.popularity[rows]
         fresh = self.freshness if rows is None else self.freshness[rows]
         cold = (pop == 0).astype(text.dtype)  # nobody liked it before the cut (or it arrived through the API)
         return np.stack([text, collab, pop, fresh, cold, cold * text], axis=-1)
+
+    def _standardised(self, scores: np.ndarray, query: np.ndarray, which: int) -> np.ndarray:
+        if not self.blender.per_user:
+            return scores
+        mean, std = self.moments()[which].mean_std(query)
+        return ((scores - mean) / std).astype(scores.dtype)
 
     def candidates(self, profile: Profile, allowed: np.ndarray) -> np.ndarray | None:
         """Rows worth blending when the index is approximate (text neighbours, CF and prior tops); None: all."""
@@ -117,7 +147,8 @@ class Signals:
         scores = parts.sum(-1)
         mask = allowed if rows is None else allowed[rows]
         scores = np.where(mask, scores, -np.inf)
-        order = top_rows(scores, k)
+        cold = (self.popularity if rows is None else self.popularity[rows]) == 0
+        order = with_cold_slots(scores, cold, k, self.blender.cold_slots)
         return [self._explain(profile, int(i if rows is None else rows[i]), float(scores[i]), parts[i])
                 for i in order]
 
@@ -147,6 +178,22 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     top = np.argpartition(-scores, k - 1)[:k]
     top = top[np.argsort(-scores[top], kind="stable")]
     return top[np.isfinite(scores[top])]
+
+
+def with_cold_slots(scores: np.ndarray, cold: np.ndarray, k: int, slots: int) -> np.ndarray:
+    """The top k rows, except that at least `slots` of them are cold when any cold row is allowed: the best cold
+    rows not already there take the places of the lowest warm ones (at the end of the list)."""
+    top = top_rows(scores, k)
+    need = min(slots, len(top)) - int(cold[top].sum())
+    if need <= 0:
+        return top
+    pool = np.where(cold, scores, -np.inf)
+    pool[top] = -np.inf
+    extra = top_rows(pool, need)
+    if not len(extra):
+        return top
+    dropped = np.flatnonzero(~cold[top])[-len(extra):]
+    return np.concatenate([np.delete(top, dropped), extra])
 
 
 def freshness_of(last_seen: np.ndarray, end: float) -> np.ndarray:

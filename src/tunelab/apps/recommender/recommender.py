@@ -105,7 +105,7 @@ class Recommender:
         for (item_id, text, fields), vector in zip(items, vectors):
             if item_id in self.item_row:
                 row = self.item_row[item_id]
-                self.signals.index.replace(row, vector)
+                self.signals.replace_text(row, vector)
                 self.texts[row] = text
             else:
                 self.item_row[item_id] = len(self.item_ids)
