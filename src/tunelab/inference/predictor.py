@@ -103,9 +103,10 @@ class Predictor:
             out.append(dict(getattr(p, "probabilities", None) or getattr(p, "scores", {})))
         return out
 
-    def features(self, texts: Sequence[str], batch_size: int = 32) -> tuple[Any, Any]:
+    def features(self, texts: Sequence[str], batch_size: int = 32, pooling: str = "head") -> tuple[Any, Any]:
         """(pooled features (n, d), logits (n, classes)) of a classification model, as float32 numpy arrays: the
-        inputs of the out-of-distribution scores. An ONNX-backed predictor loads its torch weights for this."""
+        inputs of the out-of-distribution scores; pooling "head" (the head's input) or "mean" (the last layer's
+        token mean). An ONNX-backed predictor loads its torch weights for this."""
         from tunelab.inference.features import predict_features
 
         if not self.task.spec.single_label:
@@ -114,7 +115,7 @@ class Predictor:
         encoded = self.task.encode(wrap_texts(self.task, list(texts)), self.tokenizer, self.label_set,
                                    self._max_length())
         return predict_features(self._torch_model(), encoded, batch_size=batch_size, pad_id=self._pad_id(),
-                                autocast=self.precision.autocast())
+                                autocast=self.precision.autocast(), pooling=pooling)
 
     def ood_scores(self, texts: Sequence[str], batch_size: int = 32) -> Any:
         """(n,) out-of-distribution scores: the Mahalanobis distance of each text's pooled features to the

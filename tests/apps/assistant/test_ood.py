@@ -4,6 +4,7 @@ thresholds under a stated out-of-scope share, the share estimate, the statistics
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ from tunelab.apps.assistant.ood import (
     save_ood_model,
 )
 from tunelab.apps.assistant.prior import estimate_oos_share, separation
-from tunelab.inference.outliers import energy, fit_stats, knn_distance, mahalanobis
+from tunelab.errors import ArtifactError
+from tunelab.inference.outliers import energy, fit_stats, knn_distance, mahalanobis, relative_mahalanobis
 
 OOS = OUT_OF_SCOPE
 
@@ -55,7 +57,29 @@ def test_knn_and_energy() -> None:
     confident, flat = np.array([[10.0, 0.0, 0.0]]), np.array([[1.0, 1.0, 1.0]])
     assert energy(confident)[0] < energy(flat)[0]
     c = compute_components(stats, x[:2], np.vstack([confident, flat]), None)
-    assert c.names == ("msp", "energy", "mahalanobis", "knn") and c.values["msp"][0] < c.values["msp"][1]
+    assert c.names == ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn")
+    assert c.values["msp"][0] < c.values["msp"][1]
+
+
+def test_relative_mahalanobis_discounts_what_the_whole_training_set_shares() -> None:
+    """Two points equally far (plain Mahalanobis) from their intent: one stepped along the axis on which the intents
+    differ from each other, one off it, where the training data as a whole is as narrow as each intent. The
+    background Gaussian finds the second as unusual as the intent does and discounts it; not the first."""
+    x, y = clusters()
+    stats = fit_stats(x, y)
+    mean_a = stats.means[:1].astype(np.float64)
+    between = np.array([[-5.0, 5.0, 0, 0, 0, 0, 0, 0]]) / np.sqrt(50)  # from intent a towards intent b
+    off = np.array([[0, 0, 1.0, 0, 0, 0, 0, 0]])  # a within-intent direction, equally narrow
+    scale = [np.sqrt(8.0 / float((d @ stats.precision @ d.T)[0, 0])) for d in (between, off)]
+    toward, away = [(mean_a + s * d).astype(np.float32) for s, d in zip(scale, (between, off))]
+    plain = mahalanobis(stats, np.vstack([toward, away]))
+    assert plain == pytest.approx([8.0, 8.0], rel=1e-3)
+    relative = relative_mahalanobis(stats, np.vstack([toward, away]))
+    assert relative[0] > relative[1] + 2.0
+    legacy = replace(stats, background_mean=None, background_precision=None)
+    assert "relative_mahalanobis" not in compute_components(legacy, x[:2], None, None).names
+    with pytest.raises(ArtifactError, match="background"):
+        relative_mahalanobis(legacy, x[:2])
 
 
 def test_recentring_moves_only_the_named_scores() -> None:
@@ -143,8 +167,10 @@ def test_model_roundtrip_through_a_folder(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ood.json", "ood_stats.json", "ood_stats.safetensors"]
     back = load_ood_model(tmp_path)
     assert back is not None and back.method == "combined" and back.stats is not None
-    assert back.stats.labels == ("a", "b") and back.stats.k == stats.k
+    assert back.stats.labels == ("a", "b") and back.stats.k == stats.k and back.stats.pooling == "head"
     np.testing.assert_allclose(back.stats.precision, stats.precision)
+    assert back.stats.background_precision is not None and stats.background_precision is not None
+    np.testing.assert_allclose(back.stats.background_precision, stats.background_precision)
     np.testing.assert_allclose(back.decision(components), model.decision(components), rtol=1e-6)
     assert load_ood_model(tmp_path / "nothing-here") is None
 
@@ -157,11 +183,12 @@ def test_built_assistant_stores_statistics_and_shows_components(built: Path) -> 
     assistant = Assistant.load(built)
     assert assistant.ood is not None and assistant.ood.stats is not None
     assert set(assistant.ood.stats.labels) == {i.name for i in assistant.kb.intents}
+    assert assistant.ood.stats.pooling == "mean"  # the distance scores use the last layer's token mean
     assert assistant.thresholds.ood is not None
     for answer in assistant.answer(["hello world", "please refund my order", "zebra quantum violin"]):
         ood = answer.evidence["out_of_scope"]
         assert ood["method"] == "combined" and ood["threshold"] == assistant.thresholds.ood
-        assert set(ood["components"]) == {"msp", "energy", "mahalanobis", "knn", "faq"}
+        assert set(ood["components"]) == {"msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "faq"}
         assert (answer.route == "handoff") == (ood["score"] >= ood["threshold"])
 
 
@@ -179,6 +206,44 @@ def test_features_match_the_predictions(built: Path) -> None:
         np.testing.assert_allclose(row, [p[name] for name in predictor.labels], atol=1e-5)
     single, _ = predictor.features(texts[1:2])
     np.testing.assert_allclose(single[0], features[1], atol=1e-5)  # batch equals single
+    mean, mean_logits = predictor.features(texts, pooling="mean")
+    np.testing.assert_allclose(mean_logits, logits, atol=1e-5)
+    assert mean.shape == features.shape and not np.allclose(mean, features, atol=1e-3)
+    np.testing.assert_allclose(predictor.features(texts[1:2], pooling="mean")[0][0], mean[1], atol=1e-5)
+
+
+def test_mean_pooling_is_the_last_layers_token_mean(built: Path) -> None:
+    import torch
+
+    from tunelab.errors import UsageError
+    from tunelab.inference import Predictor
+
+    predictor = Predictor.load(built / "classifier")
+    text = "where is my parcel please"
+    mean, _ = predictor.features([text], pooling="mean")
+    encoded = predictor.tokenizer(text, return_tensors="pt", truncation=True)
+    with torch.no_grad():
+        hidden = predictor._torch_model()(**encoded, output_hidden_states=True).hidden_states[-1][0]
+    np.testing.assert_allclose(mean[0], hidden.float().mean(0).numpy(), atol=1e-4)
+    with pytest.raises(UsageError, match="pooling"):
+        predictor.features([text], pooling="max")
+
+
+def test_statistics_saved_before_pooling_and_background_still_load(tmp_path: Path) -> None:
+    from tunelab.inference.outliers import load_stats, save_stats
+
+    x, y = clusters()
+    stats = replace(fit_stats(x, y), background_mean=None, background_precision=None)
+    save_stats(tmp_path, stats)
+    meta = json.loads((tmp_path / "ood_stats.json").read_text())
+    del meta["pooling"]
+    (tmp_path / "ood_stats.json").write_text(json.dumps(meta))
+    back = load_stats(tmp_path)
+    assert back.pooling == "head" and back.background_mean is None
+    assert "relative_mahalanobis" not in compute_components(back, x[:2], None, None).names
+    (tmp_path / "ood_stats.json").write_text(json.dumps({**meta, "pooling": "cls"}))
+    with pytest.raises(ArtifactError, match="pooling"):
+        load_stats(tmp_path)
 
 
 def test_build_with_a_chosen_score_and_a_share_estimated_from_traffic(tmp_path: Path, tiny_model: Path,

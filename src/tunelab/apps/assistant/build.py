@@ -35,6 +35,7 @@ from tunelab.inference.outliers import OodStats, fit_stats
 from tunelab.registry.names import check_name
 
 ENCODER_MAX_LENGTH = 128  # tokens per question for the FAQ sentence embeddings
+FEATURE_POOLING = "mean"  # the classifier features behind the distance scores (Banking77 quick: AUROC +0.014-0.02)
 
 
 @dataclass(frozen=True)
@@ -236,8 +237,8 @@ def _fit_stats(classifier: Any, rows: list[tuple[str, str]], options: BuildOptio
     if options.ood_method == "thresholds":
         return None
     say(f"      fitting out-of-scope statistics on {len(rows)} training questions' features")
-    features, _logits = classifier.features([t for t, _ in rows])
-    return fit_stats(features, [label for _, label in rows])
+    features, _logits = classifier.features([t for t, _ in rows], pooling=FEATURE_POOLING)
+    return fit_stats(features, [label for _, label in rows], pooling=FEATURE_POOLING)
 
 
 def _calibrate_ood(questions: list[str], gold: list[str], classifiers: _Classifiers, encoder: Any, calib_index: Any,

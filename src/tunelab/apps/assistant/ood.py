@@ -2,14 +2,17 @@
 
     msp          1 - the classifier's top softmax probability
     energy       -logsumexp(logits)
-    mahalanobis  min over intents of the squared Mahalanobis distance of the pooled features to the intent's
-                 training mean, with one shared covariance (shrunk towards a scaled identity)
+    mahalanobis  min over intents of the squared Mahalanobis distance of the features (the last layer's token mean
+                 in assistants built now, the head's input before) to the intent's training mean, with one shared
+                 covariance (shrunk towards a scaled identity)
+    relative_mahalanobis  mahalanobis minus the distance under one Gaussian fitted on all training questions
     knn          1 - cosine similarity to the k-th nearest training question (normalised pooled features)
     faq          1 - cosine similarity to the nearest FAQ phrasing
     combined     a logistic regression on the standardised scores above, fitted on the calibration split
 
-The statistics (intent means, shared precision matrix, kNN bank) are fitted on the training questions' features
-(tunelab.inference.outliers) and stored as safetensors + JSON (`ood_stats.*`, `ood.json`); never pickle.
+The statistics (intent means, shared precision matrix, background Gaussian, kNN bank) are fitted on the training
+questions' features (tunelab.inference.outliers; `stats.pooling` names which features) and stored as safetensors +
+JSON (`ood_stats.*`, `ood.json`); never pickle.
 """
 
 from __future__ import annotations
@@ -21,10 +24,18 @@ import numpy as np
 
 from tunelab.artifacts.files import read_json, write_json_atomic
 from tunelab.errors import ArtifactError
-from tunelab.inference.outliers import OodStats, energy, knn_distance, load_stats, mahalanobis, save_stats
+from tunelab.inference.outliers import (
+    OodStats,
+    energy,
+    knn_distance,
+    load_stats,
+    mahalanobis,
+    relative_mahalanobis,
+    save_stats,
+)
 
-COMPONENTS = ("msp", "energy", "mahalanobis", "knn", "faq")
-CLASSIFIER_COMPONENTS = ("msp", "energy", "mahalanobis", "knn")
+COMPONENTS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "faq")
+CLASSIFIER_COMPONENTS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn")
 METHODS = ("combined", *COMPONENTS)
 MODEL_FILE = "ood.json"
 
@@ -60,6 +71,8 @@ def compute_components(stats: OodStats | None, features: np.ndarray | None, logi
         values["energy"] = energy(logits)
     if stats is not None and features is not None:
         values["mahalanobis"] = mahalanobis(stats, features)
+        if stats.background_mean is not None:
+            values["relative_mahalanobis"] = relative_mahalanobis(stats, features)
         values["knn"] = knn_distance(stats, features)
     if faq_similarity is not None:
         values["faq"] = (1 - faq_similarity).astype(np.float32)

@@ -180,7 +180,7 @@ def score_questions(questions: Sequence[str], classifier: Any, encoder: Sentence
     pooled = logits = None
     if classifier is not None and features:
         intents = tuple(classifier.labels)
-        pooled, logits = classifier.features(list(questions))
+        pooled, logits = classifier.features(list(questions), pooling=stats.pooling if stats else "head")
         shifted = np.exp(logits - logits.max(1, keepdims=True))
         probabilities = (shifted / shifted.sum(1, keepdims=True)).astype(np.float32).reshape(n, -1)
     elif classifier is not None:
