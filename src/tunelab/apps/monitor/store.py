@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from tunelab.apps.monitor import tables as t
 from tunelab.apps.monitor.engine import AlertDraft
 from tunelab.errors import NotFoundError, UsageError
 from tunelab.registry.coordination import MONITORS, bump
+from tunelab.registry.locks import hold
 from tunelab.registry.names import check_name
 
 MAX_LIMIT = 10_000
@@ -100,23 +100,8 @@ class MonitorStore:
     def exclusive(self, monitor: str) -> Iterator[None]:
         """Hold the monitor across processes: on PostgreSQL a session advisory lock, which the database releases
         by itself if the holder dies; elsewhere (SQLite: one serving process) nothing."""
-        if self.engine.dialect.name != "postgresql":
+        with hold(self.engine, _PG_MONITOR_LOCKS, monitor, lock_timeout=LOCK_TIMEOUT):
             yield
-            return
-        key = {"ns": _PG_MONITOR_LOCKS, "k": zlib.crc32(monitor.encode("utf-8")) - 2**31}
-        with self.engine.connect() as conn:
-            conn.execute(sa.text("SELECT set_config('lock_timeout', :t, true)"), {"t": LOCK_TIMEOUT})
-            conn.execute(sa.text("SELECT pg_advisory_lock(:ns, :k)"), key)
-            conn.commit()
-            try:
-                yield
-            finally:
-                try:
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :k)"), key)
-                    conn.commit()
-                except Exception:
-                    conn.invalidate()  # closing the session releases the lock; never pool a connection holding it
-                    raise
 
     def last_ids(self, monitor: str) -> tuple[int, int]:
         """(newest item id, newest alert id) of the monitor, 0 when none."""
