@@ -77,6 +77,17 @@ def all_texts() -> list[str]:
     return texts
 
 
+@pytest.fixture(autouse=True)
+def fine_tuning_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep `tunelab train` on the fine-tuning loop by default in tests. Their small data sets (about 6 texts per
+    class) would otherwise take the automatic few-shot recipe, and the tests written for the loop (resume, early
+    stopping, methods, DP, ...) would no longer test it. The few-shot tests (tests/training/test_few_shot.py)
+    override this fixture to see the real default threshold."""
+    from tunelab.training import defaults
+
+    monkeypatch.setattr(defaults, "FEW_SHOT_MEDIAN", 0.5)  # a median of examples per class is never <= 0.5
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tunelab.models.tiny import build_tiny_bert

@@ -11,7 +11,7 @@ from tunelab.errors import MissingExtraError
 # module -> the extra that installs it
 EXTRAS = {"onnxruntime": "onnx", "onnx": "onnx", "psycopg": "postgres",
           "implicit": "recommender", "faiss": "recommender", "pyarrow": "recommender", "opacus": "privacy",
-          "ray": "ray"}
+          "ray": "ray", "sklearn": "fewshot"}
 
 
 def require(module: str, feature: str) -> ModuleType:
