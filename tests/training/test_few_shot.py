@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from tests.conftest import invoke_cli
+from tests.conftest import REAL_FEW_SHOT_MEDIAN, invoke_cli
 
 import tunelab
 from tunelab.config import TrainConfig
@@ -22,8 +22,22 @@ COMMON = dict(precision="fp32", seed=5, few_shot_iterations=4, show_progress=Fal
 
 
 @pytest.fixture(autouse=True)
-def fine_tuning_loop() -> None:
-    """Overrides the suite-wide fixture that keeps tests on the fine-tuning loop: here the real default applies."""
+def real_default_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Undo, for these tests, the suite-wide `fine_tuning_loop` fixture: the real default threshold applies."""
+    from tunelab.training import defaults
+
+    monkeypatch.setattr(defaults, "FEW_SHOT_MEDIAN", REAL_FEW_SHOT_MEDIAN)
+
+
+def test_the_suite_restores_the_shipped_default() -> None:
+    import importlib
+
+    from tunelab.training import defaults
+
+    fresh = importlib.util.spec_from_file_location("fresh_defaults", defaults.__file__)
+    module = importlib.util.module_from_spec(fresh)  # type: ignore[arg-type]
+    fresh.loader.exec_module(module)  # type: ignore[union-attr]
+    assert module.FEW_SHOT_MEDIAN == REAL_FEW_SHOT_MEDIAN
 
 
 def test_default_threshold_switches_small_data_to_few_shot(intent_csv: Path, tiny_model: Path,
@@ -36,6 +50,8 @@ def test_default_threshold_switches_small_data_to_few_shot(intent_csv: Path, tin
     assert record["pairs"] == 4 * 2 * summary.manifest.splits["train"]["examples"]
     assert summary.manifest.timings["steps"] == math.ceil(record["pairs"] / 16)
     assert abs(record["median_examples_per_class"] - per_class) <= 1
+    card = (summary.run_dir / "README.md").read_text(encoding="utf-8")
+    assert f"Few-shot recipe ({record['reason']}): {record['pairs']} contrastive sentence pairs" in card
     before = load_file(str(tiny_model / "model.safetensors"))
     after = load_file(str(summary.run_dir / "model.safetensors"))
     key = next(k for k in before if k.endswith("encoder.layer.1.output.dense.weight"))
@@ -73,6 +89,7 @@ def test_above_the_threshold_the_loop_trains(intent_csv: Path, tiny_model: Path,
     assert "pairs" not in record
     n = summary.manifest.splits["train"]["examples"]
     assert summary.manifest.timings["steps"] == 2 * math.ceil(n / 4)  # the loop's batches, not pairs
+    assert "Few-shot recipe" not in (summary.run_dir / "README.md").read_text(encoding="utf-8")
 
 
 def test_never_opts_out_below_the_threshold(intent_csv: Path, tiny_model: Path, tmp_path: Path) -> None:

@@ -74,8 +74,11 @@ def train_few_shot(model: Any, task: Task, labels: LabelSet, data: TrainData, de
         result = evaluate_examples(task, model, labels, dev.examples, dev.encoded, pad_id=pad_id,
                                    autocast=precision.autocast(), tune=True)
         state.best_metric = result.metric
-        state.history.append({"step": state.global_step, "epoch": 0, "dev_metric": round(result.metric, 6),
-                              "dev_metric_name": result.metric_name})
+        entry = {"step": state.global_step, "epoch": 0, "dev_metric": round(result.metric, 6),
+                 "dev_metric_name": result.metric_name}
+        state.history.append(entry)
+        if on_event is not None:
+            on_event({**entry, "total_steps": total})
     return TrainResult(state, result, {})
 
 
