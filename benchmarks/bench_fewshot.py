@@ -152,9 +152,10 @@ def render(payload: dict[str, Any]) -> str:
                          f"{s['train_seconds']} | {s['total_seconds']} |")
     if payload["setfit_note"]:
         lines.append(f"\nSetFit not measured: {payload['setfit_note']}.")
-    lines.append("\nTuneLab fits its head on the input of the model's own classification layer (BERT's pooled "
-                 "[CLS] vector) so the run stays a standard sequence classifier; SetFit uses mean pooling. "
-                 "Published anchor (other data): SetFit with MiniLM-L6 at 8 per class, 83.1 on AG News, 71.6 on CR.")
+    lines.append("\nBoth pool the normalised mean of the token states; TuneLab writes its fitted head into the "
+                 "classifier layer of a standard sequence classifier (safetensors), SetFit keeps a pickled "
+                 "scikit-learn head. Published anchor (other data): SetFit with MiniLM-L6 at 8 per class, 83.1 on "
+                 "AG News, 71.6 on CR.")
     return "\n".join(lines)
 
 

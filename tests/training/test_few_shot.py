@@ -90,6 +90,9 @@ def test_above_the_threshold_the_loop_trains(intent_csv: Path, tiny_model: Path,
     n = summary.manifest.splits["train"]["examples"]
     assert summary.manifest.timings["steps"] == 2 * math.ceil(n / 4)  # the loop's batches, not pairs
     assert "Few-shot recipe" not in (summary.run_dir / "README.md").read_text(encoding="utf-8")
+    import json
+
+    assert "pooling" not in json.loads((summary.run_dir / "config.json").read_text())["tunelab"]
 
 
 def test_never_opts_out_below_the_threshold(intent_csv: Path, tiny_model: Path, tmp_path: Path) -> None:
@@ -146,3 +149,36 @@ def test_pairs_give_each_example_one_partner_of_each_kind() -> None:
     assert int((pairs.target == 1.0).sum()) == len(pairs) // 2
     again = build_pairs(targets, iterations=3, seed=1)
     assert np.array_equal(again.right, pairs.right)
+
+
+def test_mean_pooling_is_recorded_reloaded_batch_invariant_and_exported(intent_csv: Path, tiny_model: Path,
+                                                                       tmp_path: Path) -> None:
+    import json
+
+    from tunelab.compress.onnx_export import export_onnx
+    from tunelab.inference import Predictor
+    from tunelab.models.pooling import pooling_of
+
+    run = tunelab.train(data=str(intent_csv), model=str(tiny_model), output=str(tmp_path / "few"),
+                        **COMMON).run_dir
+    assert json.loads((run / "config.json").read_text())["tunelab"]["pooling"] == "mean"
+    assert json.loads((run / "manifest.json").read_text())["few_shot"]["pooling"] == "mean"
+    assert "tunelab.pooling = mean" in (run / "README.md").read_text(encoding="utf-8")
+    predictor = Predictor.load(run)
+    assert pooling_of(predictor.model) == "mean"
+    short, long = "where is my parcel", "please refund my order now because my parcel has not arrived again"
+    alone = predictor.predict_proba([short])[0]
+    padded = predictor.predict_proba([short, long])[0]  # padded to the long text's length in one batch
+    assert alone == pytest.approx(padded, abs=1e-5), "padding tokens leaked into the mean"
+    features, _ = predictor.features([short])
+    assert np.linalg.norm(features[0]) == pytest.approx(1.0, abs=1e-5)
+    onnx_path = export_onnx(run, tmp_path / "onnx", "classification")
+    from tunelab.inference.onnx_model import OnnxModel
+
+    encoded = predictor.tokenizer([short, long], padding=True, return_tensors="np")
+    onnx_logits = OnnxModel(onnx_path).run(encoded["input_ids"].astype(np.int64),
+                                           encoded["attention_mask"].astype(np.int64))
+    with torch.no_grad():
+        torch_logits = predictor.model(input_ids=torch.from_numpy(encoded["input_ids"]).long(),
+                                       attention_mask=torch.from_numpy(encoded["attention_mask"]).long()).logits
+    assert np.allclose(onnx_logits, torch_logits.numpy(), atol=1e-4)

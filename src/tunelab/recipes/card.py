@@ -133,9 +133,12 @@ def few_shot_line(few_shot: dict[str, Any]) -> str:
     """The model card's line on the few-shot recipe (empty when it did not run: the hyper-parameters above apply)."""
     if not few_shot.get("used"):
         return ""
+    mean = few_shot.get("pooling") == "mean"
     return (f"- Few-shot recipe ({few_shot['reason']}): {few_shot['pairs']} contrastive sentence pairs from "
             f"{few_shot['pair_iterations']} rounds, then a {few_shot['head']}; the epochs, batch and lr above "
-            "did not apply\n")
+            "did not apply" + ("; the classifier reads the normalised mean of the token states (config.json: "
+                               "tunelab.pooling = mean), which `tunelab.load` restores and plain transformers "
+                               "does not ([CLS] pooling)" if mean else "") + "\n")
 
 
 def privacy_line(privacy: dict[str, Any]) -> str:

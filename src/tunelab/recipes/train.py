@@ -20,6 +20,7 @@ from tunelab.config import RunConfig, load_config, save_config
 from tunelab.data import load_dataset
 from tunelab.errors import UsageError
 from tunelab.models.build import apply_method, load_tokenizer
+from tunelab.models.pooling import pooling_of
 from tunelab.models.resolve import resolve_model_path
 from tunelab.recipes.card import write_model_card
 from tunelab.recipes.outputs import write_evaluation
@@ -145,7 +146,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     write_json_atomic(run_dir / "history.json", state.history)
     thresholds = result.task_state.get("thresholds")
     settings = InferenceSettings(task.name, max_length, dict(zip(labels.names, map(float, thresholds)))
-                                 if thresholds else None)
+                                 if thresholds else None, pooling_of(model))
     artifacts = export_model(model, tokenizer, run_dir, settings)
     timings["total_seconds"] = round(time.perf_counter() - started, 3)
     manifest = Manifest(
@@ -157,7 +158,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
         versions=library_versions(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         precision=precision.dtype, artifacts=artifacts,
         privacy=privacy.record(result.state.global_step) if privacy else {},
-        few_shot=few_shot.record(result.state.samples_seen) if task.spec.single_label else {})
+        few_shot=few_shot.record(result.state.samples_seen, pooling_of(model)) if task.spec.single_label else {})
     write_model_card(run_dir, manifest, config)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     save_manifest(run_dir, manifest)  # last: a folder with manifest.json is complete

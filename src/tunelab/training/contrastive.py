@@ -1,11 +1,12 @@
 """The few-shot recipe, top to bottom: contrastive steps on sentence pairs, then a logistic-regression head.
 
 As SetFit does: pairs of training texts (same class: target cosine 1, different: 0), a cosine-similarity loss
-(mean squared error between the pair's cosine and its target) fine-tunes the whole encoder, then a
-scikit-learn logistic regression is fitted on the encoder's features of the training texts. Unlike SetFit, the
-features are the input of the model's own final classification layer (BERT: the pooled [CLS] vector), so the
-fitted coefficients are written into that layer and the run stays an ordinary sequence classifier: the
-Predictor, the server, ONNX export and plain `from_pretrained` all load it unchanged (safetensors, no pickle)."""
+(mean squared error between the pair's cosine and its target) fine-tunes the whole encoder, then a scikit-learn
+logistic regression is fitted on the encoder's features of the training texts. The features are the input of the
+model's own final classification layer; a BERT-family classifier first gets mean pooling (models/pooling.py: the
+masked, normalised mean of the token states, as the sentence encoder and SetFit pool), other architectures keep
+their own. The fitted coefficients are written into that layer, so the run stays an ordinary sequence classifier
+(safetensors, no pickle) that the Predictor, the server and ONNX export load as any other."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from tunelab.config import TrainConfig
 from tunelab.errors import UsageError
+from tunelab.models.pooling import MEAN, can_mean_pool, pooling_of, use_mean_pooling
 from tunelab.tasks.base import Task
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.checkpoint import LoopState
@@ -41,6 +43,8 @@ def train_few_shot(model: Any, task: Task, labels: LabelSet, data: TrainData, de
     logistic regression fitted on the tuned features. Returns the loop's result shape (no dev selection: the
     final weights are kept)."""
     layer = head_layer(model)
+    if can_mean_pool(model):
+        use_mean_pooling(model)  # pool as the sentence encoder was trained to (and SetFit does)
     targets = [int(e.target) for e in data.encoded]  # type: ignore[arg-type]
     pairs = build_pairs(targets, cfg.few_shot_iterations, cfg.seed)
     total = -(-len(pairs) // PAIR_BATCH)
@@ -95,10 +99,15 @@ def head_layer(model: Any) -> Any:
 
 
 @contextlib.contextmanager
-def captured_inputs(layer: Any) -> Iterator[list[Any]]:
-    """Collect what `layer` receives on each forward pass (its input features) while the block runs."""
+def captured_features(model: Any, layer: Any) -> Iterator[list[Any]]:
+    """Collect the features of each forward pass while the block runs: the mean pooler's output where the model has
+    one (before the classifier's dropout, as SetFit's embeddings), else what `layer` receives."""
     seen: list[Any] = []
-    hook = layer.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    if pooling_of(model) == MEAN:
+        pooler = getattr(model, model.base_model_prefix).pooler
+        hook = pooler.register_forward_hook(lambda _m, _args, out: seen.append(out))
+    else:
+        hook = layer.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
     try:
         yield seen
     finally:
@@ -106,7 +115,7 @@ def captured_inputs(layer: Any) -> Iterator[list[Any]]:
 
 
 def _features(model: Any, layer: Any, batch: dict[str, Any], device: str) -> Any:
-    with captured_inputs(layer) as seen:
+    with captured_features(model, layer) as seen:
         model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
     return seen[-1]
 

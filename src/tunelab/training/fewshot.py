@@ -28,11 +28,13 @@ class FewShotChoice:
     threshold: float
     iterations: int
 
-    def record(self, pairs: int = 0) -> dict[str, Any]:
+    def record(self, pairs: int = 0, pooling: str | None = None) -> dict[str, Any]:
+        """The manifest's `few_shot`; `pairs` trained on and the `pooling` used when the recipe ran."""
         out: dict[str, Any] = {"used": self.use, "mode": self.mode, "reason": self.reason,
                                "median_examples_per_class": self.median_per_class, "threshold": self.threshold}
         if self.use:
-            out.update({"pair_iterations": self.iterations, "pairs": pairs, "head": HEAD})
+            out.update({"pair_iterations": self.iterations, "pairs": pairs, "head": HEAD,
+                        "pooling": pooling or "the architecture's own"})
         return out
 
 
