@@ -22,6 +22,7 @@ import random
 import statistics
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,15 +76,16 @@ def run_tunelab(train: Path, test: Path, work: Path, seed: int, threads: int) ->
             "total_seconds": round(total, 2), "pairs": manifest.few_shot.get("pairs")}
 
 
-def run_setfit(model_path: Path, train: list[tuple[str, str]], test: list[tuple[str, str]],
-               seed: int) -> dict[str, Any]:
+def run_setfit(model_path: Path, train: list[tuple[str, str]], test: list[tuple[str, str]], seed: int,
+               work: Path) -> dict[str, Any]:
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
     started = time.perf_counter()
     model = SetFitModel.from_pretrained(str(model_path))
-    args = TrainingArguments(batch_size=BATCH, num_iterations=ITERATIONS, num_epochs=1,
-                             body_learning_rate=BODY_LR, seed=seed, report_to="none", show_progress_bar=False)
+    args = TrainingArguments(output_dir=str(work), save_strategy="no", batch_size=BATCH, num_iterations=ITERATIONS,
+                             num_epochs=1, body_learning_rate=BODY_LR, seed=seed, report_to="none",
+                             show_progress_bar=False)
     dataset = Dataset.from_dict({"text": [t for t, _ in train], "label": [label for _, label in train]})
     trainer = Trainer(model=model, args=args, train_dataset=dataset)
     fit_started = time.perf_counter()
@@ -128,7 +130,7 @@ def measure(sizes: tuple[int, ...], seeds: tuple[int, ...], test_rows: list[tupl
             runs["tunelab"].append(run_tunelab(train_path, test_path, work / f"tunelab-{n}-{seed}", seed, threads))
             log(f"{n}/class seed {seed} tunelab {runs['tunelab'][-1]}")
             if with_setfit:
-                runs["setfit"].append(run_setfit(model_path, train, test_rows, seed))
+                runs["setfit"].append(run_setfit(model_path, train, test_rows, seed, work / f"setfit-{n}-{seed}"))
                 log(f"{n}/class seed {seed} setfit {runs['setfit'][-1]}")
         results[str(n)] = {name: {"summary": summarise(r), "runs": r} for name, r in runs.items() if r}
     return results
@@ -150,6 +152,8 @@ def render(payload: dict[str, Any]) -> str:
             s = entry["summary"]
             lines.append(f"| {n} | {name} | {s['mean']:.4f} ± {s['std']:.4f} | {s['runs']} | "
                          f"{s['train_seconds']} | {s['total_seconds']} |")
+    lines.append(f"\nThe training samples are balanced; the test set is not: its largest class (neutral) is "
+                 f"{payload['majority_share']:.1%} of it, the accuracy of always answering that class.")
     if payload["setfit_note"]:
         lines.append(f"\nSetFit not measured: {payload['setfit_note']}.")
     lines.append("\nBoth pool the normalised mean of the token states; TuneLab writes its fitted head into the "
@@ -185,9 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     machine = bench_train.machine_info()
     machine["cpu_flags"] = " ".join(sorted(f for f in cpu_flags() if f.startswith(("avx", "amx")))) or "none"
     results = measure(sizes, seeds, test_rows, work, args.threads, with_setfit=note is None)
+    majority = max(Counter(label for _, label in test_rows).values()) / len(test_rows)
     payload = {"mode": mode, "machine": machine, "threads": args.threads, "seeds": list(seeds),
-               "test_examples": len(test_rows), "setfit_note": note, "results": results,
-               "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+               "test_examples": len(test_rows), "majority_share": round(majority, 4), "setfit_note": note,
+               "results": results, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
     suffix = "-quick" if args.quick else ""
     bench_train.write_json_atomic(BENCH / "results" / f"fewshot{suffix}.json", payload)
     section = render(payload)
