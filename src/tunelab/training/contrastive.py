@@ -41,10 +41,31 @@ def train_few_shot(model: Any, task: Task, labels: LabelSet, data: TrainData, de
                    on_event: Any = None) -> TrainResult:
     """Contrastive fine-tuning of `model`'s encoder on pairs of `data`, then its classification layer set to a
     logistic regression fitted on the tuned features. Returns the loop's result shape (no dev selection: the
-    final weights are kept)."""
+    final weights are kept). `on_event` receives each history entry, as from `training.loop.train`."""
     layer = head_layer(model)
     if can_mean_pool(model):
         use_mean_pooling(model)  # pool as the sentence encoder was trained to (and SetFit does)
+    state = _contrastive_steps(model, layer, task, data, cfg, precision, pad_id, show_progress, on_event)
+    started = time.perf_counter()
+    fit_head(model, layer, data, len(labels), pad_id)
+    state.train_seconds += time.perf_counter() - started
+    state.epoch, state.finished, state.best_step = 1, True, state.global_step
+    result = None
+    if dev is not None and dev.examples:
+        result = evaluate_examples(task, model, labels, dev.examples, dev.encoded, pad_id=pad_id,
+                                   autocast=precision.autocast(), tune=True)
+        state.best_metric = result.metric
+        entry = {"step": state.global_step, "epoch": 0, "dev_metric": round(result.metric, 6),
+                 "dev_metric_name": result.metric_name}
+        state.history.append(entry)
+        if on_event is not None:
+            on_event({**entry, "total_steps": state.total_steps})
+    return TrainResult(state, result, {})
+
+
+def _contrastive_steps(model: Any, layer: Any, task: Task, data: TrainData, cfg: TrainConfig,
+                       precision: Precision, pad_id: int, show_progress: bool, on_event: Any) -> LoopState:
+    """One pass over SetFit's pairs, PAIR_BATCH pairs a step, linear warm-up then linear decay."""
     targets = [int(e.target) for e in data.encoded]  # type: ignore[arg-type]
     pairs = build_pairs(targets, cfg.few_shot_iterations, cfg.seed)
     total = -(-len(pairs) // PAIR_BATCH)
@@ -69,21 +90,7 @@ def train_few_shot(model: Any, task: Task, labels: LabelSet, data: TrainData, de
         if on_event is not None:
             on_event({**entry, "total_steps": total})
     progress.close()
-    started = time.perf_counter()
-    fit_head(model, layer, data, len(labels), pad_id)
-    state.train_seconds += time.perf_counter() - started
-    state.epoch, state.finished, state.best_step = 1, True, state.global_step
-    result = None
-    if dev is not None and dev.examples:
-        result = evaluate_examples(task, model, labels, dev.examples, dev.encoded, pad_id=pad_id,
-                                   autocast=precision.autocast(), tune=True)
-        state.best_metric = result.metric
-        entry = {"step": state.global_step, "epoch": 0, "dev_metric": round(result.metric, 6),
-                 "dev_metric_name": result.metric_name}
-        state.history.append(entry)
-        if on_event is not None:
-            on_event({**entry, "total_steps": total})
-    return TrainResult(state, result, {})
+    return state
 
 
 def head_layer(model: Any) -> Any:
