@@ -66,7 +66,7 @@ def train_few_shot(model: Any, task: Task, labels: LabelSet, data: TrainData, de
 def _contrastive_steps(model: Any, layer: Any, task: Task, data: TrainData, cfg: TrainConfig,
                        precision: Precision, pad_id: int, show_progress: bool, on_event: Any) -> LoopState:
     """One pass over SetFit's pairs, PAIR_BATCH pairs a step, linear warm-up then linear decay."""
-    targets = [int(e.target) for e in data.encoded]  # type: ignore[arg-type]
+    targets = [int(e.target) for e in data.encoded]
     pairs = build_pairs(targets, cfg.few_shot_iterations, cfg.seed)
     total = -(-len(pairs) // PAIR_BATCH)
     optimizer = build_optimizer(model, BODY_LR, cfg.weight_decay)
@@ -141,7 +141,7 @@ def _pair_step(model: Any, layer: Any, task: Task, data: TrainData, pairs: PairS
         features = _features(model, layer, batch, precision.device).float()
     half = len(rows)
     cosine = torch.nn.functional.cosine_similarity(features[where[:half]], features[where[half:]], dim=-1)
-    loss = torch.nn.functional.mse_loss(cosine, torch.from_numpy(pairs.target[rows]).to(cosine.device))
+    loss: Any = torch.nn.functional.mse_loss(cosine, torch.from_numpy(pairs.target[rows]).to(cosine.device))
     loss.backward()
     if cfg.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
