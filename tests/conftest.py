@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+REAL_FEW_SHOT_MEDIAN = 16.0  # tunelab.training.defaults.FEW_SHOT_MEDIAN, which `fine_tuning_loop` lowers
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # The database .ci/postgres.sh sets up; TUNELAB_TEST_PG_URL overrides it.
 DEFAULT_PG_URL = "postgresql+psycopg://tunelab:tunelab@127.0.0.1:5432/tunelab_test"
@@ -75,6 +76,20 @@ def all_texts() -> list[str]:
     texts += [" ".join(words) for words, _ in NER_SENTENCES]
     texts += ["unknown words appear here", "hello world"]
     return texts
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fine_tuning_loop() -> Iterator[None]:
+    """Keep `tunelab train` on the fine-tuning loop by default in tests. Their small data sets (6 to 10 texts per
+    class) would otherwise take the automatic few-shot recipe, and the tests written for the loop (resume, early
+    stopping, methods, DP, the closed loop's retraining...) would no longer test it. Session-wide, so the runs
+    that session fixtures train keep the loop too. The few-shot tests (tests/training/test_few_shot.py) put
+    REAL_FEW_SHOT_MEDIAN back for themselves."""
+    from tunelab.training import defaults
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(defaults, "FEW_SHOT_MEDIAN", 0.5)  # a median of examples per class is never <= 0.5
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from tunelab.fields import Problems, field_docs, read_dataclass, read_yaml_mappi
 
 METHODS = ("full", "lora", "adalora", "probe")
 PRECISIONS = ("auto", "fp32", "bf16")
+FEW_SHOT_MODES = ("auto", "always", "never")  # not on/off: YAML reads those as booleans
 
 
 @dataclass
@@ -119,6 +121,15 @@ class TrainConfig:
     """DP: δ; default min(1e-5, 1 / (10 x training examples))."""
     dp_max_grad_norm: float = 1.0
     """DP: each example's gradient is clipped to this norm before the noise is added."""
+    few_shot: str = "auto"
+    """Few-shot recipe for single-label classification (contrastive pairs, then a logistic-regression head, as
+    SetFit does): auto (when the median training examples per class is at most --few-shot-threshold), always
+    or never."""
+    few_shot_threshold: float | None = None
+    """auto few-shot: switch when the median training examples per class is at most this; default 16."""
+    few_shot_iterations: int = 20
+    """Few-shot: pair-generation rounds; each gives every training example one same-class and one
+    other-class partner (SetFit's num_iterations)."""
 
 
 @dataclass
@@ -156,6 +167,11 @@ class RunConfig:
             (t.privacy in ("none", "dp"), "train.privacy", f"must be none or dp, got {t.privacy!r}"),
             (t.delta is None or 0 < t.delta < 1, "train.delta", "must be in (0, 1)"),
             (t.dp_max_grad_norm > 0, "train.dp_max_grad_norm", "must be > 0"),
+            (t.few_shot in FEW_SHOT_MODES, "train.few_shot",
+             f"must be one of {', '.join(FEW_SHOT_MODES)}, got {t.few_shot!r}"),
+            (t.few_shot_threshold is None or 0 < t.few_shot_threshold < math.inf, "train.few_shot_threshold",
+             f"must be a number of examples per class > 0, got {t.few_shot_threshold!r}"),
+            (t.few_shot_iterations > 0, "train.few_shot_iterations", "must be > 0"),
         ]
         return [ConfigProblem(path, message) for ok, path, message in checks if not ok]
 

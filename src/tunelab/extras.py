@@ -10,8 +10,8 @@ from tunelab.errors import MissingExtraError
 
 # module -> the extra that installs it
 EXTRAS = {"onnxruntime": "onnx", "onnx": "onnx", "psycopg": "postgres",
-          "implicit": "recommender", "faiss": "recommender", "pyarrow": "recommender", "sklearn": "recommender",
-          "opacus": "privacy", "ray": "ray"}
+          "implicit": "recommender", "faiss": "recommender", "pyarrow": "recommender", "opacus": "privacy",
+          "ray": "ray"}
 
 
 def require(module: str, feature: str) -> ModuleType:

@@ -19,7 +19,7 @@ from tunelab.cli.commands import without_option
 from tunelab.training.distributed import World, shard
 
 # no dropout, so the only differences between one and two processes are the shards' loss means and float sums
-ARGS = dict(epochs=12, batch_size=4, lr=2e-3, warmup_ratio=0.1, patience=0, precision="fp32", seed=3,
+ARGS = dict(few_shot="never", epochs=12, batch_size=4, lr=2e-3, warmup_ratio=0.1, patience=0, precision="fp32", seed=3,
             checkpoint_every=5)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import tunelab
 
-ARGS = dict(epochs=30, batch_size=4, lr=2e-3, warmup_ratio=0.1, patience=0, precision="fp32", seed=7,
+ARGS = dict(few_shot="never", epochs=30, batch_size=4, lr=2e-3, warmup_ratio=0.1, patience=0, precision="fp32", seed=7,
             checkpoint_every=5)
 
 

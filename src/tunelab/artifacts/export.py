@@ -18,16 +18,21 @@ CONFIG_KEY = "tunelab"  # config.json["tunelab"]: InferenceSettings, for plain t
 class InferenceSettings:
     """What TuneLab's predictions depend on beyond the weights, saved in config.json under "tunelab" (plain
     `from_pretrained` keeps it as `model.config.tunelab`): texts are truncated to `max_length` tokens, and a
-    multi-label run predicts a label when sigmoid(logit) >= `thresholds[label]` (tuned on dev)."""
+    multi-label run predicts a label when sigmoid(logit) >= `thresholds[label]` (tuned on dev). `pooling`: "mean"
+    when the classifier reads the masked mean of the token states (the few-shot recipe; models/pooling.py) instead
+    of the architecture's own [CLS] pooling."""
 
     task: str
     max_length: int
     thresholds: dict[str, float] | None = None
+    pooling: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"task": self.task, "max_length": self.max_length}
         if self.thresholds is not None:
             out["thresholds"] = dict(self.thresholds)
+        if self.pooling is not None:
+            out["pooling"] = self.pooling
         return out
 
 

@@ -36,6 +36,7 @@ class Manifest:
     schema_version: int = SCHEMA_VERSION
     artifacts: dict[str, Any] = field(default_factory=dict)  # files, adapter, optimized (cards), distillation
     privacy: dict[str, Any] = field(default_factory=dict)  # DP training: ε spent, δ, noise, sampling (else empty)
+    few_shot: dict[str, Any] = field(default_factory=dict)  # classification: whether the few-shot recipe ran, why
 
     def cards(self) -> dict[str, ArtifactCard]:
         """The report cards of its compressed artifacts (`tunelab export` / `prune` / `distill`), by name."""

@@ -101,10 +101,17 @@ def prune_more(model: Any, drop: dict[int, list[int]]) -> dict[int, list[int]]:
 
 
 def load_pretrained(auto_class: Any, path: Path, config: Any = None) -> Any:
-    """`auto_class.from_pretrained(path)` (safetensors only), also for models with pruned heads."""
+    """`auto_class.from_pretrained(path)` (safetensors only), also for models with pruned heads, with the pooling
+    its config records (a few-shot run's mean pooling, see models/pooling.py)."""
     from transformers import AutoConfig
 
+    from tunelab.models.pooling import apply_recorded_pooling
+
     config = config if config is not None else AutoConfig.from_pretrained(str(path))
+    return apply_recorded_pooling(_load_weights(auto_class, path, config), config)
+
+
+def _load_weights(auto_class: Any, path: Path, config: Any) -> Any:
     pruned = pruned_heads(config)
     if not pruned:
         return auto_class.from_pretrained(str(path), config=config, use_safetensors=True)

@@ -98,7 +98,7 @@ Fine-tuned from `{manifest.base_model}`{origin} with TuneLab (method: {manifest.
 - Training: {manifest.timings.get("train_seconds")} s, {manifest.timings.get("samples_per_second")} samples/s,
   best step {manifest.timings.get("best_step")}
 - Licence: {data.license or "not known locally: see the base model's and your data's terms"}
-{privacy_line(manifest.privacy)}
+{privacy_line(manifest.privacy)}{few_shot_line(manifest.few_shot)}
 ## Results
 
 | split | metric | value |
@@ -127,6 +127,18 @@ predicted when its sigmoid score reaches its threshold, tuned on dev):
 Trained on the data above only: expect lower quality on text unlike it. The bundled base
 model is English and uncased; other scripts (e.g. Chinese) are seen character by character.
 """
+
+
+def few_shot_line(few_shot: dict[str, Any]) -> str:
+    """The model card's line on the few-shot recipe (empty when it did not run: the hyper-parameters above apply)."""
+    if not few_shot.get("used"):
+        return ""
+    mean = few_shot.get("pooling") == "mean"
+    return (f"- Few-shot recipe ({few_shot['reason']}): {few_shot['pairs']} contrastive sentence pairs from "
+            f"{few_shot['pair_iterations']} rounds, then a {few_shot['head']}; the epochs, batch and lr above "
+            "did not apply" + ("; the classifier reads the normalised mean of the token states (config.json: "
+                               "tunelab.pooling = mean), which `tunelab.load` restores and plain transformers "
+                               "does not ([CLS] pooling)" if mean else "") + "\n")
 
 
 def privacy_line(privacy: dict[str, Any]) -> str:

@@ -20,19 +20,22 @@ from tunelab.config import RunConfig, load_config, save_config
 from tunelab.data import load_dataset
 from tunelab.errors import UsageError
 from tunelab.models.build import apply_method, load_tokenizer
+from tunelab.models.pooling import pooling_of
 from tunelab.models.resolve import resolve_model_path
 from tunelab.recipes.card import write_model_card
 from tunelab.recipes.outputs import write_evaluation
 from tunelab.tasks import Evaluation, Task, get_task
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.batching import count_steps
+from tunelab.training.contrastive import train_few_shot
 from tunelab.training.defaults import model_depth, resolve_defaults
 from tunelab.training.distributed import World, barrier, close_world, init_world, threads_per_rank
+from tunelab.training.fewshot import choose_few_shot
 from tunelab.training.loop import TrainData, train
 from tunelab.training.mfu import utilisation
 from tunelab.training.precision import choose_precision, set_threads
 from tunelab.training.privacy import check_private, freeze_embeddings, plan
-from tunelab.types import DatasetBundle, Split
+from tunelab.types import DatasetBundle, Split, TextExample
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     tokenizer = load_tokenizer(model_path)
     labels = task.build_labels(bundle.train.examples)
     config = _resolve(config, task, bundle, tokenizer, labels, model_depth(model_path))
+    few_shot = choose_few_shot(config.train, task.spec, _class_of_each(task, bundle.train),
+                               distributed=world.distributed)
     _seed_everything(config.train.seed)
     private = config.train.privacy == "dp"
     check_private(config.train, task.spec.per_token, resume is not None)
@@ -87,6 +92,10 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
         f"{config.train.batch_size}, lr {config.train.lr:g}, max_length {config.model.max_length}, "
         f"{precision.dtype} on {precision.device} x{threads}"
         + (f", {world.size} processes (global batch split between them)" if world.distributed else ""))
+    if few_shot.use:
+        say(f"few-shot recipe ({few_shot.reason}): contrastive pairs from {few_shot.iterations} rounds, then a "
+            "logistic-regression head; epochs, batch and lr above do not apply"
+            + ("; resuming starts it again (it keeps no checkpoints)" if resume else ""))
     if not resume and world.main:
         _start_run_dir(run_dir, config, bundle)
     barrier(world)
@@ -106,9 +115,14 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
         say(f"differential privacy: target ε {privacy.target_epsilon:g} at δ {privacy.delta:.2g} over "
             f"{privacy.planned_steps} steps: noise multiplier {privacy.noise_multiplier:.3f}, sampling rate "
             f"{privacy.sample_rate:.4f}, per-example clipping at {privacy.max_grad_norm:g}")
-    result = train(model, task, labels, train_data, dev_data, config.train, run_dir, precision=precision,
-                   pad_id=int(tokenizer.pad_token_id or 0), resume=resume is not None,
-                   show_progress=show_progress, on_event=on_event, world=world, privacy=privacy)
+    if few_shot.use:
+        result = train_few_shot(model, task, labels, train_data, dev_data, config.train, precision=precision,
+                                pad_id=int(tokenizer.pad_token_id or 0), show_progress=show_progress,
+                                on_event=on_event)
+    else:
+        result = train(model, task, labels, train_data, dev_data, config.train, run_dir, precision=precision,
+                       pad_id=int(tokenizer.pad_token_id or 0), resume=resume is not None,
+                       show_progress=show_progress, on_event=on_event, world=world, privacy=privacy)
     if not world.main:
         barrier(world)  # rank 0 evaluates and writes the run folder
         from tunelab.artifacts.files import read_json
@@ -132,7 +146,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     write_json_atomic(run_dir / "history.json", state.history)
     thresholds = result.task_state.get("thresholds")
     settings = InferenceSettings(task.name, max_length, dict(zip(labels.names, map(float, thresholds)))
-                                 if thresholds else None)
+                                 if thresholds else None, pooling_of(model))
     artifacts = export_model(model, tokenizer, run_dir, settings)
     timings["total_seconds"] = round(time.perf_counter() - started, 3)
     manifest = Manifest(
@@ -143,7 +157,8 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
         splits=_split_summary(bundle),
         versions=library_versions(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         precision=precision.dtype, artifacts=artifacts,
-        privacy=privacy.record(result.state.global_step) if privacy else {})
+        privacy=privacy.record(result.state.global_step) if privacy else {},
+        few_shot=few_shot.record(result.state.samples_seen, pooling_of(model)) if task.spec.single_label else {})
     write_model_card(run_dir, manifest, config)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     save_manifest(run_dir, manifest)  # last: a folder with manifest.json is complete
@@ -263,6 +278,13 @@ def _split_summary(bundle: DatasetBundle) -> dict[str, Any]:
         if split:
             out[name] = {"path": split.path, "examples": len(split)}
     return out
+
+
+def _class_of_each(task: Task, split: Split) -> list[str]:
+    """Each training example's class (single-label tasks; empty otherwise: the few-shot choice is theirs only)."""
+    if not task.spec.single_label:
+        return []
+    return [e.labels[0] for e in split.examples if isinstance(e, TextExample) and e.labels]
 
 
 def _encode(task: Task, split: Split, tokenizer: Any, labels: Any, max_length: int) -> TrainData:

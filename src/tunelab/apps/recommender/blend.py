@@ -9,8 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from tunelab.extras import require
-
 SIGNALS = ("text", "collaborative", "popularity", "freshness", "cold", "cold text")
 SINGLE = ("text", "collaborative", "popularity")  # the signals that rank on their own (the fallbacks)
 
@@ -68,7 +66,8 @@ def fit_blender(candidates: list[np.ndarray], regularisation: float = 0.1, seed:
     """Fit on per-user candidate feature arrays (c_u x signals) whose first row is the item the user liked next and
     whose other rows are items the user did not: a logistic regression (L2, `regularisation` is sklearn's C) on the
     standardised features; its coefficients are the weights."""
-    linear_model = require("sklearn.linear_model", "the hybrid ranker")
+    from sklearn import linear_model
+
     stacked = np.concatenate(candidates)
     labels = np.concatenate([np.arange(len(c)) == 0 for c in candidates])
     spread = stacked.std(0)
