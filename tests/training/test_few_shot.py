@@ -182,3 +182,18 @@ def test_mean_pooling_is_recorded_reloaded_batch_invariant_and_exported(intent_c
         torch_logits = predictor.model(input_ids=torch.from_numpy(encoded["input_ids"]).long(),
                                        attention_mask=torch.from_numpy(encoded["attention_mask"]).long()).logits
     assert np.allclose(onnx_logits, torch_logits.numpy(), atol=1e-4)
+
+
+def test_a_pruned_few_shot_run_keeps_its_mean_pooling(intent_csv: Path, tiny_model: Path, tmp_path: Path) -> None:
+    import json
+
+    from tunelab.compress.prune import write_pruned
+    from tunelab.models.heads import load_pretrained
+    from tunelab.models.pooling import pooling_of
+    from tunelab.tasks import auto_model_class
+
+    run = tunelab.train(data=str(intent_csv), model=str(tiny_model), output=str(tmp_path / "few"),
+                        **COMMON).run_dir
+    write_pruned(run, 1, tmp_path / "pruned", "classification")
+    assert json.loads((tmp_path / "pruned" / "config.json").read_text())["tunelab"]["pooling"] == "mean"
+    assert pooling_of(load_pretrained(auto_model_class("classification"), tmp_path / "pruned")) == "mean"

@@ -55,9 +55,10 @@ def write_pruned(run_dir: Path, keep: list[int] | int, out: Path, task: str) -> 
     """Load the run's fine-tuned model, drop layers, save it (safetensors) with its tokenizer to `out`."""
     from transformers import AutoTokenizer
 
+    from tunelab.models.heads import load_pretrained
     from tunelab.tasks import auto_model_class
 
-    model = auto_model_class(task).from_pretrained(str(run_dir), use_safetensors=True)
+    model = load_pretrained(auto_model_class(task), run_dir)  # the run's recorded pooling (few-shot) comes along
     layers, _ = encoder_layers(model)
     indices = spread(len(layers), keep) if isinstance(keep, int) else sorted(set(keep))
     if not indices or indices[-1] >= len(layers) or indices[0] < 0:
