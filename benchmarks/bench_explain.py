@@ -54,14 +54,6 @@ def subset(rows: list[tuple[str, str]], intents: list[str], per_intent: int) -> 
     return out
 
 
-def write_rows(path: Path, rows: list[tuple[str, str]]) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
-
-
 def train_run(work: Path) -> tuple[Path, list[tuple[str, str]], float]:
     """A MiniLM run on 10 Banking77 intents (400 questions, 3 epochs); returns it with held-out test rows."""
     import tunelab
@@ -69,9 +61,9 @@ def train_run(work: Path) -> tuple[Path, list[tuple[str, str]], float]:
     train_rows, test_rows = read_rows(DATA / "train.csv"), read_rows(DATA / "test.csv")
     intents = sorted({label for _, label in train_rows})
     intents = sorted(random.Random(0).sample(intents, 10))
-    train = write_rows(work / "train.csv", subset(train_rows, intents, 40))
+    train = bench_train.write_rows(work / "train.csv", subset(train_rows, intents, 40))
     test_subset = subset(test_rows, intents, 10)
-    dev = write_rows(work / "dev.csv", test_subset[::2])
+    dev = bench_train.write_rows(work / "dev.csv", test_subset[::2])
     log("training MiniLM on 10 Banking77 intents (400 questions, 3 epochs)")
     started = time.perf_counter()
     tunelab.train(data=str(train), dev=str(dev), test=str(dev), task="classification", model="minilm",

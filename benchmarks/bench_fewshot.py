@@ -45,14 +45,6 @@ def read_rows(path: Path) -> list[tuple[str, str]]:
         return [(r["text"], NAMES[r["label"]]) for r in csv.DictReader(handle)]
 
 
-def write_rows(path: Path, rows: list[tuple[str, str]]) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
-
-
 def sample(rows: list[tuple[str, str]], per_class: int, seed: int) -> list[tuple[str, str]]:
     rng = random.Random(seed)
     out: list[tuple[str, str]] = []
@@ -120,13 +112,13 @@ def measure(sizes: tuple[int, ...], seeds: tuple[int, ...], test_rows: list[tupl
 
     model_path = resolve_model_path("minilm")  # the bundled folder; nothing downloads
     train_rows = read_rows(DATA / "sent_train.csv")
-    test_path = write_rows(work / "test.csv", test_rows)
+    test_path = bench_train.write_rows(work / "test.csv", test_rows)
     results: dict[str, Any] = {}
     for n in sizes:
         runs: dict[str, list[dict[str, Any]]] = {"tunelab": [], "setfit": []}
         for seed in seeds:
             train = sample(train_rows, n, seed)
-            train_path = write_rows(work / f"train-{n}-{seed}.csv", train)
+            train_path = bench_train.write_rows(work / f"train-{n}-{seed}.csv", train)
             runs["tunelab"].append(run_tunelab(train_path, test_path, work / f"tunelab-{n}-{seed}", seed, threads))
             log(f"{n}/class seed {seed} tunelab {runs['tunelab'][-1]}")
             if with_setfit:

@@ -181,6 +181,15 @@ def run_child(spec_path: str) -> int:
 # Parent: run the jobs one at a time, collect, write JSON and the RESULTS.md section
 # --------------------------------------------------------------------------------------------------
 
+def write_rows(path: Path, rows: list[tuple[str, str]]) -> Path:
+    """(text, label) rows as a CSV with a text,label header (the benches' training and test files)."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
 def write_json_atomic(path: Path, payload: Any) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
