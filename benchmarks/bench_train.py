@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import collections
 import csv
+import functools
 import json
 import os
 import platform
@@ -72,6 +73,7 @@ CHILD_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PAR
              "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
+@functools.cache  # importing tunelab sets the spin count once: a second call would see it already taken out
 def tunelab_host() -> tuple[bool, str | None]:
     """(native bf16, TuneLab's OpenMP spin count), read from this checkout's TuneLab: native bf16 is its own
     test (`tunelab.training.precision.cpu_has_bf16`: avx512_bf16 or amx_bf16); the spin count is the
