@@ -68,3 +68,12 @@ def test_split_steps_train_the_same_weights_as_whole_ones(task: str, fixture: st
     assert whole.keys() == split.keys()
     for key in whole:
         assert torch.allclose(whole[key], split[key], atol=2e-5), key
+
+
+def test_distillation_targets_are_counted_by_their_gold_labels() -> None:
+    from tunelab.compress.distill import KDBatch
+    from tunelab.tasks.base import IGNORE
+
+    tags = torch.tensor([[1, 2, IGNORE], [3, IGNORE, IGNORE]])
+    assert loop._loss_units(KDBatch(tags, torch.zeros(2, 3, 4), tags != IGNORE)) == 3
+    assert loop._loss_units(KDBatch(torch.tensor([0, 1, 1]), torch.zeros(3, 2))) == 3

@@ -170,9 +170,11 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
 
 def _loss_units(targets: Any) -> int:
     """What a task's mean loss averages over: scored tokens for token tags (ignored positions excluded), else rows.
-    Micro-batch losses weighted by their share of these add up to the whole batch's mean."""
+    Micro-batch losses weighted by their share of these add up to the whole batch's mean. Targets that carry more
+    than labels (distillation's gold and teacher logits) are counted by their `gold` labels."""
     import torch
 
+    targets = getattr(targets, "gold", targets)
     if targets.dtype == torch.long and targets.dim() == 2:
         return int((targets != IGNORE).sum())
     return int(targets.shape[0])
