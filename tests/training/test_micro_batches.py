@@ -31,7 +31,7 @@ def test_short_batches_unknown_models_and_a_zero_budget_stay_whole() -> None:
 
 
 def test_a_text_above_the_budget_on_its_own_still_trains() -> None:
-    assert micro_batches([5, 9], {5: 4000, 9: 4000}, E5_SMALL, 16) == [[5], [9]]
+    assert micro_batches([5, 9], [4000, 4000], E5_SMALL, 16) == [[5], [9]]
 
 
 def test_the_activation_estimate_grows_with_the_square_of_the_width() -> None:

@@ -11,13 +11,14 @@ from tunelab.errors import UsageError
 
 
 def predict_features(model: Any, encoded: Sequence[Any], *, batch_size: int, pad_id: int,
-                     autocast: Any = None, pooling: str = "head") -> tuple[np.ndarray, np.ndarray]:
+                     autocast: Any = None, pooling: str = "head", layer: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """(features (n, d), logits (n, classes)) in the order given, from a torch sequence classifier.
 
     pooling "head": what the classification head receives (for BERT: the pooled [CLS] vector), captured with a
     forward hook; a model without a `classifier` module gives its last layer's first-token state instead.
     pooling "mean": the mean of the last layer's token states over the attention mask (a sentence embedding;
-    the better input of the distance scores, measured on Banking77)."""
+    the better input of the distance scores, measured on Banking77). `layer`: with "head", capture the input of this
+    module instead of the `classifier` (the few-shot recipe's final linear layer)."""
     import torch
 
     from tunelab.models.forward import padded_batches, torch_mode
@@ -28,7 +29,7 @@ def predict_features(model: Any, encoded: Sequence[Any], *, batch_size: int, pad
         raise UsageError(f"unknown feature pooling {pooling!r}", hint="choose head or mean")
     features: list[np.ndarray | None] = [None] * len(encoded)
     logits: list[np.ndarray | None] = [None] * len(encoded)
-    head = getattr(model, "classifier", None) if pooling == "head" else None
+    head = (layer if layer is not None else getattr(model, "classifier", None)) if pooling == "head" else None
     captured: list[Any] = []
     hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0])) if head is not None else None
     device = next(model.parameters()).device

@@ -90,11 +90,8 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
              show_progress: bool = False) -> LoopOutcome:
     """Run the loop once for `policy.model` (see the module docstring). `if_due`: only when the trigger says so;
     `dry_run`: build and write the merged data set and stop before training."""
-    champion = find_champion(store, policy.model, policy.promotion.alias)
-    task = get_task(champion.task)
+    champion, task, corrections, hash_only, due = _standing(store, policy)
     config = load_config(Path(champion.run_path) / "config.yaml")
-    corrections, hash_only = load_corrections(store, policy.model, task, policy.source.corrections_since_version)
-    due = check_due(store, policy, corrections, datetime.now(UTC), champion.version)
     if if_due and not due.due:
         return LoopOutcome(None, None, due)
     golden = read_labelled(policy.golden, config.data)
@@ -120,10 +117,16 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
 def due_now(store: Store, policy: LoopPolicy) -> Due:
     """Whether `policy.model` is due for a retrain now (what `run_loop(if_due=True)` checks first), without
     building anything: the scheduler asks this before it starts a training process."""
+    return _standing(store, policy)[-1]
+
+
+def _standing(store: Store, policy: LoopPolicy) -> tuple[VersionInfo, Task, list[Correction], int, Due]:
+    """The champion, its task, the corrections given on it (and how many were hash-only) and whether it is due."""
     champion = find_champion(store, policy.model, policy.promotion.alias)
-    corrections, _ = load_corrections(store, policy.model, get_task(champion.task),
-                                      policy.source.corrections_since_version)
-    return check_due(store, policy, corrections, datetime.now(UTC), champion.version)
+    task = get_task(champion.task)
+    corrections, hash_only = load_corrections(store, policy.model, task, policy.source.corrections_since_version)
+    return champion, task, corrections, hash_only, check_due(store, policy, corrections, datetime.now(UTC),
+                                                             champion.version)
 
 
 def _read_base(policy: LoopPolicy, champion: VersionInfo, config: RunConfig) -> list[Labelled]:

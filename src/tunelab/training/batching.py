@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -68,16 +68,16 @@ def activation_bytes(rows: int, width: int, hidden: int, heads: int, layers: int
     return float(layers * rows * width * hidden * (34 + 10 * heads * width / hidden))
 
 
-def micro_batches(batch: Sequence[int], lengths: Mapping[int, int] | Sequence[int], dims: tuple[int, int, int] | None,
+def micro_batches(batch: Sequence[int], widths: Sequence[int], dims: tuple[int, int, int] | None,
                   budget_mb: int) -> list[list[int]]:
-    """`batch` cut into the fewest equal micro-batches whose estimated activations fit `budget_mb` (one piece when
-    it fits, when `budget_mb` is 0 or when the model's `dims` (hidden, heads, layers) are unknown). Pieces keep
-    the batch's order, so each holds neighbours in length and pads to its own longest."""
+    """`batch` (its examples' token counts in `widths`, in the same order) cut into the fewest equal micro-batches
+    whose estimated activations fit `budget_mb`; one piece when it fits, when `budget_mb` is 0 or when the model's
+    `dims` (hidden, heads, layers) are unknown. Pieces keep the batch's order, so each holds neighbours in length
+    and pads to its own longest."""
     items = list(batch)
     if not items or not budget_mb or dims is None:
         return [items]
-    width = max(lengths[i] for i in items)
-    need = activation_bytes(len(items), width, *dims) / (budget_mb * 2**20)
+    need = activation_bytes(len(items), max(widths), *dims) / (budget_mb * 2**20)
     pieces = min(len(items), max(1, int(-(-need // 1))))
     size = -(-len(items) // pieces)
     return [items[i : i + size] for i in range(0, len(items), size)]

@@ -154,17 +154,9 @@ def _pair_step(model: Any, layer: Any, task: Task, data: TrainData, pairs: PairS
 def embed(model: Any, layer: Any, data: TrainData, pad_id: int, batch_size: int = 64) -> np.ndarray:
     """(n, d) float32: the features `layer` receives for each example, in fp32 and eval mode (as the Predictor
     runs), in the order given."""
-    import torch
+    from tunelab.inference.features import predict_features
 
-    from tunelab.models.forward import padded_batches, torch_mode
-
-    device = next(model.parameters()).device
-    out = np.zeros((len(data.encoded), layer.in_features), dtype=np.float32)
-    with torch_mode(model, None):
-        for rows, ids, mask in padded_batches(data.encoded, batch_size, pad_id):
-            batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
-            out[rows] = _features(model, layer, batch, str(device)).float().cpu().numpy()
-    return out
+    return predict_features(model, data.encoded, batch_size=batch_size, pad_id=pad_id, layer=layer)[0]
 
 
 def fit_head(model: Any, layer: Any, data: TrainData, n_labels: int, pad_id: int) -> None:

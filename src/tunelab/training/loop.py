@@ -141,7 +141,7 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
         scheduler.step()
         return 0.0
 
-    widths = {i: len(data.encoded[i]) for i in batch_ids}
+    widths = [len(data.encoded[i]) for i in batch_ids]
     pieces = micro_batches(batch_ids, widths, dims, cfg.activation_budget_mb) \
         if clip else [list(batch_ids)]  # DP-SGD clips per example over the whole batch: never split
     batches = [collate(task, [data.encoded[i] for i in piece], pad_id) for piece in pieces]
