@@ -38,7 +38,13 @@ def run(
     if as_json:
         _print({"folder": str(outcome.folder) if outcome.folder else None, "due": asdict(outcome.due),
                 "counts": asdict(outcome.counts) if outcome.counts else None, "dry_run": outcome.dry_run,
-                "decision": outcome.decision.to_dict() if outcome.decision else None})
+                "decision": outcome.decision.to_dict() if outcome.decision else None,
+                "stage": {"id": outcome.stage.stage.id, "kind": outcome.stage.stage.kind, "seen": outcome.stage.seen,
+                          "requests": outcome.stage.stage.requests, "ready": outcome.stage.ready}
+                if outcome.stage else None})
+        return
+    if outcome.stage is not None:
+        _show_stage(model, outcome)
         return
     if outcome.counts is None:
         print(f"{model}: not due ({outcome.due.why})")
@@ -55,6 +61,18 @@ def run(
               f"{s['test']} p = {s['p_value']:.4g} ({s['detail']})")
         print(f"{d.decision.upper()}: challenger v{d.challenger_version} vs champion v{d.champion_version}: {d.reason}")
         print(f"report: {d.report_path}")
+
+
+def _show_stage(model: str, outcome: Any) -> None:
+    """An open stage: its progress; a settled one: the decision."""
+    if outcome.decision is None:
+        print(f"{model}: in {outcome.stage.why}; nothing trained while the stage is open")
+        return
+    d, s = outcome.decision, outcome.decision.summary
+    agreement = s.get("shadow_agreement")
+    print(f"{model}: {outcome.stage.why}" + (f", agreement {100 * agreement:.1f}%" if agreement is not None else ""))
+    print(f"{d.decision.upper()}: challenger v{d.challenger_version} vs champion v{d.champion_version}: {d.reason}")
+    print(f"report: {d.report_path}")
 
 
 @loop_app.command("history")
