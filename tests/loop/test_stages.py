@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,11 +56,18 @@ def shadow_answers(store: Store, ids: list[str], answers: list[str]) -> None:
                            for pid, label in zip(ids, answers)])
 
 
-@pytest.fixture
-def two_versions(store: Store, good_run: Path, swapped_run: Path) -> Store:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_versions(request: pytest.FixtureRequest, tmp_path: Path, good_run: Path, swapped_run: Path
+                 ) -> Iterator[Store]:
+    """v1 (production) and v2 of `intents`, on SQLite and on PostgreSQL (skipped when unreachable)."""
+    url = f"sqlite:///{tmp_path / 'r.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    store = Store(url)
     store.register(good_run, "intents", alias="production")
     store.register(swapped_run, "intents")
-    return store
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def test_a_challenger_in_shadow_is_promoted_after_its_quota_with_the_agreement_in_its_report(

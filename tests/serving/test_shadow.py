@@ -48,12 +48,13 @@ def wait_shadowed(server: Any, opened: Stage, n: int) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_shadow_challenger_scores_live_requests_and_the_caller_gets_the_champions_answer(
-        make_server: Any, served_runs: dict[str, Any]) -> None:
+        make_server: Any, served_runs: dict[str, Any], backend: str, request: pytest.FixtureRequest) -> None:
     from tunelab.inference import Predictor
     from tunelab.inference.serialize import prediction_to_dict
 
-    server = make_server()
+    server = make_server(db_url=request.getfixturevalue("pg_url") if backend == "postgresql" else None)
     before = predict(server, TEXTS)
     opened = stage(server, "shadow", stage_requests=3)
 
