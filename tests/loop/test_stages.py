@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import invoke_cli
 from tests.loop.conftest import TRAIN, correct
 from tests.loop.test_run import write_policy
 from tunelab.errors import ConfigError
@@ -211,3 +212,26 @@ def test_stage_options_are_checked_by_their_dotted_keys() -> None:
                                                      "promotion.canary_share", "promotion.min_agreement",
                                                      "promotion.stage_hours"}
     assert parse_policy({"model": "intents", "golden": "g.csv"}).promotion.stage == "none"
+
+
+def test_the_cli_shows_an_open_stage_then_its_decision(two_versions: Store, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    store = two_versions
+    path = tmp_path / "loop.yaml"
+    path.write_text(f"model: intents\ngolden: golden.csv\nruns_dir: {tmp_path / 'runs'}\n"
+                    "promotion: {stage: shadow, stage_requests: 2}\n", encoding="utf-8")
+    stage_by_hand(store, load_policy(path, "intents"), tmp_path)
+    argv = ["loop", "run", "intents", "--policy", str(path), "--if-due", "--db", store.url]
+
+    waiting = invoke_cli(argv, monkeypatch, capsys)
+    assert waiting.code == 0, waiting.err
+    assert "intents: in shadow of v2: 0 of 2 live predictions; nothing trained while the stage is open" in waiting.out
+    ids = live(store, 1, ["refund", "shipping"])
+    shadow_answers(store, ids, ["refund", "refund"])
+    done = invoke_cli(argv, monkeypatch, capsys)
+    assert done.code == 0, done.err
+    assert "intents: shadow of v2: 2 of 2 live predictions, agreement 50.0%" in done.out
+    assert "PROMOTED: challenger v2 vs champion v1: passed the shadow: agreement 50.0% on 2" in done.out
+    history = invoke_cli(["loop", "history", "intents", "--db", store.url], monkeypatch, capsys)
+    assert "promoted v2 vs v1" in history.out and "staged v2 vs v1" in history.out
