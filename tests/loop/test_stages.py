@@ -228,10 +228,25 @@ def test_the_cli_shows_an_open_stage_then_its_decision(two_versions: Store, tmp_
     assert waiting.code == 0, waiting.err
     assert "intents: in shadow of v2: 0 of 2 live predictions; nothing trained while the stage is open" in waiting.out
     ids = live(store, 1, ["refund", "shipping"])
-    shadow_answers(store, ids, ["refund", "refund"])
+    shadow_answers(store, ids[:1], ["refund"])
+    assert "1 of 2 live predictions; nothing trained" in invoke_cli(argv, monkeypatch, capsys).out
+    shadow_answers(store, ids[1:], ["refund"])
     done = invoke_cli(argv, monkeypatch, capsys)
     assert done.code == 0, done.err
     assert "intents: shadow of v2: 2 of 2 live predictions, agreement 50.0%" in done.out
     assert "PROMOTED: challenger v2 vs champion v1: passed the shadow: agreement 50.0% on 2" in done.out
     history = invoke_cli(["loop", "history", "intents", "--db", store.url], monkeypatch, capsys)
     assert "promoted v2 vs v1" in history.out and "staged v2 vs v1" in history.out
+
+
+def test_settle_now_decides_an_open_stage_on_the_traffic_seen_so_far(two_versions: Store, tmp_path: Path) -> None:
+    store = two_versions
+    policy = staged_policy(tmp_path, "shadow", stage_requests=100)
+    stage_by_hand(store, policy, tmp_path)
+    ids = live(store, 1, ["refund", "shipping"])
+    shadow_answers(store, ids, ["refund", "shipping"])
+    assert run_loop(store, policy).decision is None
+    row = run_loop(store, policy, settle_now=True).decision
+    assert row is not None and row.decision == "promoted" and row.summary["stage_seen"] == 2
+    assert "agreement 100.0% on 2 live predictions" in row.reason
+    assert store.get_model("intents").aliases["production"] == 2

@@ -77,7 +77,7 @@ def test_a_shadow_challenger_scores_live_requests_and_the_caller_gets_the_champi
 class Broken:
     """A model cache whose challenger fails with the text in its message."""
 
-    def get(self, version: Any) -> Any:
+    def load_path(self, folder: Any) -> Any:
         raise RuntimeError(f"cannot read {TEXTS[0]!r}")
 
 

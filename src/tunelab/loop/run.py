@@ -93,13 +93,13 @@ def check_due(store: Store, policy: LoopPolicy, corrections: list[Correction], n
 
 
 def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due: bool = False,
-             show_progress: bool = False) -> LoopOutcome:
+             show_progress: bool = False, settle_now: bool = False) -> LoopOutcome:
     """Run the loop once for `policy.model` (see the module docstring). `if_due`: only when the trigger says so;
     `dry_run`: build and write the merged data set and stop before training. While a stage is open, the run only
-    settles it when its traffic is in (nothing is trained)."""
+    settles it when its traffic is in, or at once with `settle_now` (nothing is trained)."""
     open_stage = current_stage(store, policy.model)
     if open_stage is not None:
-        return _settle(store, policy, stage_progress(store, open_stage), dry_run)
+        return _settle(store, policy, stage_progress(store, open_stage), dry_run, settle_now)
     champion, task, corrections, hash_only, due = _standing(store, policy)
     config = load_config(Path(champion.run_path) / "config.yaml")
     if if_due and not due.due:
@@ -135,9 +135,10 @@ def due_now(store: Store, policy: LoopPolicy) -> Due:
     return _standing(store, policy)[-1]
 
 
-def _settle(store: Store, policy: LoopPolicy, progress: StageProgress, dry_run: bool) -> LoopOutcome:
+def _settle(store: Store, policy: LoopPolicy, progress: StageProgress, dry_run: bool,
+            now: bool) -> LoopOutcome:
     due = Due(progress.ready, progress.why, 0)
-    if not progress.ready or dry_run:
+    if not (progress.ready or now) or dry_run:
         return LoopOutcome(None, None, due, stage=progress, dry_run=dry_run)
     return LoopOutcome(None, None, due, settle_stage(store, policy, progress.stage), stage=progress)
 

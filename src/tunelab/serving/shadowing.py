@@ -3,7 +3,9 @@ requests, after the response is computed, and its answers are recorded by predic
 
 The caller's response is built before the shadow work is scheduled and never waits for it; at most
 `max_pending` shadow jobs run at once (more are dropped and counted, so a slow challenger cannot pile work up);
-a failing challenger (load, predict or write) is logged by its error's type only (no text) and counted.
+a failing challenger (load, predict or write) is logged by its error's type only (no text) and counted. The
+challenger loads through the server's model cache by its folder (`load_path`): under the same `--max-models` cap,
+but its own predictor, never the one that answers requests naming the challenger's version.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ class Shadowing:
         from tunelab.inference.serialize import prediction_to_dict
 
         started = time.perf_counter()
-        predictor = self.models.get(target.challenger).predictor
+        predictor = self.models.load_path(target.challenger.run_path)
         predictions = predictor.predict(texts, batch_size=self.batch_size)
         latency = (time.perf_counter() - started) * 1000.0
         stored = self.redactor.redact_many(texts)
