@@ -67,6 +67,8 @@ def test_a_shadow_challenger_scores_live_requests_and_the_caller_gets_the_champi
     assert [r.challenger for r in rows] == [prediction_to_dict(p) for p in challenger]
     assert [r.champion for r in rows] == answers(body) and [r.text for r in rows] == TEXTS
     assert server.state.predictions.shadow.scored == 3 and server.state.predictions.shadow.failed == 0
+    metrics = server.client.get("/metrics", headers=server.headers()).text
+    assert 'tunelab_shadow_texts_total{model="intents",outcome="scored",version="2"} 3.0' in metrics
 
     predict(server, TEXTS[:1], name="intents@2")  # the challenger's own requests are not shadowed
     predict(server, TEXTS[:1], name="tags")  # nor another model's

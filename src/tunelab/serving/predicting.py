@@ -195,3 +195,4 @@ class Predictions:
         await self.batcher.close()
         if self.shadow is not None:
             await self.shadow.drain()
+            self.shadow.close()

@@ -108,7 +108,8 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
                               ner_model=settings.privacy_ner_model or None)
     auth = Authenticator(store, enabled=settings.auth, rate_per_s=settings.rate_per_s, burst=settings.burst,
                          cache_s=settings.key_cache_s, limiter=limiter)
-    shadow = Shadowing(store, models, redactor, ttl=settings.registry_cache_s, batch_size=settings.infer_batch_size)
+    shadow = Shadowing(store, models, redactor, metrics, ttl=settings.registry_cache_s,
+                       batch_size=settings.infer_batch_size)
     return Services(
         settings=settings, store=store, metrics=metrics, auth=auth, usage=usage, routes=routes,
         admin=ModelAdmin(store, routes), models=models,
