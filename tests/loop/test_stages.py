@@ -250,3 +250,25 @@ def test_settle_now_decides_an_open_stage_on_the_traffic_seen_so_far(two_version
     assert row is not None and row.decision == "promoted" and row.summary["stage_seen"] == 2
     assert "agreement 100.0% on 2 live predictions" in row.reason
     assert store.get_model("intents").aliases["production"] == 2
+
+
+def test_the_scheduler_waits_for_an_open_stage_then_runs_the_loop_that_settles_it(two_versions: Store,
+                                                                                 tmp_path: Path) -> None:
+    from tests.loop.test_scheduler import Recorder
+    from tunelab.loop.scheduler import LoopScheduler
+
+    store = two_versions
+    path = tmp_path / "loop.yaml"
+    path.write_text(f"model: intents\ngolden: golden.csv\nruns_dir: {tmp_path / 'runs'}\n"
+                    "trigger: {every_corrections: 1}\npromotion: {stage: canary, stage_requests: 2}\n",
+                    encoding="utf-8")
+    stage_by_hand(store, load_policy(path, "intents"), tmp_path)
+    correct(store, "intents", 1, "refund money", "refund")  # due by corrections: not while the stage is open
+    runner = Recorder()
+    scheduler = LoopScheduler(store, [path], db_url=store.url, runner=runner)
+    (tick,) = scheduler.tick()
+    assert (tick.status, tick.detail) == ("not due", "canary of v2: 0 of 2 live predictions") and not runner.calls
+    live(store, 2, ["refund", "shipping"])
+    (tick,) = scheduler.tick()
+    assert tick.status == "ran" and "canary of v2: 2 of 2 live predictions; ready to settle" in tick.detail
+    assert "--if-due" in runner.calls[0][0]
