@@ -54,7 +54,7 @@ def test_migrations_match_schema(db_url: str) -> None:
     try:
         migrate(engine)
         assert schema_diff(engine) == [], "the tables and the migrations differ"
-        assert current_revision(engine) == head() == "0010"
+        assert current_revision(engine) == head() == "0011"
     finally:
         engine.dispose()
 

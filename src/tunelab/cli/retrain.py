@@ -26,6 +26,8 @@ def run(
     dry_run: Annotated[bool, Opt("--dry-run", help="Build and write the merged data set, then stop.")] = False,
     if_due: Annotated[bool, Opt("--if-due", help="Only when the policy's trigger says a retrain is due.")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No training progress.")] = False,
+    settle_now: Annotated[bool, Opt("--settle-now", help="With a shadow or canary stage open: decide now on the "
+                                    "live traffic seen so far (same rule).")] = False,
     db: Db = None,
     as_json: AsJson = False,
 ) -> None:
@@ -34,11 +36,17 @@ def run(
     from tunelab.loop.run import run_loop
 
     outcome = run_loop(_store(db), load_policy(policy, model), dry_run=dry_run, if_due=if_due,
-                       show_progress=not quiet)
+                       show_progress=not quiet, settle_now=settle_now)
     if as_json:
         _print({"folder": str(outcome.folder) if outcome.folder else None, "due": asdict(outcome.due),
                 "counts": asdict(outcome.counts) if outcome.counts else None, "dry_run": outcome.dry_run,
-                "decision": outcome.decision.to_dict() if outcome.decision else None})
+                "decision": outcome.decision.to_dict() if outcome.decision else None,
+                "stage": {"id": outcome.stage.stage.id, "kind": outcome.stage.stage.kind, "seen": outcome.stage.seen,
+                          "requests": outcome.stage.stage.requests, "ready": outcome.stage.ready}
+                if outcome.stage else None})
+        return
+    if outcome.stage is not None:
+        _show_stage(model, outcome)
         return
     if outcome.counts is None:
         print(f"{model}: not due ({outcome.due.why})")
@@ -55,6 +63,19 @@ def run(
               f"{s['test']} p = {s['p_value']:.4g} ({s['detail']})")
         print(f"{d.decision.upper()}: challenger v{d.challenger_version} vs champion v{d.champion_version}: {d.reason}")
         print(f"report: {d.report_path}")
+
+
+def _show_stage(model: str, outcome: Any) -> None:
+    """An open stage: its progress; a settled one: the decision."""
+    if outcome.decision is None:
+        print(f"{model}: in {outcome.stage.why}; nothing trained while the stage is open "
+              "(`--settle-now` decides on what was seen)")
+        return
+    d, s = outcome.decision, outcome.decision.summary
+    agreement = s.get("shadow_agreement")
+    print(f"{model}: {outcome.stage.why}" + (f", agreement {100 * agreement:.1f}%" if agreement is not None else ""))
+    print(f"{d.decision.upper()}: challenger v{d.challenger_version} vs champion v{d.champion_version}: {d.reason}")
+    print(f"report: {d.report_path}")
 
 
 @loop_app.command("history")

@@ -16,6 +16,12 @@
       significance: 0.05          # the paired test's p must be below this (McNemar mid-p; NER: bootstrap)
       max_class_drop: 2.0         # no class's F1 on the golden set may drop by more points than this
       min_golden_size: 30
+      stage: none                 # none | shadow | canary: what a challenger that passed the golden set goes through
+      stage_requests: 200         # live predictions the stage waits for (shadow: scored; canary: answered)
+      stage_hours: null           # also end the stage after this many hours (null: only by requests)
+      canary_share: 0.1           # canary: share of callers the challenger answers (the A/B split)
+      min_agreement: 0.0          # shadow: refuse below this agreement with the champion's live answers
+      max_feedback_drop: 5.0      # refuse when the challenger's feedback accuracy in the stage is lower by more points
 
 A file may also hold several models' policies under `models: {NAME: {...}}`.
 """
@@ -31,6 +37,7 @@ from tunelab.fields import Problems, read_dataclass, read_yaml_mapping
 
 SCHEDULES = ("hourly", "daily", "weekly")
 TESTS = ("auto", "mcnemar-midp", "mcnemar-exact", "bootstrap")
+STAGES = ("none", "shadow", "canary")
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,22 @@ class PromotionPolicy:
     """Largest drop of any class's F1 on the golden set, in points (0-100)."""
     min_golden_size: int = 30
     """Refuse to decide on a golden set smaller than this."""
+    stage: str = "none"
+    """none: promote at once; shadow: the server also runs the challenger on live requests (it never answers) and
+    the next `loop run` after `stage_requests` decides on its agreement; canary: the challenger answers
+    `canary_share` of the callers through the A/B split and the next `loop run` after `stage_requests` decides on
+    the feedback."""
+    stage_requests: int = 200
+    """Live predictions the stage waits for: scored in shadow, answered by the challenger in a canary."""
+    stage_hours: float | None = None
+    """Also end the stage when this many hours have passed (deciding on what was seen); null: only by requests."""
+    canary_share: float = 0.1
+    """Canary: the share (0-1, exclusive) of callers the challenger answers; sticky per caller, as the A/B split."""
+    min_agreement: float = 0.0
+    """Shadow: refuse when the challenger agrees with the champion's live answers less often than this (0-1)."""
+    max_feedback_drop: float = 5.0
+    """Refuse when, on the stage's predictions with feedback, the challenger's accuracy is lower than the
+    champion's by more than this many points (0-100); no feedback: not decisive."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +137,12 @@ def check_policy(policy: LoopPolicy, problems: Problems, prefix: str = "") -> No
         (0 <= p.max_class_drop <= 100, "promotion.max_class_drop", "must be in [0, 100] (points)"),
         (p.min_golden_size >= 1, "promotion.min_golden_size", "must be >= 1"),
         (100 <= p.bootstrap_samples <= 100_000, "promotion.bootstrap_samples", "must be in [100, 100000]"),
+        (p.stage in STAGES, "promotion.stage", f"must be one of {', '.join(STAGES)}, got {p.stage!r}"),
+        (1 <= p.stage_requests <= 10_000_000, "promotion.stage_requests", "must be in [1, 10000000]"),
+        (p.stage_hours is None or p.stage_hours > 0, "promotion.stage_hours", "must be > 0 or null"),
+        (0 < p.canary_share < 1, "promotion.canary_share", "must be in (0, 1)"),
+        (0 <= p.min_agreement <= 1, "promotion.min_agreement", "must be in [0, 1]"),
+        (0 <= p.max_feedback_drop <= 100, "promotion.max_feedback_drop", "must be in [0, 100] (points)"),
         (policy.recent_corrections >= 0, "recent_corrections", "must be >= 0"),
         (0 <= policy.shadow_texts <= 100_000, "shadow_texts", "must be in [0, 100000]"),
     ]

@@ -14,6 +14,7 @@ from tunelab.registry import Store, VersionInfo
 
 PROMOTED = "promoted"
 REFUSED = "refused"
+STAGED = "staged"  # passed the golden set; in its shadow or canary stage (a later decision settles it)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@
 champion (the policy's alias) -> its config.yaml -> base training file + corrections, golden texts left out
 -> train the challenger with the champion's config -> register it -> both models on the golden set (decisive)
 and on the recent corrections (reported) -> promote or refuse -> decision.json in the loop folder + a registry row.
+
+With `promotion.stage` shadow or canary, a challenger that passes is `staged` instead of promoted: a later run
+settles its stage once the live traffic is in (`tunelab.loop.staging`), and trains nothing while it is open.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from tunelab.loop.dataset import (
 )
 from tunelab.loop.decide import Comparison, answer_of, compare, decide
 from tunelab.loop.policy import LoopPolicy
-from tunelab.loop.records import PROMOTED, REFUSED, DecisionRow, last_decision, record_decision
+from tunelab.loop.records import PROMOTED, REFUSED, STAGED, DecisionRow, last_decision, record_decision
 from tunelab.loop.shadow import ShadowReport, logged_traffic, shadow_report
+from tunelab.loop.stages import current_stage
+from tunelab.loop.staging import StageProgress, begin_stage, settle_stage, stage_progress
 from tunelab.registry import Store, VersionInfo
 from tunelab.tasks import Task, get_task
 
@@ -53,6 +58,7 @@ class LoopOutcome:
     due: Due
     decision: DecisionRow | None = None
     dry_run: bool = False
+    stage: StageProgress | None = None  # the open shadow or canary stage this run looked at (settled or not)
 
 
 def find_champion(store: Store, model: str, alias: str) -> VersionInfo:
@@ -87,9 +93,13 @@ def check_due(store: Store, policy: LoopPolicy, corrections: list[Correction], n
 
 
 def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due: bool = False,
-             show_progress: bool = False) -> LoopOutcome:
+             show_progress: bool = False, settle_now: bool = False) -> LoopOutcome:
     """Run the loop once for `policy.model` (see the module docstring). `if_due`: only when the trigger says so;
-    `dry_run`: build and write the merged data set and stop before training."""
+    `dry_run`: build and write the merged data set and stop before training. While a stage is open, the run only
+    settles it when its traffic is in, or at once with `settle_now` (nothing is trained)."""
+    open_stage = current_stage(store, policy.model)
+    if open_stage is not None:
+        return _settle(store, policy, stage_progress(store, open_stage), dry_run, settle_now)
     champion, task, corrections, hash_only, due = _standing(store, policy)
     config = load_config(Path(champion.run_path) / "config.yaml")
     if if_due and not due.due:
@@ -116,8 +126,21 @@ def run_loop(store: Store, policy: LoopPolicy, *, dry_run: bool = False, if_due:
 
 def due_now(store: Store, policy: LoopPolicy) -> Due:
     """Whether `policy.model` is due for a retrain now (what `run_loop(if_due=True)` checks first), without
-    building anything: the scheduler asks this before it starts a training process."""
+    building anything: the scheduler asks this before it starts a training process. With a stage open: due
+    when its live traffic is in (the run settles it)."""
+    stage = current_stage(store, policy.model)
+    if stage is not None:
+        progress = stage_progress(store, stage)
+        return Due(progress.ready, progress.why + ("; ready to settle" if progress.ready else ""), 0)
     return _standing(store, policy)[-1]
+
+
+def _settle(store: Store, policy: LoopPolicy, progress: StageProgress, dry_run: bool,
+            now: bool) -> LoopOutcome:
+    due = Due(progress.ready, progress.why, 0)
+    if not (progress.ready or now) or dry_run:
+        return LoopOutcome(None, None, due, stage=progress, dry_run=dry_run)
+    return LoopOutcome(None, None, due, settle_stage(store, policy, progress.stage), stage=progress)
 
 
 def _standing(store: Store, policy: LoopPolicy) -> tuple[VersionInfo, Task, list[Correction], int, Due]:
@@ -154,15 +177,22 @@ def _decide(store: Store, policy: LoopPolicy, champion: VersionInfo, challenger:
     """Promote or refuse by the policy's rules; write decision.json and the registry row."""
     rules = policy.promotion
     decision = decide(on_golden, rules)
-    if decision.promote:
+    staged = decision.promote and rules.stage != "none"
+    verdict = STAGED if staged else PROMOTED if decision.promote else REFUSED
+    reason = f"{decision.reason}; in {rules.stage} until {rules.stage_requests} live predictions" if staged \
+        else decision.reason
+    if decision.promote and not staged:
         store.set_alias(policy.model, rules.alias, challenger.version, actor="loop")
-    report = _report(policy, champion, challenger, counts, on_golden, on_recent, decision.reason, decision.promote)
+    report = _report(policy, champion, challenger, counts, on_golden, on_recent, reason, verdict)
     report["shadow"] = asdict(shadow) if shadow else None
     write_json_atomic(folder / REPORT, report)
     summary = {**_summary(on_golden, counts), "shadow_agreement": shadow.agreement if shadow else None}
-    return record_decision(store, DecisionRow(
-        0, policy.model, rules.alias, champion.version, challenger.version, PROMOTED if decision.promote else REFUSED,
-        decision.reason, summary, str(folder / REPORT), counts.last_feedback_id, datetime.now(UTC)))
+    row = record_decision(store, DecisionRow(
+        0, policy.model, rules.alias, champion.version, challenger.version, verdict, reason, summary,
+        str(folder / REPORT), counts.last_feedback_id, datetime.now(UTC)))
+    if staged:
+        begin_stage(store, policy, row)
+    return row
 
 
 def _new_folder(policy: LoopPolicy) -> Path:
@@ -225,8 +255,8 @@ def _summary(golden: Comparison, counts: MergeCounts) -> dict[str, Any]:
 
 
 def _report(policy: LoopPolicy, champion: VersionInfo, challenger: VersionInfo, counts: MergeCounts,
-            golden: Comparison, recent: Comparison | None, reason: str, promoted: bool) -> dict[str, Any]:
-    return {"model": policy.model, "decision": PROMOTED if promoted else REFUSED, "reason": reason,
+            golden: Comparison, recent: Comparison | None, reason: str, verdict: str) -> dict[str, Any]:
+    return {"model": policy.model, "decision": verdict, "reason": reason,
             "champion": {"version": champion.version, "run_path": champion.run_path},
             "challenger": {"version": challenger.version, "run_path": challenger.run_path},
             "data": asdict(counts), "golden": golden.to_dict(), "recent_corrections": recent.to_dict() if recent

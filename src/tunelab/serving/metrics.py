@@ -29,6 +29,9 @@ class Metrics:
         self.feedback = Counter("tunelab_feedback", "Feedback items per model version",
                                 ["model", "version"], registry=r)
         self.models_loaded = Gauge("tunelab_models_loaded", "Model versions in memory", registry=r)
+        self.shadow_texts = Counter("tunelab_shadow_texts", "Live texts for a shadow challenger by outcome: scored, "
+                                    "failed or dropped (too much shadow work waiting)", ["model", "version", "outcome"],
+                                    registry=r)
         self.queued = Gauge("tunelab_batcher_queued", "Requests waiting for a batch", registry=r)
 
     def render(self) -> bytes:

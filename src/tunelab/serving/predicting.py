@@ -1,5 +1,5 @@
 """The predict path, readable in one place: resolve the version -> load it (LRU) -> micro-batch -> forward pass
--> log every prediction -> answer."""
+-> log every prediction -> answer (-> a shadow challenger, if the loop holds one, scores the texts afterwards)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tunelab.serving.metrics import Metrics
 from tunelab.serving.models import LoadedModel, ModelCache
 from tunelab.serving.routing import RouteCache
 from tunelab.serving.settings import ServeSettings
+from tunelab.serving.shadowing import Shadowing
 
 if TYPE_CHECKING:
     from tunelab.inference.explain import Explanation
@@ -51,7 +52,7 @@ class Predictions:
     """Predict for registered models: routing, the model cache, the micro-batcher, the prediction log."""
 
     def __init__(self, settings: ServeSettings, store: Store, routes: RouteCache, models: ModelCache,
-                 metrics: Metrics, usage: UsageMeter, redactor: Redactor) -> None:
+                 metrics: Metrics, usage: UsageMeter, redactor: Redactor, shadow: Shadowing | None = None) -> None:
         self.settings = settings
         self.store = store
         self.routes = routes
@@ -59,6 +60,7 @@ class Predictions:
         self.metrics = metrics
         self.usage = usage
         self.redactor = redactor  # the log gets the redacted text; the model saw the original
+        self.shadow = shadow  # the loop's shadow challenger, run after the answer is computed
         self.batcher = self._new_batcher()
 
     def _new_batcher(self) -> MicroBatcher:
@@ -101,10 +103,13 @@ class Predictions:
         self.metrics.predict_requests.labels(*labels, caller.label).inc()
         self.metrics.predict_texts.labels(*labels, caller.label).inc(len(texts))
         self.usage.add(caller.key_id, requests=1, texts=len(texts), tokens=tokens)
+        answered = outputs
         if ood:
             outputs = await self._with_ood(loaded, texts, outputs)
         if explain:
             outputs = await self._with_explanations(loaded, texts, outputs, explain)
+        if self.shadow is not None:  # scheduled, never awaited: the caller gets the champion's answer now
+            self.shadow.after(version, texts, answered)
         return Served(version, outputs, tokens)
 
     async def explain(self, ref: ModelRef, text: str, caller: Caller, caller_id: str, *, label: str | None,
@@ -188,3 +193,6 @@ class Predictions:
 
     async def stop(self) -> None:
         await self.batcher.close()
+        if self.shadow is not None:
+            await self.shadow.drain()
+            self.shadow.close()

@@ -6,7 +6,8 @@ reach them through `deps.Services` (an `Annotated` dependency), never by importi
     settings ─► Store ─┬─► Authenticator, UsageMeter
                        ├─► RouteCache ─► ModelAdmin (every routing write invalidates the cache)
                        ├─► ModelCache (one LRU for /v1/models, the assistants' classifiers, the monitors' models)
-                       ├─► Predictions (routing + cache + micro-batcher + prediction log)
+                       ├─► Predictions (routing + cache + micro-batcher + prediction log + Shadowing: the
+                       │   loop's shadow challenger scores live requests after they are answered)
     settings ─► Redactor (privacy_*): every stored text passes it (predictions, feedback, turns, monitor items)
                        ├─► Desk (assistants) and MonitorHub (monitors), loading models through the ModelCache
                        ├─► RecommenderHub (registered recommenders, an LRU of --max-models loaded builds)
@@ -45,6 +46,7 @@ from tunelab.serving.predicting import Predictions
 from tunelab.serving.replicas import CHANGE_POLL_S, ChangeWatcher, build_limiter
 from tunelab.serving.routing import ModelAdmin, RouteCache
 from tunelab.serving.settings import ServeSettings
+from tunelab.serving.shadowing import Shadowing
 
 log = logging.getLogger("tunelab.serve")
 DELIVERY_INTERVAL_S = 2.0  # monitor webhooks: how often the outbox is worked
@@ -106,10 +108,12 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
                               ner_model=settings.privacy_ner_model or None)
     auth = Authenticator(store, enabled=settings.auth, rate_per_s=settings.rate_per_s, burst=settings.burst,
                          cache_s=settings.key_cache_s, limiter=limiter)
+    shadow = Shadowing(store, models, redactor, metrics, ttl=settings.registry_cache_s,
+                       batch_size=settings.infer_batch_size)
     return Services(
         settings=settings, store=store, metrics=metrics, auth=auth, usage=usage, routes=routes,
         admin=ModelAdmin(store, routes), models=models,
-        predictions=Predictions(settings, store, routes, models, metrics, usage, redactor),
+        predictions=Predictions(settings, store, routes, models, metrics, usage, redactor, shadow),
         desk=Desk(store, log_text=settings.log_text, loader=models.load_path, redactor=redactor),
         hub=MonitorHub(store, policy=monitor_policy(settings), loader=models.load_path, redactor=redactor),
         recommenders=RecommenderHub(store, settings.max_models),
@@ -123,7 +127,7 @@ async def start(services: Services) -> None:
     changes made through other processes (keys, routing, monitor configs) and the retraining scheduler."""
     services.predictions.start()
     watcher = ChangeWatcher(services.store.engine, {KEYS: services.auth.forget_all,
-                                                    ROUTING: services.routes.invalidate,
+                                                    ROUTING: lambda: routing_changed(services),
                                                     MONITORS: services.hub.forget_all})
     watcher.poll()  # the counters as they are now: caches filled from here on follow later changes
     services.tasks = [
@@ -148,6 +152,13 @@ async def stop(services: Services) -> None:
         log.exception("could not flush usage counters")
     services.auth.limiter.close()
     services.store.close()
+
+
+def routing_changed(services: Services) -> None:
+    """Aliases, splits or loop stages changed through another process: drop what this one cached of them."""
+    services.routes.invalidate()
+    if services.predictions.shadow is not None:
+        services.predictions.shadow.forget()
 
 
 def purge(services: Services) -> int:
