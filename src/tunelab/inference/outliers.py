@@ -83,13 +83,14 @@ def _squared_distances(features: np.ndarray, means: np.ndarray, precision: np.nd
     return (xp * x).sum(1)[:, None] - 2 * xp @ m.T + ((m @ p) * m).sum(1)[None, :]
 
 
-def knn_distance(stats: OodStats, features: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """(n,) 1 - cosine similarity to the k-th nearest bank row."""
+def knn_distance(stats: OodStats, features: np.ndarray, chunk: int = 256, k: int | None = None) -> np.ndarray:
+    """(n,) 1 - cosine similarity to the k-th nearest bank row (`k`: the statistics' own unless given)."""
     q = _unit(features)
+    k = min(k or stats.k, len(stats.bank))
     out = np.empty(len(q), dtype=np.float32)
     for start in range(0, len(q), chunk):
         sims = q[start:start + chunk] @ stats.bank.T
-        kth = np.partition(-sims, stats.k - 1, axis=1)[:, stats.k - 1]
+        kth = np.partition(-sims, k - 1, axis=1)[:, k - 1]
         out[start:start + chunk] = 1 + kth
     return out
 

@@ -57,7 +57,9 @@ def test_knn_and_energy() -> None:
     confident, flat = np.array([[10.0, 0.0, 0.0]]), np.array([[1.0, 1.0, 1.0]])
     assert energy(confident)[0] < energy(flat)[0]
     c = compute_components(stats, x[:2], np.vstack([confident, flat]), None)
-    assert c.names == ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn")
+    assert c.names == ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "nearest")
+    # the nearest row of a training question is itself; its 3rd nearest is farther
+    assert np.allclose(c.values["nearest"], 0.0, atol=1e-5) and (c.values["knn"] > c.values["nearest"]).all()
     assert c.values["msp"][0] < c.values["msp"][1]
 
 
@@ -188,7 +190,7 @@ def test_built_assistant_stores_statistics_and_shows_components(built: Path) -> 
     for answer in assistant.answer(["hello world", "please refund my order", "zebra quantum violin"]):
         ood = answer.evidence["out_of_scope"]
         assert ood["method"] == "combined" and ood["threshold"] == assistant.thresholds.ood
-        assert set(ood["components"]) == {"msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "faq"}
+        assert set(ood["components"]) == {"msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "nearest", "faq"}
         assert (answer.route == "handoff") == (ood["score"] >= ood["threshold"])
 
 

@@ -7,6 +7,7 @@
                  covariance (shrunk towards a scaled identity)
     relative_mahalanobis  mahalanobis minus the distance under one Gaussian fitted on all training questions
     knn          1 - cosine similarity to the k-th nearest training question (normalised pooled features)
+    nearest      the same for the nearest one (k = 1): sharper where an intent's phrasings are few and varied
     faq          1 - cosine similarity to the nearest FAQ phrasing
     combined     a logistic regression on the standardised scores above, fitted on the calibration split
 
@@ -34,8 +35,8 @@ from tunelab.inference.outliers import (
     save_stats,
 )
 
-COMPONENTS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "faq")
-CLASSIFIER_COMPONENTS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn")
+COMPONENTS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "nearest", "faq")
+CLASSIFIER_COMPONENTS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "nearest")
 METHODS = ("combined", *COMPONENTS)
 MODEL_FILE = "ood.json"
 
@@ -74,6 +75,7 @@ def compute_components(stats: OodStats | None, features: np.ndarray | None, logi
         if stats.background_mean is not None:
             values["relative_mahalanobis"] = relative_mahalanobis(stats, features)
         values["knn"] = knn_distance(stats, features)
+        values["nearest"] = knn_distance(stats, features, k=1)
     if faq_similarity is not None:
         values["faq"] = (1 - faq_similarity).astype(np.float32)
     return Components(values)
