@@ -69,12 +69,14 @@ class ModelConfig:
 class TrainConfig:
     """How to train: method, optimiser, schedule, stopping, checkpoints."""
 
-    method: str = "full"
-    """full, lora, adalora or probe (frozen encoder, head only)."""
+    method: str | None = None
+    """full, lora, adalora or probe (frozen encoder, head only); default full (under --privacy dp: the DP
+    default, see training/defaults.py)."""
     epochs: int | None = None
     """Passes over train; default from data size."""
     batch_size: int | None = None
-    """Examples per step; default from data size."""
+    """Examples per step; default from data size (under --privacy dp: the expected size of a Poisson-sampled
+    batch, default a large share of the data)."""
     max_tokens: int | None = None
     """Token-budget batching: each step takes as many length-grouped examples as fit in this many padded
     tokens (instead of batch_size examples). Off by default."""
@@ -82,7 +84,7 @@ class TrainConfig:
     """Memory bound on one step's activations: a batch estimated above it runs as micro-batches whose gradients add
     up to the same step (same examples per update). 0 turns the split off."""
     lr: float | None = None
-    """Peak learning rate; default depends on the method."""
+    """Peak learning rate; default depends on the method (and is larger under --privacy dp)."""
     warmup_ratio: float = 0.06
     """Share of steps with linear warm-up."""
     power: float = 1.0
@@ -148,7 +150,8 @@ class RunConfig:
 
         d, m, t = self.data, self.model, self.train
         checks: list[tuple[bool, str, str]] = [
-            (t.method in METHODS, "train.method", f"must be one of {', '.join(METHODS)}, got {t.method!r}"),
+            (t.method is None or t.method in METHODS, "train.method",
+             f"must be one of {', '.join(METHODS)}, got {t.method!r}"),
             (t.precision in PRECISIONS, "train.precision", f"must be one of {', '.join(PRECISIONS)}"),
             (d.task in TASK_NAMES, "data.task", f"must be one of {', '.join(TASK_NAMES)}, got {d.task!r}"),
             (0 <= d.dev_fraction < 0.5, "data.dev_fraction", "must be in [0, 0.5)"),
