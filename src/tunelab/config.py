@@ -121,8 +121,9 @@ class TrainConfig:
     """DP: the privacy budget ε to spend over the planned steps (e.g. 8)."""
     delta: float | None = None
     """DP: δ; default min(1e-5, 1 / (10 x training examples))."""
-    dp_max_grad_norm: float = 1.0
-    """DP: each example's gradient is clipped to this norm before the noise is added."""
+    dp_max_grad_norm: float = 0.5
+    """DP: each example's gradient is clipped to this norm before the noise is added (0.5: see
+    training/defaults.py)."""
     few_shot: str = "auto"
     """Few-shot recipe for single-label classification (contrastive pairs, then a logistic-regression head, as
     SetFit does): auto (when the median training examples per class is at most --few-shot-threshold), always

@@ -134,8 +134,37 @@ def test_a_run_on_dp_defaults_records_them_and_the_accountants_epsilon(intent_cs
         pytest.approx(privacy["epsilon"], abs=1e-4)
     card = (tmp_path / "dp" / "README.md").read_text(encoding="utf-8")
     assert "method probe, expected batch 64 (Poisson sampling), lr 0.2 (DP defaults: method, batch_size" in card
-    base, tuned = load_file(str(tiny_model / "model.safetensors")), load_file(str(tmp_path / "dp" / "model.safetensors"))
+    base = load_file(str(tiny_model / "model.safetensors"))
+    tuned = load_file(str(tmp_path / "dp" / "model.safetensors"))
     layer = next(k for k in base if "layer.0.attention.self.query.weight" in k)
     assert np.array_equal(base[layer], tuned[next(k for k in tuned if k.endswith(layer.split("bert.")[-1]))])
     assert '"pooling": "mean"' in (tmp_path / "dp" / "config.json").read_text(encoding="utf-8")
     assert len(tunelab.load(tmp_path / "dp").predict(["where is my card"])) == 1
+
+
+def test_a_batch_run_in_pieces_takes_the_same_private_step(intent_csv: Path, tiny_model: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import tunelab.training.loop as loop
+
+    cuts: dict[int, list[int]] = {0: [], 1: []}
+    budget = 0
+
+    def spy(*args: object) -> list[list[int]]:
+        pieces = real(*args)  # type: ignore[arg-type]
+        cuts[budget].append(len(pieces))
+        return pieces
+
+    real = loop.physical_batches
+    monkeypatch.setattr(loop, "physical_batches", spy)
+    tuned = {}
+    for budget in (0, 1):  # no split, then 1 MB: per-example gradients of the whole model fit a few at a time
+        tunelab.train(data=str(intent_csv), model=str(tiny_model), output=str(tmp_path / f"b{budget}"),
+                      method="full", privacy="dp", epsilon=8.0, epochs=1, batch_size=16, lr=1e-3, dropout=0.0,
+                      activation_budget_mb=budget, show_progress=False, seed=3)
+        tuned[budget] = load_file(str(tmp_path / f"b{budget}" / "model.safetensors"))
+    assert set(cuts[0]) <= {1} and max(cuts[1]) > 2  # the same Poisson batches, cut into pieces the second time
+    base = load_file(str(tiny_model / "model.safetensors"))
+    key = next(k for k in tuned[0] if k.endswith("layer.0.attention.self.query.weight"))
+    assert not np.array_equal(tuned[0][key], base[next(k for k in base if k.endswith(key.split("bert.")[-1]))])
+    for name in tuned[0]:  # clipped per example and noised once per batch either way: the same update
+        np.testing.assert_allclose(tuned[0][name], tuned[1][name], atol=2e-5, err_msg=name)

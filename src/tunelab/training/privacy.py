@@ -5,6 +5,9 @@ What the guarantee needs, and what this module does for it:
 - Poisson sampling: each step takes every training example with probability q = batch_size / n (so batch sizes
   vary; length grouping, which would make batches depend on other examples, is off), for exactly the planned
   number of steps (epochs x n / batch_size). The noise multiplier is chosen for the target ε at that plan.
+- A Poisson batch too large for memory runs as pieces (Opacus's virtual steps, as its BatchMemoryManager takes
+  them): each piece's per-example gradients are clipped and added up, and the sum is noised once per batch, so
+  the accounting is the batch's, whatever the pieces.
 - Per-example gradients are clipped to `dp_max_grad_norm` (Opacus's GradSampleModule and DPOptimizer); the word
   and position embeddings are frozen (they would need per-example gradients of the whole vocabulary, and the
   position-id buffer built with batch size 1 gives wrongly shaped ones: opacus issue 841).
@@ -121,6 +124,31 @@ def prepare_private(model: Any, method: str) -> None:
     freeze_embeddings(model)
     if method == "probe" and can_mean_pool(model):
         use_mean_pooling(model)
+
+
+# Opacus holds each example's gradient, its clipped copy and the sum's share: about 3 fp32 copies per weight
+GRADIENT_COPIES = 3
+
+
+def physical_batches(batch: list[int], widths: list[int], dims: tuple[int, int, int] | None, budget_mb: int,
+                     trainable: int) -> list[list[int]]:
+    """`batch` cut into pieces whose activations (`micro_batches`) and per-example gradients (`trainable` weights)
+    fit `budget_mb`; one piece when it fits or when `budget_mb` is 0."""
+    from tunelab.training.batching import micro_batches
+
+    if not budget_mb:
+        return [list(batch)]
+    cap = max(1, budget_mb * 2**20 // (4 * GRADIENT_COPIES * max(1, trainable)))
+    return [piece[i : i + cap] for piece in micro_batches(batch, widths, dims, budget_mb)
+            for i in range(0, len(piece), cap)]
+
+
+def skip_step(optimizer: Any) -> None:
+    """After a piece that is not its batch's last: clip and add up its per-example gradients, without noise or an
+    update (the DP optimizer keeps the sum for the batch's step)."""
+    optimizer.signal_skip_step(do_skip=True)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def freeze_embeddings(model: Any) -> None:
