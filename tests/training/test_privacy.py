@@ -139,6 +139,7 @@ def test_a_run_on_dp_defaults_records_them_and_the_accountants_epsilon(intent_cs
     layer = next(k for k in base if "layer.0.attention.self.query.weight" in k)
     assert np.array_equal(base[layer], tuned[next(k for k in tuned if k.endswith(layer.split("bert.")[-1]))])
     assert '"pooling": "mean"' in (tmp_path / "dp" / "config.json").read_text(encoding="utf-8")
+    assert privacy["pooling"] == "mean" and "tunelab.pooling = mean" in card
     assert len(tunelab.load(tmp_path / "dp").predict(["where is my card"])) == 1
 
 

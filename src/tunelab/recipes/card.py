@@ -157,4 +157,7 @@ def _dp_settings(privacy: dict[str, Any]) -> str:
         return ""
     defaults = privacy.get("defaults") or []
     return (f"; method {privacy['method']}, expected batch {privacy['expected_batch_size']} (Poisson sampling), "
-            f"lr {privacy['lr']:g}" + (f" (DP defaults: {', '.join(defaults)})" if defaults else ""))
+            f"lr {privacy['lr']:g}" + (f" (DP defaults: {', '.join(defaults)})" if defaults else "")
+            + ("; the head reads the normalised mean of the token states (config.json: tunelab.pooling = mean), "
+               "which `tunelab.load` restores and plain transformers does not ([CLS] pooling)"
+               if privacy.get("pooling") == "mean" else ""))

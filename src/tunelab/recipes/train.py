@@ -159,7 +159,8 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
         splits=_split_summary(bundle),
         versions=library_versions(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         precision=precision.dtype, artifacts=artifacts,
-        privacy=privacy.record(result.state.global_step) if privacy else {},
+        privacy={**privacy.record(result.state.global_step), "pooling": pooling_of(model) or "model"} if privacy
+        else {},
         few_shot=few_shot.record(result.state.samples_seen, pooling_of(model)) if task.spec.single_label else {})
     write_model_card(run_dir, manifest, config)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
