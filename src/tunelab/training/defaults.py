@@ -28,7 +28,7 @@ FEW_SHOT_MEDIAN = 16.0
 DEEP_FULL_LR = 3e-5
 # Differential privacy (--privacy dp). At TuneLab's non-private defaults (full, batch 32, lr 2e-4) every DP run on
 # 2,000 Twitter financial news tweets (MiniLM, 3 epochs) stayed at the majority class, at ε = 1, 3 and 8; LoRA at
-# an expected batch of 256 and lr 5e-3 diverged (loss 2.3 in epoch 2) and held 9 GB of per-example gradients.
+# an expected batch of 256 and lr 5e-3 diverged (loss 2.3 in epoch 2), its process at 9.3 GB resident.
 # The noise's share of a step grows with the number of trained weights, so DP trains the head alone (1,155 weights
 # for MiniLM's 3 classes) on the encoder's mean-pooled sentence embedding (models/pooling.py), in Poisson batches
 # of about n/16 examples (Li et al. 2022 and Yu et al. 2022: DP wants large batches) at a large rate. Swept with the
@@ -36,8 +36,8 @@ DEEP_FULL_LR = 3e-5
 # lr 0.1 gave 0.727/0.723/0.721 and lr 0.03 stayed near the majority (0.649-0.672); batch 128 at lr 0.2 gave 0.729
 # clipping at 1.0 and 0.732 at 0.5 (train.dp_max_grad_norm's default), lr 0.5 0.724; without the noise the same
 # steps reach 0.756-0.764, and a converged logistic regression on the embeddings 0.779. The first TuneLab run on
-# these defaults (clipping at 1.0) tested 0.717 at ε = 8. The adapters' and full fine-tuning's DP rates are the
-# papers' (unmeasured here): they apply when the user picks those methods.
+# these defaults (clipping at 1.0) tested 0.717 at ε = 8, bench-dp-quick's (at 0.5) 0.729. The adapters' and full
+# fine-tuning's DP rates are the papers' (unmeasured here): they apply when the user picks those methods.
 DP_METHOD = "probe"
 DP_LEARNING_RATES = {"full": 5e-4, "lora": 1e-3, "adalora": 1e-3, "probe": 0.2}
 DP_BATCHES_PER_EPOCH = 16
