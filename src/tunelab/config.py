@@ -70,13 +70,13 @@ class TrainConfig:
     """How to train: method, optimiser, schedule, stopping, checkpoints."""
 
     method: str | None = None
-    """full, lora, adalora or probe (frozen encoder, head only); default full (under --privacy dp: the DP
-    default, see training/defaults.py)."""
+    """full, lora, adalora or probe (frozen encoder, head only); default full, under --privacy dp probe (the head
+    on the mean-pooled sentence embedding; training/defaults.py)."""
     epochs: int | None = None
     """Passes over train; default from data size."""
     batch_size: int | None = None
     """Examples per step; default from data size (under --privacy dp: the expected size of a Poisson-sampled
-    batch, default a large share of the data)."""
+    batch, default about n/16, 64 to 1024)."""
     max_tokens: int | None = None
     """Token-budget batching: each step takes as many length-grouped examples as fit in this many padded
     tokens (instead of batch_size examples). Off by default."""
@@ -84,7 +84,7 @@ class TrainConfig:
     """Memory bound on one step's activations: a batch estimated above it runs as micro-batches whose gradients add
     up to the same step (same examples per update). 0 turns the split off."""
     lr: float | None = None
-    """Peak learning rate; default depends on the method (and is larger under --privacy dp)."""
+    """Peak learning rate; default depends on the method (and is larger under --privacy dp: 0.2 for probe)."""
     warmup_ratio: float = 0.06
     """Share of steps with linear warm-up."""
     power: float = 1.0
