@@ -69,12 +69,14 @@ class ModelConfig:
 class TrainConfig:
     """How to train: method, optimiser, schedule, stopping, checkpoints."""
 
-    method: str = "full"
-    """full, lora, adalora or probe (frozen encoder, head only)."""
+    method: str | None = None
+    """full, lora, adalora or probe (frozen encoder, head only); default full, under --privacy dp probe (the head
+    on the mean-pooled sentence embedding; training/defaults.py)."""
     epochs: int | None = None
     """Passes over train; default from data size."""
     batch_size: int | None = None
-    """Examples per step; default from data size."""
+    """Examples per step; default from data size (under --privacy dp: the expected size of a Poisson-sampled
+    batch, default about n/16, 64 to 1024)."""
     max_tokens: int | None = None
     """Token-budget batching: each step takes as many length-grouped examples as fit in this many padded
     tokens (instead of batch_size examples). Off by default."""
@@ -82,7 +84,7 @@ class TrainConfig:
     """Memory bound on one step's activations: a batch estimated above it runs as micro-batches whose gradients add
     up to the same step (same examples per update). 0 turns the split off."""
     lr: float | None = None
-    """Peak learning rate; default depends on the method."""
+    """Peak learning rate; default depends on the method (and is larger under --privacy dp: 0.2 for probe)."""
     warmup_ratio: float = 0.06
     """Share of steps with linear warm-up."""
     power: float = 1.0
@@ -119,8 +121,9 @@ class TrainConfig:
     """DP: the privacy budget ε to spend over the planned steps (e.g. 8)."""
     delta: float | None = None
     """DP: δ; default min(1e-5, 1 / (10 x training examples))."""
-    dp_max_grad_norm: float = 1.0
-    """DP: each example's gradient is clipped to this norm before the noise is added."""
+    dp_max_grad_norm: float = 0.5
+    """DP: each example's gradient is clipped to this norm before the noise is added (0.5: see
+    training/defaults.py)."""
     few_shot: str = "auto"
     """Few-shot recipe for single-label classification (contrastive pairs, then a logistic-regression head, as
     SetFit does): auto (when the median training examples per class is at most --few-shot-threshold), always
@@ -148,7 +151,8 @@ class RunConfig:
 
         d, m, t = self.data, self.model, self.train
         checks: list[tuple[bool, str, str]] = [
-            (t.method in METHODS, "train.method", f"must be one of {', '.join(METHODS)}, got {t.method!r}"),
+            (t.method is None or t.method in METHODS, "train.method",
+             f"must be one of {', '.join(METHODS)}, got {t.method!r}"),
             (t.precision in PRECISIONS, "train.precision", f"must be one of {', '.join(PRECISIONS)}"),
             (d.task in TASK_NAMES, "data.task", f"must be one of {', '.join(TASK_NAMES)}, got {d.task!r}"),
             (0 <= d.dev_fraction < 0.5, "data.dev_fraction", "must be in [0, 0.5)"),

@@ -147,4 +147,17 @@ def privacy_line(privacy: dict[str, Any]) -> str:
         return ""
     return (f"- Differential privacy: (ε = {privacy['epsilon']}, δ = {privacy['delta']:.2g}) spent over "
             f"{privacy['steps']} steps of {privacy['mechanism']}; noise multiplier "
-            f"{privacy['noise_multiplier']:.3f}, per-example clipping at {privacy['max_grad_norm']:g}\n")
+            f"{privacy['noise_multiplier']:.3f}, per-example clipping at {privacy['max_grad_norm']:g}"
+            + _dp_settings(privacy) + "\n")
+
+
+def _dp_settings(privacy: dict[str, Any]) -> str:
+    """The method, expected batch and rate a DP run trained with, and which were DP's defaults."""
+    if not privacy.get("method"):
+        return ""
+    defaults = privacy.get("defaults") or []
+    return (f"; method {privacy['method']}, expected batch {privacy['expected_batch_size']} (Poisson sampling), "
+            f"lr {privacy['lr']:g}" + (f" (DP defaults: {', '.join(defaults)})" if defaults else "")
+            + ("; the head reads the normalised mean of the token states (config.json: tunelab.pooling = mean), "
+               "which `tunelab.load` restores and plain transformers does not ([CLS] pooling)"
+               if privacy.get("pooling") == "mean" else ""))

@@ -28,13 +28,13 @@ from tunelab.tasks import Evaluation, Task, get_task
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.batching import count_steps
 from tunelab.training.contrastive import train_few_shot
-from tunelab.training.defaults import model_depth, resolve_defaults
+from tunelab.training.defaults import dp_defaults_taken, model_depth, resolve_defaults
 from tunelab.training.distributed import World, barrier, close_world, init_world, threads_per_rank
 from tunelab.training.fewshot import choose_few_shot
 from tunelab.training.loop import TrainData, train
 from tunelab.training.mfu import utilisation
 from tunelab.training.precision import choose_precision, set_threads
-from tunelab.training.privacy import check_private, freeze_embeddings, plan
+from tunelab.training.privacy import check_private, plan, prepare_private
 from tunelab.types import DatasetBundle, Split, TextExample
 
 
@@ -77,6 +77,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     model_path = resolve_model_path(config.model.name)
     tokenizer = load_tokenizer(model_path)
     labels = task.build_labels(bundle.train.examples)
+    dp_defaults = dp_defaults_taken(config)
     config = _resolve(config, task, bundle, tokenizer, labels, model_depth(model_path))
     few_shot = choose_few_shot(config.train, task.spec, _class_of_each(task, bundle.train),
                                distributed=world.distributed)
@@ -110,11 +111,12 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     model = apply_method(model, config.train, task.peft_task_type, total).to(precision.device)
     privacy = None
     if private:
-        freeze_embeddings(model)
-        privacy = plan(config.train, len(train_data.encoded))
+        prepare_private(model, config.train.method)
+        privacy = plan(config.train, len(train_data.encoded), dp_defaults)
         say(f"differential privacy: target ε {privacy.target_epsilon:g} at δ {privacy.delta:.2g} over "
             f"{privacy.planned_steps} steps: noise multiplier {privacy.noise_multiplier:.3f}, sampling rate "
-            f"{privacy.sample_rate:.4f}, per-example clipping at {privacy.max_grad_norm:g}")
+            f"{privacy.sample_rate:.4f}, per-example clipping at {privacy.max_grad_norm:g}"
+            + (f"; DP defaults for {', '.join(dp_defaults)}" if dp_defaults else ""))
     if few_shot.use:
         result = train_few_shot(model, task, labels, train_data, dev_data, config.train, precision=precision,
                                 pad_id=int(tokenizer.pad_token_id or 0), show_progress=show_progress,
@@ -157,7 +159,8 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
         splits=_split_summary(bundle),
         versions=library_versions(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         precision=precision.dtype, artifacts=artifacts,
-        privacy=privacy.record(result.state.global_step) if privacy else {},
+        privacy={**privacy.record(result.state.global_step), "pooling": pooling_of(model) or "model"} if privacy
+        else {},
         few_shot=few_shot.record(result.state.samples_seen, pooling_of(model)) if task.spec.single_label else {})
     write_model_card(run_dir, manifest, config)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)

@@ -82,7 +82,7 @@ def choose_few_shot(cfg: TrainConfig, spec: TaskSpec, train_labels: Sequence[str
 def _blocker(cfg: TrainConfig, spec: TaskSpec, classes: int, distributed: bool) -> str | None:
     if not spec.single_label or spec.per_token:
         return f"the few-shot recipe is for single-label classification, not {spec.name}"
-    if cfg.method != "full":
+    if (cfg.method or "full") != "full":  # None: not resolved yet (full unless DP, refused below)
         return f"the few-shot recipe fine-tunes the whole encoder; --method {cfg.method} was asked for"
     if cfg.privacy != "none":
         return "differentially private training runs the ordinary loop"

@@ -22,7 +22,7 @@ from tunelab.training.checkpoint import (
 )
 from tunelab.training.distributed import World, barrier, mean_over_ranks, shard, wrap
 from tunelab.training.precision import Precision
-from tunelab.training.privacy import PrivacyPlan, make_private, poisson_batches
+from tunelab.training.privacy import PrivacyPlan, make_private, physical_batches, poisson_batches, skip_step
 from tunelab.training.progress import Progress
 from tunelab.training.schedule import build_optimizer, build_scheduler
 from tunelab.types import Example, LabelSet
@@ -132,8 +132,10 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
                 dims: tuple[int, int, int] | None = None) -> float:
     """One optimiser step on `batch_ids`; the forward pass runs through `forward` (the model, DDP around it, which
     averages the gradients over the ranks during backward, or Opacus's per-example gradient module, whose
-    optimizer clips and noises). An empty batch (Poisson sampling under DP) only advances the schedule. A batch
-    whose activations would exceed `cfg.activation_budget_mb` runs as micro-batches: each one's loss is weighted by
+    optimizer clips and noises; a Poisson batch too large for memory runs as pieces whose clipped per-example
+    gradients add up before the one noised update, `training.privacy.physical_batches`). An empty batch (Poisson
+    sampling under DP) only advances the schedule. A batch whose activations would exceed
+    `cfg.activation_budget_mb` runs as micro-batches: each one's loss is weighted by
     its share of the batch, so the summed gradients are the whole batch's."""
     import torch
 
@@ -142,8 +144,8 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
         return 0.0
 
     widths = [len(data.encoded[i]) for i in batch_ids]
-    pieces = micro_batches(batch_ids, widths, dims, cfg.activation_budget_mb) \
-        if clip else [list(batch_ids)]  # DP-SGD clips per example over the whole batch: never split
+    pieces = micro_batches(batch_ids, widths, dims, cfg.activation_budget_mb) if clip else \
+        physical_batches(batch_ids, widths, dims, cfg.activation_budget_mb, _trainable(model))
     batches = [collate(task, [data.encoded[i] for i in piece], pad_id) for piece in pieces]
     units = [_loss_units(b["targets"]) for b in batches]
     adalora = _adalora(model)
@@ -153,11 +155,15 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
         with _no_sync(forward, last), precision.autocast():
             logits = forward(input_ids=batch["input_ids"].to(precision.device),
                              attention_mask=batch["attention_mask"].to(precision.device)).logits
-        loss = task.loss(logits, batch["targets"].to(precision.device)) * (share / max(sum(units), 1))
+        weight = share / max(sum(units), 1)
+        loss = task.loss(logits, batch["targets"].to(precision.device))
+        loss = loss * weight if clip else loss  # DP: Opacus un-averages each piece's mean itself
         if adalora is not None and n == 0:
             loss = loss + _orthogonal_penalty(model, adalora)
         loss.backward()
-        total += float(loss.detach())
+        total += float(loss.detach()) * (1.0 if clip else weight)
+        if not clip and not last:
+            skip_step(optimizer)
     if clip and cfg.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
     optimizer.step()
@@ -166,6 +172,10 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
         model.base_model.update_and_allocate(scheduler.last_epoch)
     optimizer.zero_grad(set_to_none=True)
     return total
+
+
+def _trainable(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def _loss_units(targets: Any) -> int:

@@ -5,9 +5,15 @@ What the guarantee needs, and what this module does for it:
 - Poisson sampling: each step takes every training example with probability q = batch_size / n (so batch sizes
   vary; length grouping, which would make batches depend on other examples, is off), for exactly the planned
   number of steps (epochs x n / batch_size). The noise multiplier is chosen for the target ε at that plan.
+- A Poisson batch too large for memory runs as pieces (Opacus's virtual steps, as its BatchMemoryManager takes
+  them): each piece's per-example gradients are clipped and added up, and the sum is noised once per batch, so
+  the accounting is the batch's, whatever the pieces.
 - Per-example gradients are clipped to `dp_max_grad_norm` (Opacus's GradSampleModule and DPOptimizer); the word
   and position embeddings are frozen (they would need per-example gradients of the whole vocabulary, and the
   position-id buffer built with batch size 1 gives wrongly shaped ones: opacus issue 841).
+- What the defaults train (training/defaults.py, when --method, --batch-size and --lr are left unset): the head
+  alone on the encoder's mean-pooled sentence embedding, in large Poisson batches at a large rate; the values
+  taken and which came from DP's defaults are recorded with the ε. Explicit options are kept as given.
 - Early stopping and best-checkpoint selection on dev are off (the last step's weights are the model); the
   tasks are those with one loss term per example (classification, multi-label); fp32 only.
 The accountant's ε at the steps taken goes in the manifest and the model card."""
@@ -36,6 +42,11 @@ class PrivacyPlan:
     sample_rate: float
     max_grad_norm: float
     planned_steps: int
+    method: str = ""
+    expected_batch_size: int = 0
+    lr: float = 0.0
+    defaults: tuple[str, ...] = ()
+    """The settings taken from DP's defaults rather than given (method, batch_size, lr, dropout)."""
 
     def epsilon(self, steps: int) -> float:
         """ε spent after `steps` noisy steps (RDP accountant)."""
@@ -49,7 +60,8 @@ class PrivacyPlan:
 
     def record(self, steps: int) -> dict[str, Any]:
         """The manifest's `privacy` entry."""
-        return {"mechanism": MECHANISM, "epsilon": round(self.epsilon(steps), 4), "steps": steps, **asdict(self)}
+        return {"mechanism": MECHANISM, "epsilon": round(self.epsilon(steps), 4), "steps": steps,
+                **asdict(self), "defaults": list(self.defaults)}
 
 
 def check_private(cfg: TrainConfig, per_token: bool, resume: bool) -> None:
@@ -75,8 +87,9 @@ def check_private(cfg: TrainConfig, per_token: bool, resume: bool) -> None:
         raise UsageError("cannot train with --privacy dp: " + "; ".join(problems))
 
 
-def plan(cfg: TrainConfig, n_train: int) -> PrivacyPlan:
-    """The plan for `cfg` (epochs, batch size, ε, δ resolved) on `n_train` examples."""
+def plan(cfg: TrainConfig, n_train: int, defaults: tuple[str, ...] = ()) -> PrivacyPlan:
+    """The plan for `cfg` (method, epochs, batch size, lr, ε, δ resolved) on `n_train` examples; `defaults`: the
+    settings DP's defaults chose (recorded)."""
     from opacus.accountants.utils import get_noise_multiplier
 
     assert cfg.epochs and cfg.batch_size and cfg.epsilon
@@ -87,7 +100,8 @@ def plan(cfg: TrainConfig, n_train: int) -> PrivacyPlan:
     delta = cfg.delta if cfg.delta is not None else min(1e-5, 1.0 / (10 * max(1, n_train)))
     sigma = get_noise_multiplier(target_epsilon=cfg.epsilon, target_delta=delta, sample_rate=rate, steps=steps,
                                  accountant="rdp", epsilon_tolerance=0.01)
-    return PrivacyPlan(cfg.epsilon, delta, float(sigma), rate, cfg.dp_max_grad_norm, steps)
+    return PrivacyPlan(cfg.epsilon, delta, float(sigma), rate, cfg.dp_max_grad_norm, steps,
+                       cfg.method or "", cfg.batch_size, cfg.lr or 0.0, defaults)
 
 
 def poisson_batches(n_train: int, lengths: list[int], sample_rate: float, seed: int, epoch: int,
@@ -100,6 +114,41 @@ def poisson_batches(n_train: int, lengths: list[int], sample_rate: float, seed: 
         taken = np.flatnonzero(rng.random(n_train) < sample_rate).tolist()
         batches.append(sorted(taken, key=lambda i: -lengths[i]))
     return batches
+
+
+def prepare_private(model: Any, method: str) -> None:
+    """Embeddings frozen; a head trained alone (`probe`) reads the mean-pooled sentence embedding the encoder was
+    trained to give (the [CLS] pooler stays frozen and unused; the saved config records the pooling)."""
+    from tunelab.models.pooling import can_mean_pool, use_mean_pooling
+
+    freeze_embeddings(model)
+    if method == "probe" and can_mean_pool(model):
+        use_mean_pooling(model)
+
+
+# Opacus holds each example's gradient, its clipped copy and the sum's share: about 3 fp32 copies per weight
+GRADIENT_COPIES = 3
+
+
+def physical_batches(batch: list[int], widths: list[int], dims: tuple[int, int, int] | None, budget_mb: int,
+                     trainable: int) -> list[list[int]]:
+    """`batch` cut into pieces whose activations (`micro_batches`) and per-example gradients (`trainable` weights)
+    fit `budget_mb`; one piece when it fits or when `budget_mb` is 0."""
+    from tunelab.training.batching import micro_batches
+
+    if not budget_mb:
+        return [list(batch)]
+    cap = max(1, budget_mb * 2**20 // (4 * GRADIENT_COPIES * max(1, trainable)))
+    return [piece[i : i + cap] for piece in micro_batches(batch, widths, dims, budget_mb)
+            for i in range(0, len(piece), cap)]
+
+
+def skip_step(optimizer: Any) -> None:
+    """After a piece that is not its batch's last: clip and add up its per-example gradients, without noise or an
+    update (the DP optimizer keeps the sum for the batch's step)."""
+    optimizer.signal_skip_step(do_skip=True)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def freeze_embeddings(model: Any) -> None:
