@@ -21,6 +21,10 @@ def redact(
     mode: Annotated[str, Opt(help="mask ([EMAIL]), hash ([EMAIL:1a2b3c4d], salted) or drop.")] = "mask",
     columns: Annotated[str, Opt(help="Comma-separated text columns (JSONL: keys) to redact.")] = "text",
     ner_model: Annotated[str | None, Opt(help="An NER run folder for person/organisation/location names.")] = None,
+    ner_model_multilingual: Annotated[str | None, Opt(help="A multilingual NER run folder (`make "
+                                                          "ner-model-multilingual`) for texts in scripts other "
+                                                          "than Latin (Chinese...); with --ner-model, each text "
+                                                          "goes to one of the two by its script.")] = None,
     format: Annotated[str | None, Opt(help="csv, tsv or jsonl (default: from the file name).")] = None,
     salt_file: Annotated[str | None, Opt(help="Salt for --mode hash (default: privacy-salt in TuneLab's home; "
                                               "created once, mode 0600).")] = None,
@@ -33,7 +37,8 @@ def redact(
     from tunelab.privacy import build_redactor
     from tunelab.privacy.files import redact_file
 
-    redactor = build_redactor(types, mode, ner_model=ner_model, salt_file=salt_file)
+    redactor = build_redactor(types, mode, ner_model=ner_model, salt_file=salt_file,
+                              ner_model_multilingual=ner_model_multilingual)
     wanted = [c.strip() for c in columns.split(",") if c.strip()]
     report = redact_file(input_file, output, redactor, columns=wanted, format=format)
     report_path = Path(output).with_name(Path(output).name + ".pii-report.json")

@@ -1,9 +1,12 @@
-"""The NER detector: person, organisation and location names from a TuneLab NER run (e.g. one trained on
-CoNLL-2003; see docs/security.md for the recipe)."""
+"""The NER detectors: person, organisation and location names from TuneLab NER runs (CoNLL-2003 recipes in
+docs/security.md), one model or an English one and a multilingual one chosen per text by its script."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +54,44 @@ class NerDetector:
                 if kind is not None and score >= self.min_score:
                     found[i].append(Finding(kind, span.start, span.end, score, "ner"))
         return found
+
+
+@lru_cache(maxsize=4096)
+def _is_latin_letter(char: str) -> bool:
+    return char.isascii() or unicodedata.name(char, "").startswith("LATIN")
+
+
+def needs_multilingual(text: str) -> bool:
+    """True when `text` has a letter outside the Latin script (Chinese, Japanese, Cyrillic, Arabic...): an
+    English-only encoder cannot read it, so its names go to the multilingual model."""
+    return any(char.isalpha() and not _is_latin_letter(char) for char in text)
+
+
+@dataclass(frozen=True)
+class ScriptRoutedNer:
+    """Two NER detectors, one per text: texts with letters outside the Latin script go to `multilingual`, the
+    rest to `latin` (an English model, which is the better one on English text)."""
+
+    latin: Any  # a Detector (tunelab.privacy.redactor): find_many(texts) -> findings per text
+    multilingual: Any
+    types = NER_TYPES
+
+    def find_many(self, texts: Sequence[str]) -> list[list[Finding]]:
+        found: list[list[Finding]] = [[] for _ in texts]
+        other = [needs_multilingual(text) for text in texts]
+        for detector, wanted in ((self.latin, False), (self.multilingual, True)):
+            picked = [i for i, flag in enumerate(other) if flag is wanted]
+            if picked:
+                for i, findings in zip(picked, detector.find_many([texts[i] for i in picked])):
+                    found[i] = findings
+        return found
+
+
+def load_ner(ner_model: str | Path | None, multilingual: str | Path | None = None) -> Any:
+    """The NER detector of the given run folders: None without any, one model alone, or both routed by script
+    (ScriptRoutedNer). A multilingual run alone handles every text."""
+    english = NerDetector.load(ner_model) if ner_model else None
+    other = NerDetector.load(multilingual) if multilingual else None
+    if english is not None and other is not None:
+        return ScriptRoutedNer(english, other)
+    return english or other

@@ -219,19 +219,22 @@ def load_salt(path: str | Path) -> bytes:
 
 
 def build_redactor(types: str | Sequence[str], mode: str = "mask", *, ner_model: str | Path | None = None,
-                   salt_file: str | Path | None = None) -> Redactor:
-    """A Redactor from plain settings: type names (`all` for every one the detectors can find), the mode, an NER
-    run folder for names, and the hash salt file (default: `privacy-salt` in TuneLab's home, made once)."""
+                   salt_file: str | Path | None = None,
+                   ner_model_multilingual: str | Path | None = None) -> Redactor:
+    """A Redactor from plain settings: type names (`all` for every one the detectors can find), the mode, NER
+    run folders for names (an English one, a multilingual one for texts in other scripts, or both), and the
+    hash salt file (default: `privacy-salt` in TuneLab's home, made once)."""
     from tunelab.home import home
 
     names = parse_types(types)
-    if "all" in (types.split(",") if isinstance(types, str) else types) and ner_model is None:
+    has_model = ner_model is not None or ner_model_multilingual is not None
+    if "all" in (types.split(",") if isinstance(types, str) else types) and not has_model:
         names = tuple(n for n in names if n not in NER_TYPES)  # `all` without a model: what patterns find
     policy = RedactionPolicy(types=names, mode=mode)
     ner = None
-    if policy.needs_ner and ner_model is not None:
-        from tunelab.privacy.ner import NerDetector
+    if policy.needs_ner and has_model:
+        from tunelab.privacy.ner import load_ner
 
-        ner = NerDetector.load(ner_model)
+        ner = load_ner(ner_model, ner_model_multilingual)
     salt = load_salt(salt_file or home() / "privacy-salt") if mode == "hash" and names else b""
     return Redactor(policy, ner=ner, salt=salt)

@@ -105,7 +105,8 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
     models = ModelCache(settings.max_models, settings.precision, settings.backend)
     limiter = build_limiter(store, settings.rate_per_s, settings.burst)  # shared by the replicas on PostgreSQL
     redactor = build_redactor(settings.privacy_redact, settings.privacy_mode,
-                              ner_model=settings.privacy_ner_model or None)
+                              ner_model=settings.privacy_ner_model or None,
+                              ner_model_multilingual=settings.privacy_ner_model_multilingual or None)
     auth = Authenticator(store, enabled=settings.auth, rate_per_s=settings.rate_per_s, burst=settings.burst,
                          cache_s=settings.key_cache_s, limiter=limiter)
     shadow = Shadowing(store, models, redactor, metrics, ttl=settings.registry_cache_s,

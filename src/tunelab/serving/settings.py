@@ -49,6 +49,7 @@ class ServeSettings:
     privacy_redact: tuple[str, ...] = ()  # types (email, phone, card, ...; all); empty: off
     privacy_mode: str = "mask"  # mask ([EMAIL]), hash ([EMAIL:1a2b3c4d], salt: privacy-salt in the home) or drop
     privacy_ner_model: str = ""  # an NER run folder, needed for person/organisation/location
+    privacy_ner_model_multilingual: str = ""  # a multilingual one for texts in other scripts (or alone: every text)
     # API keys
     rate_per_s: float = 100.0  # default per-key token bucket: requests per second (0: unlimited)
     burst: int = 200
@@ -103,7 +104,8 @@ class ServeSettings:
             (self.loop_check_s >= 1, "loop_check_s", "must be >= 1 (seconds)"),
             (self.loop_timeout_s >= 60, "loop_timeout_s", "must be >= 60 (seconds)"),
             *((Path(f).is_file(), "loop_policies", f"{f}: no such policy file") for f in self.loop_policies),
-            (bool(self.privacy_ner_model) or not set(self.privacy_redact) & set(NER_TYPES), "privacy_ner_model",
+            (bool(self.privacy_ner_model or self.privacy_ner_model_multilingual)
+             or not set(self.privacy_redact) & set(NER_TYPES), "privacy_ner_model",
              "person, organisation and location need an NER run folder"),
         ]
         return [ConfigProblem(name, message) for ok, name, message in checks if not ok]
