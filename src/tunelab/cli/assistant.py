@@ -41,8 +41,8 @@ def build(
     holdout: Annotated[str, Opt(help="Simulate out-of-scope questions by holding out intents/FAQ entries: auto "
                                      "(when the KB has < 20 out_of_scope examples), always, never.")] = "auto",
     ood_score: Annotated[str, Opt(help="The out-of-scope score that decides hand-offs: combined (default), "
-                                       "mahalanobis, relative_mahalanobis, knn, nearest, energy, msp, faq, or thresholds "
-                                       "(softmax and FAQ thresholds, as before).")] = "combined",
+                                       "mahalanobis, relative_mahalanobis, knn, nearest, energy, msp, faq, or "
+                                       "thresholds (softmax and FAQ thresholds, as before).")] = "combined",
     oos_share: Annotated[float | None, Opt(help="Expected share of out-of-scope questions in traffic (e.g. 0.13); "
                                                 "the calibration's precision is computed for it.")] = None,
     traffic: Annotated[str | None, Opt(help="Unlabelled traffic questions (.csv with a text column, or one per "

@@ -116,5 +116,6 @@ def test_ask_evidence_carries_the_out_of_scope_score(served: Any) -> None:
         body = client.post("/v1/assistants/support/ask", json={"question": question}, headers=headers).json()
         ood = body["evidence"]["out_of_scope"]
         assert ood["method"] == "combined" and isinstance(ood["threshold"], float)
-        assert set(ood["components"]) == {"msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "nearest", "faq"}
+        assert set(ood["components"]) == {"msp", "energy", "mahalanobis", "relative_mahalanobis", "knn",
+                                            "nearest", "faq"}
         assert (body["route"] == "handoff") == (ood["score"] >= ood["threshold"])

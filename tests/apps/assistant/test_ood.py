@@ -190,7 +190,8 @@ def test_built_assistant_stores_statistics_and_shows_components(built: Path) -> 
     for answer in assistant.answer(["hello world", "please refund my order", "zebra quantum violin"]):
         ood = answer.evidence["out_of_scope"]
         assert ood["method"] == "combined" and ood["threshold"] == assistant.thresholds.ood
-        assert set(ood["components"]) == {"msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "nearest", "faq"}
+        assert set(ood["components"]) == {"msp", "energy", "mahalanobis", "relative_mahalanobis", "knn",
+                                            "nearest", "faq"}
         assert (answer.route == "handoff") == (ood["score"] >= ood["threshold"])
 
 
