@@ -34,7 +34,7 @@ def test_batches_are_deterministic_complete_and_length_grouped() -> None:
 
 def test_small_data_sets_are_not_sorted_almost_globally() -> None:
     """Mega-batches hold at most a quarter of the data: with 50 x 32 of 2,000 sentences (the old rule) the batch
-    with the longest sentence held 24 of the 32 longest, i.e. batches were one length each (2.2 F1 on CoNLL)."""
+    with the longest sentence held 24 of the 32 longest, i.e. batches were one length each (1.5 F1 on CoNLL)."""
     from tunelab.training.batching import mega_batch_size
 
     assert mega_batch_size(2000, 32) == 15 * 32
