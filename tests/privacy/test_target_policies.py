@@ -17,10 +17,22 @@ OWN = "refund please, card , mail jane.doe@example.com"  # the override: card on
 URL = "/v1/privacy/policies/model/tags"
 
 
-def stored_text(server: Any, model: str) -> str:
+def predict(server: Any, model: str) -> str:
+    """The prediction id."""
     answer = server.client.post(f"/v1/models/{model}/predict", json={"inputs": [TEXT]}, headers=server.headers())
     assert answer.status_code == 200, answer.text
-    return str(server.store.get_prediction(answer.json()["predictions"][0]["id"])["text"])
+    return str(answer.json()["predictions"][0]["id"])
+
+
+def stored_text(server: Any, model: str) -> str:
+    return str(server.store.get_prediction(predict(server, model))["text"])
+
+
+def stored_comment(server: Any, model: str) -> str:
+    body = {"prediction_id": predict(server, model), "thumb": -1, "comment": TEXT}
+    sent = server.client.post("/v1/feedback", json=body, headers=server.headers("feedback"))
+    assert sent.status_code == 201, sent.text
+    return str(sent.json()["comment"])
 
 
 def test_a_model_with_its_own_policy_stores_by_it_and_others_by_the_server(make_server: Any) -> None:  # noqa: F811
@@ -31,6 +43,7 @@ def test_a_model_with_its_own_policy_stores_by_it_and_others_by_the_server(make_
     assert put.json()["types"] == ["card"] and put.json()["mode"] == "drop"
     assert stored_text(server, "tags") == OWN  # the cached default Redactor was dropped by the write
     assert stored_text(server, "intents") == STORED
+    assert (stored_comment(server, "tags"), stored_comment(server, "intents")) == (OWN, STORED)
     shown = server.client.get(URL, headers=server.headers("admin")).json()
     assert (shown["kind"], shown["name"], shown["types"]) == ("model", "tags", ["card"])
     listed = server.client.get("/v1/privacy/policies", headers=server.headers("admin")).json()["policies"]
