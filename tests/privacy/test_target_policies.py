@@ -3,6 +3,7 @@ it, the others by the server's; bad policies are 4xx naming the field; every wri
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,24 @@ def test_a_monitor_with_its_own_policy(tmp_path: Path) -> None:
     assert [i["text"] for i in hub.store.list_items("quiet")] == ["$ACME plunges, tips to insider@acme.example"]
     hub.close()
     store.close()
+
+
+def test_a_stored_policy_the_server_cannot_apply_refuses_before_storing(make_server: Any) -> None:  # noqa: F811
+    server = make_server(privacy_redact=["email"])
+    PolicyStore(server.store.engine).set("model", "tags", RedactionPolicy(types=("person",)), actor="another-server")
+    refused = server.client.post("/v1/models/tags/predict", json={"inputs": [TEXT]}, headers=server.headers())
+    assert refused.status_code == 400 and "privacy policy of model 'tags'" in refused.json()["message"]
+    assert server.store.list_predictions(model="tags") == []  # fail closed: nothing stored unredacted
+    assert stored_text(server, "intents") == "refund please, card 4111 1111 1111 1111, mail [EMAIL]"
+
+
+def test_another_replica_sees_a_written_policy(make_server: Any) -> None:  # noqa: F811
+    first = make_server(privacy_redact=["email", "card"])
+    second = make_server(db_url=str(first.store.engine.url), privacy_redact=["email", "card"])
+    assert stored_text(second, "tags") == STORED  # cached: the server's policy
+    put = first.client.put(URL, json={"types": ["card"], "mode": "drop"}, headers=first.headers("admin"))
+    assert put.status_code == 200, put.text
+    deadline = time.monotonic() + 5.0
+    while stored_text(second, "tags") != OWN:  # the change counter, polled every CHANGE_POLL_S
+        assert time.monotonic() < deadline, "the other replica kept its cached Redactor"
+        time.sleep(0.2)

@@ -131,10 +131,17 @@ class Redactors:
         if cached is not None:
             return cached
         found = self.policies.get(kind, name)
-        redactor = self.default if found is None else self.build(found.policy.types, found.policy.mode)
+        redactor = self.default if found is None else self._build(found)
         with self._lock:
             self._cache[key] = redactor
         return redactor
+
+    def _build(self, found: TargetPolicy) -> Redactor:
+        try:
+            return self.build(found.policy.types, found.policy.mode)
+        except UsageError as error:  # stored when the server had an NER model, read by one without: refuse
+            raise UsageError(f"the privacy policy of {found.kind} {found.name!r} cannot be applied: {error.message}",
+                             hint="start the server with its privacy_ner_model, or change the policy") from None
 
     def resolve(self, types: Sequence[str], mode: str) -> RedactionPolicy:
         """The policy to store for `types` (`all`: what the server's detectors find) and `mode`, once a Redactor

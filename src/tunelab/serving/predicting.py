@@ -94,6 +94,7 @@ class Predictions:
             raise UsageError(f"{len(texts)} inputs with explain; the limit is {EXPLAIN_MAX_TEXTS}",
                              hint="ask for explanations of fewer texts, or predict without explain")
         version = self.routes.resolve(ref, caller_id)
+        self.redactors.for_target("model", version.model)  # a policy that cannot apply refuses before the model runs
         loaded = await self._loaded(version)
         started = time.perf_counter()
         outputs, tokens = await self.batcher.submit((version.model, version.version), texts,
