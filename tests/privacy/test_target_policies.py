@@ -153,3 +153,33 @@ def test_another_replica_sees_a_written_policy(make_server: Any) -> None:  # noq
     while stored_text(second, "tags") != OWN:  # the change counter, polled every CHANGE_POLL_S
         assert time.monotonic() < deadline, "the other replica kept its cached Redactor"
         time.sleep(0.2)
+
+
+def test_the_cli_sets_shows_and_deletes_a_policy_with_audit_entries(tmp_path: Path, monkeypatch: Any,
+                                                                     capsys: Any) -> None:
+    from tests.conftest import invoke_cli, isolated_cli_env
+    from tunelab.registry import Store
+
+    db = isolated_cli_env(tmp_path, monkeypatch)
+
+    def cli(*args: str) -> Any:
+        return invoke_cli(["privacy", "policy", *args, "--db", db], monkeypatch, capsys)
+
+    done = cli("set", "assistant", "support", "--redact", "email,phone", "--mode", "hash")
+    assert done.code == 0, done.err
+    assert "assistant support: redact email,phone, mode hash" in done.out
+    assert cli("show", "assistant", "support").out.startswith("assistant support: redact email,phone")
+    bad_type = cli("set", "model", "intents", "--redact", "email,emails")
+    assert bad_type.code == 2 and "--redact" in bad_type.err and "emails" in bad_type.err
+    bad_mode = cli("set", "model", "intents", "--redact", "email", "--mode", "blur")
+    assert bad_mode.code == 2 and "--mode" in bad_mode.err
+    no_ner = cli("set", "model", "intents", "--redact", "person")
+    assert no_ner.code == 2 and "NER model" in no_ner.err
+    bad_kind = cli("set", "table", "x", "--redact", "email")
+    assert bad_kind.code == 2 and "kind" in bad_kind.err
+    assert cli("delete", "assistant", "support").code == 0
+    assert cli("show", "assistant", "support").code == 2
+    store = Store(db)
+    actions = [(e.action, e.target, e.actor) for e in entries(store.engine) if e.action.startswith("privacy.")]
+    assert actions == [("privacy.delete", "assistant:support", "cli"), ("privacy.set", "assistant:support", "cli")]
+    store.close()
