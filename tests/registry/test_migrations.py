@@ -54,7 +54,7 @@ def test_migrations_match_schema(db_url: str) -> None:
     try:
         migrate(engine)
         assert schema_diff(engine) == [], "the tables and the migrations differ"
-        assert current_revision(engine) == head() == "0011"
+        assert current_revision(engine) == head() == "0012"
     finally:
         engine.dispose()
 
@@ -67,10 +67,10 @@ def test_the_table_list_alone_gathers_every_table() -> None:
     out = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
     assert out["modules"] == ["tunelab.registry.schema", "tunelab.apps.assistant.tables", "tunelab.apps.monitor.tables",
                               "tunelab.apps.recommender.tables", "tunelab.registry.coordination",
-                              "tunelab.loop.tables", "tunelab.registry.audit"]
+                              "tunelab.loop.tables", "tunelab.registry.audit", "tunelab.privacy.policies"]
     assert {"models", "predictions", "feedback", "assistants", "assistant_turns", "handoffs", "monitors",
             "monitor_items", "monitor_alerts", "recommenders", "recommender_events",
-            "recommender_items", "change_counters", "rate_buckets"} <= set(out["tables"])
+            "recommender_items", "change_counters", "rate_buckets", "privacy_policies"} <= set(out["tables"])
     declared = {name for module in TABLE_MODULES for name, value in vars(module).items()
                 if isinstance(value, sa.Table)}
     assert set(out["tables"]) == declared == set(metadata.tables)

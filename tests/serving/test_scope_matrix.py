@@ -56,6 +56,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/v1/recommenders/{name}/similar"): "predict",
     ("POST", "/v1/recommenders/{name}/events"): "feedback",
     ("PUT", "/v1/recommenders/{name}/items"): "admin",
+    ("GET", "/v1/privacy/policies"): "admin",
+    ("GET", "/v1/privacy/policies/{kind}/{name}"): "admin",
+    ("PUT", "/v1/privacy/policies/{kind}/{name}"): "admin",
+    ("DELETE", "/v1/privacy/policies/{kind}/{name}"): "admin",
 }
 ROLES = ("anonymous", "predict", "feedback", "admin")
 

@@ -12,6 +12,7 @@ from tunelab.cli.assistant import assistant_app
 from tunelab.cli.data import data_app
 from tunelab.cli.explain import explain
 from tunelab.cli.monitor import monitor_app
+from tunelab.cli.policies import privacy_app
 from tunelab.cli.recommend import recommend_app
 from tunelab.cli.retrain import loop_app  # cli.loop's app, with run/history/rollback added
 from tunelab.errors import TunelabError
@@ -53,6 +54,7 @@ app.add_typer(monitor_app, name="monitor")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(loop_app, name="loop")
 app.add_typer(data_app, name="data")
+app.add_typer(privacy_app, name="privacy")
 
 
 def main() -> None:

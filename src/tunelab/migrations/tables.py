@@ -14,12 +14,13 @@ from tunelab.apps.assistant import tables as assistant_tables
 from tunelab.apps.monitor import tables as monitor_tables
 from tunelab.apps.recommender import tables as recommender_tables
 from tunelab.loop import tables as loop_tables
+from tunelab.privacy import policies as privacy_tables
 from tunelab.registry import audit as audit_tables
 from tunelab.registry import coordination as coordination_tables
 from tunelab.registry import schema as registry_tables
 
 TABLE_MODULES: tuple[ModuleType, ...] = (registry_tables, assistant_tables, monitor_tables,
                                           recommender_tables, coordination_tables, loop_tables,
-                                          audit_tables)
+                                          audit_tables, privacy_tables)
 
 metadata: MetaData = registry_tables.metadata

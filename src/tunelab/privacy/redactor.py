@@ -120,7 +120,7 @@ class Redactor:
             missing = [n for n in policy.types if n in NER_TYPES]
             raise UsageError(f"redacting {', '.join(missing)} needs an NER model",
                              hint="pass a TuneLab NER run folder (--ner-model RUN), or leave those types out")
-        if policy.mode == "hash" and not salt:
+        if policy.mode == "hash" and policy.types and not salt:  # no types: nothing is hashed
             raise UsageError("hash mode needs a salt (an unsalted hash of an e-mail address is easy to reverse)")
         self.policy = policy
         self.salt = salt

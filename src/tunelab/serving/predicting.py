@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import UsageError
-from tunelab.privacy import Redactor
+from tunelab.privacy.policies import Redactors
 from tunelab.privacy.redactor import redact_output
 from tunelab.registry import ModelRef, PredictionRecord, Store, VersionInfo
 from tunelab.serving.auth import Caller, UsageMeter
@@ -52,14 +52,14 @@ class Predictions:
     """Predict for registered models: routing, the model cache, the micro-batcher, the prediction log."""
 
     def __init__(self, settings: ServeSettings, store: Store, routes: RouteCache, models: ModelCache,
-                 metrics: Metrics, usage: UsageMeter, redactor: Redactor, shadow: Shadowing | None = None) -> None:
+                 metrics: Metrics, usage: UsageMeter, redactors: Redactors, shadow: Shadowing | None = None) -> None:
         self.settings = settings
         self.store = store
         self.routes = routes
         self.models = models
         self.metrics = metrics
         self.usage = usage
-        self.redactor = redactor  # the log gets the redacted text; the model saw the original
+        self.redactors = redactors  # the log gets the text redacted by the model's policy; the model saw it whole
         self.shadow = shadow  # the loop's shadow challenger, run after the answer is computed
         self.batcher = self._new_batcher()
 
@@ -94,6 +94,7 @@ class Predictions:
             raise UsageError(f"{len(texts)} inputs with explain; the limit is {EXPLAIN_MAX_TEXTS}",
                              hint="ask for explanations of fewer texts, or predict without explain")
         version = self.routes.resolve(ref, caller_id)
+        self.redactors.for_target("model", version.model)  # a policy that cannot apply refuses before the model runs
         loaded = await self._loaded(version)
         started = time.perf_counter()
         outputs, tokens = await self.batcher.submit((version.model, version.version), texts,
@@ -169,7 +170,8 @@ class Predictions:
         """On the log thread: give every prediction an id and write them all in one transaction."""
         stamp = time.perf_counter()
         records, answered = [], []
-        redacted = iter(self.redactor.redact_many([text for job in jobs for text in job.texts]))  # one pass
+        redactor = self.redactors.for_target("model", str(key[0]))  # key: (model name, version)
+        redacted = iter(redactor.redact_many([text for job in jobs for text in job.texts]))  # one pass
         for job, (outputs, tokens, scores) in zip(jobs, results):
             _loaded, caller, caller_id = job.meta
             latency = (stamp - job.enqueued) * 1000.0

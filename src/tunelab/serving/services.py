@@ -8,7 +8,8 @@ reach them through `deps.Services` (an `Annotated` dependency), never by importi
                        ├─► ModelCache (one LRU for /v1/models, the assistants' classifiers, the monitors' models)
                        ├─► Predictions (routing + cache + micro-batcher + prediction log + Shadowing: the
                        │   loop's shadow challenger scores live requests after they are answered)
-    settings ─► Redactor (privacy_*): every stored text passes it (predictions, feedback, turns, monitor items)
+    settings ─► Redactor (privacy_*): every stored text passes it (predictions, feedback, turns, monitor items),
+                       │   or a target's own policy (privacy_policies): Redactors.for_target(kind, name)
                        ├─► Desk (assistants) and MonitorHub (monitors), loading models through the ModelCache
                        ├─► RecommenderHub (registered recommenders, an LRU of --max-models loaded builds)
                        ├─► TrainingJobs (dashboard runs in a subprocess) and the dashboard's session codec
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -33,6 +34,7 @@ from tunelab.apps.recommender.hub import RecommenderHub
 from tunelab.home import home
 from tunelab.loop.scheduler import LoopScheduler
 from tunelab.privacy import Redactor, build_redactor
+from tunelab.privacy.policies import PRIVACY, PolicyStore, Redactors
 from tunelab.registry import Store
 from tunelab.registry.coordination import KEYS, MONITORS, ROUTING
 from tunelab.registry.sessions import Sessions
@@ -85,7 +87,8 @@ class Services:
     recommenders: RecommenderHub
     dashboard: Dashboard
     sessions: Sessions
-    redactor: Redactor
+    redactor: Redactor  # the server's policy
+    redactors: Redactors  # per target: its own policy, else the server's
     loop: LoopScheduler | None = None  # None: no loop_policies in the settings
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -104,21 +107,21 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
     routes = RouteCache(store, settings.registry_cache_s)
     models = ModelCache(settings.max_models, settings.precision, settings.backend)
     limiter = build_limiter(store, settings.rate_per_s, settings.burst)  # shared by the replicas on PostgreSQL
-    redactor = build_redactor(settings.privacy_redact, settings.privacy_mode,
-                              ner_model=settings.privacy_ner_model or None,
-                              ner_model_multilingual=settings.privacy_ner_model_multilingual or None)
+    redactor = redactor_of(settings, settings.privacy_redact, settings.privacy_mode)
+    redactors = Redactors(redactor, PolicyStore(store.engine),
+                          build=lambda types, mode: redactor_of(settings, types, mode))
     auth = Authenticator(store, enabled=settings.auth, rate_per_s=settings.rate_per_s, burst=settings.burst,
                          cache_s=settings.key_cache_s, limiter=limiter)
-    shadow = Shadowing(store, models, redactor, metrics, ttl=settings.registry_cache_s,
+    shadow = Shadowing(store, models, redactors, metrics, ttl=settings.registry_cache_s,
                        batch_size=settings.infer_batch_size)
     return Services(
         settings=settings, store=store, metrics=metrics, auth=auth, usage=usage, routes=routes,
         admin=ModelAdmin(store, routes), models=models,
-        predictions=Predictions(settings, store, routes, models, metrics, usage, redactor, shadow),
-        desk=Desk(store, log_text=settings.log_text, loader=models.load_path, redactor=redactor),
-        hub=MonitorHub(store, policy=monitor_policy(settings), loader=models.load_path, redactor=redactor),
+        predictions=Predictions(settings, store, routes, models, metrics, usage, redactors, shadow),
+        desk=Desk(store, log_text=settings.log_text, loader=models.load_path, redactors=redactors),
+        hub=MonitorHub(store, policy=monitor_policy(settings), loader=models.load_path, redactors=redactors),
         recommenders=RecommenderHub(store, settings.max_models),
-        dashboard=Dashboard(home()), sessions=Sessions(store), redactor=redactor,
+        dashboard=Dashboard(home()), sessions=Sessions(store), redactor=redactor, redactors=redactors,
         loop=LoopScheduler(store, settings.loop_policies, db_url=settings.db, timeout_s=settings.loop_timeout_s)
         if settings.loop_policies else None)
 
@@ -129,7 +132,8 @@ async def start(services: Services) -> None:
     services.predictions.start()
     watcher = ChangeWatcher(services.store.engine, {KEYS: services.auth.forget_all,
                                                     ROUTING: lambda: routing_changed(services),
-                                                    MONITORS: services.hub.forget_all})
+                                                    MONITORS: services.hub.forget_all,
+                                                    PRIVACY: lambda: policies_changed(services)})
     watcher.poll()  # the counters as they are now: caches filled from here on follow later changes
     services.tasks = [
         _every(CHANGE_POLL_S, watcher.poll),
@@ -160,6 +164,26 @@ def routing_changed(services: Services) -> None:
     services.routes.invalidate()
     if services.predictions.shadow is not None:
         services.predictions.shadow.forget()
+
+
+def redactor_of(settings: ServeSettings, types: str | Sequence[str], mode: str) -> Redactor:
+    """A Redactor for `types` and `mode` with the server's NER models and hash salt."""
+    return build_redactor(types, mode, ner_model=settings.privacy_ner_model or None,
+                          ner_model_multilingual=settings.privacy_ner_model_multilingual or None)
+
+
+def policies_changed(services: Services) -> None:
+    """A target's privacy policy was written (here or through another process): rebuild its Redactor on next use
+    (the monitors hold theirs, so they reopen)."""
+    services.redactors.forget_all()
+    services.hub.forget_all()
+
+
+def scrub_comment(services: Services, prediction_id: str, comment: str) -> str:
+    """A feedback comment redacted by the policy of the model (or assistant) whose prediction it is about."""
+    logged = services.store.get_prediction(prediction_id)  # unknown: 404, as add_feedback would answer
+    kind = "model" if logged.get("kind", "model") == "model" else "assistant"
+    return services.redactors.for_target(kind, str(logged["model"])).scrub(comment)
 
 
 def purge(services: Services) -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunelab.loop.stages import SHADOW, ShadowAnswer, Stage, current_stage, record_answers
-from tunelab.privacy import Redactor
+from tunelab.privacy.policies import Redactors
 from tunelab.privacy.redactor import redact_output
 from tunelab.registry import Store, VersionInfo
 from tunelab.serving.metrics import Metrics
@@ -53,11 +53,11 @@ class Target:
 class Shadowing:
     """Runs the shadow challenger of a served version (see the module docstring)."""
 
-    def __init__(self, store: Store, models: ModelCache, redactor: Redactor, metrics: Metrics, *, ttl: float,
+    def __init__(self, store: Store, models: ModelCache, redactors: Redactors, metrics: Metrics, *, ttl: float,
                  batch_size: int, max_pending: int = MAX_PENDING) -> None:
         self.store = store
         self.models = models
-        self.redactor = redactor
+        self.redactors = redactors  # the answers are stored as the log stores the champion's: by the model's policy
         self.metrics = metrics
         self.ttl = ttl
         self.batch_size = batch_size
@@ -126,7 +126,7 @@ class Shadowing:
         predictor = self.models.load_path(target.challenger.run_path)
         predictions = predictor.predict(texts, batch_size=self.batch_size)
         latency = (time.perf_counter() - started) * 1000.0
-        stored = self.redactor.redact_many(texts)
+        stored = self.redactors.for_target("model", target.challenger.model).redact_many(texts)
         record_answers(self.store, [
             ShadowAnswer(target.stage.id, pid, target.challenger.version,
                          redact_output(prediction_to_dict(p), redacted), latency)

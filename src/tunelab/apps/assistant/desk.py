@@ -20,6 +20,7 @@ from tunelab.apps.assistant.store import AssistantStore, AssistantVersion, Hando
 from tunelab.errors import UsageError
 from tunelab.inference.loader import ModelLoader
 from tunelab.privacy import Redactor
+from tunelab.privacy.policies import Redactors
 from tunelab.registry import Store
 
 MAX_QUESTION_CHARS = 4000
@@ -45,12 +46,14 @@ class Desk:
     """`ask(name, question, conversation_id)`; loaded assistants stay in memory (LRU, `max_loaded`)."""
 
     def __init__(self, store: Store, max_loaded: int = 4, log_text: bool = True,
-                 loader: ModelLoader | None = None, redactor: Redactor | None = None) -> None:
+                 loader: ModelLoader | None = None, redactor: Redactor | None = None,
+                 redactors: Redactors | None = None) -> None:
         self.assistants = AssistantStore(store)
         self.loader = loader  # the server's model cache for the intent classifiers
         self.max_loaded = max_loaded
         self.log_text = log_text
         self.redactor = redactor  # questions and replies are stored redacted (the classifier saw them whole)
+        self.redactors = redactors  # when set: each assistant's own policy, else the server's (replaces redactor)
         self._loaded: OrderedDict[tuple[str, int], Assistant] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -75,7 +78,7 @@ class Desk:
         answer = self.loaded(info).answer([question])[0]
         turn_id = uuid.uuid4().hex
         conversation = conversation_id or uuid.uuid4().hex
-        logged = replace(answer, question=self._scrub(answer.question))
+        logged = replace(answer, question=self._scrub(info.name, answer.question))
         handoff_id = self.assistants.log_turn(turn_id, info, conversation, logged,
                                               latency_ms=(time.perf_counter() - started) * 1000, key_id=key_id,
                                               caller=caller, log_text=self.log_text)
@@ -90,11 +93,12 @@ class Desk:
         if label not in known:
             raise UsageError(f"{label!r} is not an intent or FAQ id of assistant {name!r} version {handoff.version}",
                              hint=f"use one of: {', '.join(sorted(known)[:30])}")
-        return self.assistants.resolve(name, handoff_id, label, reply=self._scrub(reply) if reply else reply,
+        return self.assistants.resolve(name, handoff_id, label, reply=self._scrub(name, reply) if reply else reply,
                                        actor=actor)
 
-    def _scrub(self, text: str) -> str:
-        return self.redactor.scrub(text) if self.redactor is not None else text
+    def _scrub(self, name: str, text: str) -> str:
+        redactor = self.redactors.for_target("assistant", name) if self.redactors is not None else self.redactor
+        return redactor.scrub(text) if redactor is not None else text
 
 
 def check_question(question: object) -> str:

@@ -16,6 +16,7 @@ from tunelab.apps.monitor.webhook import post_json
 from tunelab.errors import ConfigError, UsageError
 from tunelab.inference.loader import ModelLoader
 from tunelab.privacy import Redactor
+from tunelab.privacy.policies import Redactors
 
 DELIVERY_WAIT_S = 1.0  # a delivery pass waits this long for its destinations; slower ones finish in the background
 
@@ -28,11 +29,12 @@ class MonitorHub:
 
     def __init__(self, registry: Any, *, policy: MonitorPolicy | None = None, sender: Sender | None = None,
                  classifier: Classifier | None = None, loader: ModelLoader | None = None,
-                 redactor: Redactor | None = None) -> None:
+                 redactor: Redactor | None = None, redactors: Redactors | None = None) -> None:
         self.registry = registry
         self.policy = policy or MonitorPolicy()
         self.loader = loader  # the server's model cache: one LRU and one backend choice for every model
         self.redactor = redactor  # item texts are stored redacted
+        self.redactors = redactors  # when set: each monitor's own policy, else the server's (replaces redactor)
         self.store = MonitorStore(registry.engine)
         self.sender = sender or partial(post_json, policy=self.policy)
         self._classifier = classifier  # tests: a fixed classifier instead of the configured models
@@ -72,7 +74,10 @@ class MonitorHub:
     def _open(self, config: MonitorConfig, *, save: bool) -> Monitor:
         return Monitor.open(config, self.registry, self._classifier, save=save, model_roots=self.policy.model_roots,
                             max_clock_skew_s=self.policy.max_clock_skew_s, loader=self.loader,
-                            redactor=self.redactor)
+                            redactor=self._redactor(config.name))
+
+    def _redactor(self, name: str) -> Redactor | None:
+        return self.redactors.for_target("monitor", name) if self.redactors is not None else self.redactor
 
     def config(self, name: str) -> MonitorConfig:
         return parse_monitor_config(self.store.get_config(name), source=f"monitor {name!r} in the registry")

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tunelab.serving.routes import assistant, explain, health, keys, logs, models, monitor, predict, recommender
+from tunelab.serving.routes import (
+    assistant,
+    explain,
+    health,
+    keys,
+    logs,
+    models,
+    monitor,
+    predict,
+    privacy,
+    recommender,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (health.router, predict.router, models.router, logs.router, keys.router,
-                                  assistant.router, monitor.router, recommender.router, explain.router)
+                                  assistant.router, monitor.router, recommender.router, explain.router,
+                                  privacy.router)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from tunelab.registry import parse_ref
 from tunelab.serving.deps import FeedbackCaller, PredictCaller, ServicesDep
 from tunelab.serving.schemas import ERRORS, FeedbackOut, FeedbackRequest, PredictRequest, PredictResponse
+from tunelab.serving.services import scrub_comment
 
 router = APIRouter()
 
@@ -34,8 +35,9 @@ def feedback(body: FeedbackRequest, services: ServicesDep, caller: FeedbackCalle
     label = body.label
     if isinstance(label, list):
         label = [x if isinstance(x, str) else x.model_dump() for x in label]
-    comment = services.redactor.scrub(body.comment) if body.comment else body.comment
+    comment = scrub_comment(services, body.prediction_id, body.comment) if body.comment else body.comment
     row = services.store.add_feedback(body.prediction_id, label=label, thumb=body.thumb, comment=comment,
                                       key_id=caller.key_id)
     services.metrics.feedback.labels(row["model"], str(row["version"])).inc()
     return FeedbackOut.model_validate(row)
+

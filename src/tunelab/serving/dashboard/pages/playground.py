@@ -17,6 +17,7 @@ from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.review import highlight
 from tunelab.serving.dashboard.web import redirect, render
 from tunelab.serving.deps import services_of
+from tunelab.serving.services import scrub_comment
 
 router = new_router()
 
@@ -80,7 +81,8 @@ def attribution_pieces(text: str, words: list[dict[str, Any]]) -> list[tuple[str
 def flag(request: Request, admin: Admin, form: PostedForm) -> Response:
     """Thumb down on a prediction (as POST /v1/feedback): it joins the review queue as flagged."""
     state = services_of(request)
-    comment = state.redactor.scrub(field(form, "comment").strip()[:4000]) or None
-    row = state.store.add_feedback(field(form, "prediction_id"), thumb=-1, comment=comment, key_id=admin.key_id)
+    pid, comment = field(form, "prediction_id"), field(form, "comment").strip()[:4000]
+    comment = (scrub_comment(state, pid, comment) if comment else "") or None
+    row = state.store.add_feedback(pid, thumb=-1, comment=comment, key_id=admin.key_id)
     state.metrics.feedback.labels(row["model"], str(row["version"])).inc()
     return redirect(request, "/feedback?flagged=1")
