@@ -10,7 +10,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick bench-batch bench-batch-quick bench-privacy ner-model ner-model-multilingual bench-active bench-explain bench-dp bench-dp-quick bench-fewshot bench-fewshot-quick clean
+.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick bench-batch bench-batch-quick bench-privacy ner-model ner-model-multilingual bench-active bench-explain bench-dp bench-dp-quick bench-dp-banking77-quick bench-fewshot bench-fewshot-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -130,6 +130,9 @@ bench-dp: $(DEV_STAMP) ## Differential privacy: accuracy at epsilon 1, 3, 8 vs n
 
 bench-dp-quick: $(DEV_STAMP) ## The DP benchmark on 2,000 training tweets (~20 min)
 	$(PY) benchmarks/bench_dp.py --quick
+
+bench-dp-banking77-quick: $(DEV_STAMP) ## The DP benchmark on 2,000 Banking77 questions (77 intents)
+	$(PY) benchmarks/bench_dp.py --quick --dataset banking77
 
 bench-fewshot: $(DEV_STAMP) ## Few-shot recipe vs the setfit library: 8 and 64 per class, 5 seeds, Twitter financial sentiment (long)
 	$(PY) benchmarks/bench_fewshot.py

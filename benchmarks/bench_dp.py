@@ -1,14 +1,17 @@
 """Differentially private fine-tuning benchmark: test accuracy at ε in {1, 3, 8} against non-private training
 (TuneLab's defaults: full fine-tuning, batch 32) with the same epochs, on the Twitter financial news sentiment set
-(../shared/data). The DP runs take DP's own defaults (training/defaults.py: method, expected batch, lr) unless
---method, --batch-size or --lr is given; the manifest records what they trained with.
+or Banking77 (`--dataset banking77`; ../shared/data). The DP runs take DP's own defaults (training/defaults.py:
+method, expected batch, lr) unless --method, --batch-size or --lr is given; the manifest records what they trained
+with.
 
     .venv/bin/python benchmarks/bench_dp.py --quick     # 2,000 training tweets (seeded subset), 3 epochs
     .venv/bin/python benchmarks/bench_dp.py             # every training tweet (9,543)
     .venv/bin/python benchmarks/bench_dp.py --quick --threads 1   # on a shared machine
+    .venv/bin/python benchmarks/bench_dp.py --quick --dataset banking77   # 2,000 of Banking77's questions
 
-The valid file is split in half (seeded): dev for the non-private run's checkpoint choice (DP keeps its last step)
-and test for everyone. Results: benchmarks/results/dp[-quick].json, a plot, and a RESULTS.md section."""
+The valid file (Banking77: the test file) is split in half (seeded): dev for the non-private run's checkpoint
+choice (DP keeps its last step) and test for everyone. Results: benchmarks/results/dp[-banking77][-quick].json, a
+plot, and a RESULTS.md section."""
 
 from __future__ import annotations
 
@@ -25,7 +28,11 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import bench_train  # noqa: E402  (machine info, atomic writers)
 
-DATA = BENCH.parents[1] / "shared" / "data" / "twitter_financial_news_sentiment"
+SHARED = BENCH.parents[1] / "shared" / "data"
+# per data set: folder, training file, the file split into dev and test, its text and label columns, its name
+DATASETS = {"twitter": ("twitter_financial_news_sentiment", "sent_train.csv", "sent_valid.csv", "text", "label",
+                        "Twitter financial news sentiment"),
+            "banking77": ("banking77", "train.csv", "test.csv", "text", "category", "Banking77")}
 EPSILONS = (1.0, 3.0, 8.0)
 
 
@@ -42,13 +49,15 @@ def write(path: Path, data: list[dict[str, str]]) -> Path:
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["text", "label"])
         writer.writeheader()
-        writer.writerows({"text": r["text"], "label": r["label"]} for r in data)
+        writer.writerows(data)
     return path
 
 
-def splits(work: Path, quick: bool) -> dict[str, Path]:
+def splits(work: Path, quick: bool, dataset: str) -> dict[str, Path]:
+    folder, train_file, valid_file, text, label, _name = DATASETS[dataset]
     rng = random.Random(0)
-    train, valid = rows(DATA / "sent_train.csv"), rows(DATA / "sent_valid.csv")
+    train, valid = ([{"text": r[text], "label": r[label]} for r in rows(SHARED / folder / name)]
+                    for name in (train_file, valid_file))
     rng.shuffle(train)
     rng.shuffle(valid)
     if quick:
@@ -83,7 +92,8 @@ def run(name: str, data: dict[str, Path], work: Path, epochs: int, **extra: Any)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2,000 training tweets")
+    parser.add_argument("--quick", action="store_true", help="2,000 training examples (seeded subset)")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="twitter")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--method", default=None, help="the DP runs' method (default: DP's default); the "
                         "non-private run fine-tunes fully unless this is given")
@@ -91,12 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=None, help="the DP runs' learning rate (default: DP's)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: all cores)")
     args = parser.parse_args(argv)
-    if not DATA.is_dir():
-        raise SystemExit(f"{DATA} is absent: this benchmark needs ../shared/data/twitter_financial_news_sentiment")
+    folder, *_rest, title = DATASETS[args.dataset]
+    if not (SHARED / folder).is_dir():
+        raise SystemExit(f"{SHARED / folder} is absent: this benchmark needs ../shared/data/{folder}")
     mode = "quick" if args.quick else "full"
-    work = BENCH / "work" / f"dp-{mode}-{int(time.time())}"
+    work = BENCH / "work" / f"dp-{args.dataset}-{mode}-{int(time.time())}"
     work.mkdir(parents=True)
-    data = splits(work, args.quick)
+    data = splits(work, args.quick, args.dataset)
     from tunelab.training.precision import cpu_flags
 
     machine = bench_train.machine_info()
@@ -110,17 +121,20 @@ def main(argv: list[str] | None = None) -> int:
     gap8 = round(base - results[-1]["test_accuracy"], 4)
     payload = {"mode": mode, "machine": machine, "epochs": args.epochs, "results": results, "gap_at_eps8": gap8,
                "finished": datetime.now(UTC).isoformat(timespec="seconds")}
-    suffix = "-quick" if args.quick else ""
+    suffix = ("" if args.dataset == "twitter" else f"-{args.dataset}") + ("-quick" if args.quick else "")
     bench_train.write_json_atomic(BENCH / "results" / f"dp{suffix}.json", payload)
     plot(results, BENCH / "results" / f"dp{suffix}.png")
-    given = [f"--{k.replace('_', '-')} {v}" for k, v in (("method", args.method), ("batch_size", args.batch_size),
-                                                          ("lr", args.lr), ("threads", args.threads)) if v]
+    named = args.dataset if args.dataset != "twitter" else None
+    options = (("dataset", named), ("method", args.method), ("batch_size", args.batch_size), ("lr", args.lr),
+               ("threads", args.threads))
+    given = [f"--{k.replace('_', '-')} {v}" for k, v in options if v]
     flags = (" --quick" if args.quick else "") + "".join(f" {g}" for g in given)
     command = f"`.venv/bin/python benchmarks/bench_dp.py{flags}`"
-    lines = [f"## Differential privacy: accuracy against ε ({mode} mode)", "",
+    lines = [f"## Differential privacy: accuracy against ε ({title}, {mode} mode)", "",
              f"Command: {command}, {payload['finished']}. Machine: {machine['cpu_model']}, {machine['cpus']} CPUs, "
-             f"CPU flags: {machine['cpu_flags']}. MiniLM, {args.epochs} epochs, Twitter financial news sentiment"
-             + (" (2,000 training tweets)" if args.quick else "") + "; test: half of the valid file (seeded). "
+             f"CPU flags: {machine['cpu_flags']}. MiniLM, {args.epochs} epochs, {title}"
+             + (" (2,000 training examples)" if args.quick else "")
+             + f"; test: half of the {DATASETS[args.dataset][2]} file (seeded). "
              "DP runs: Poisson sampling at the expected batch below; the settings named under 'DP defaults' came "
              "from TuneLab's DP defaults.", "",
              "| run | method | batch | lr | steps | test accuracy | ε spent | noise multiplier | DP defaults "
@@ -133,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     met = "met" if gap8 <= 0.05 else "**missed**"
     lines.append(f"\nTarget: within 5 points of non-private at ε = 8: {met} (gap {gap8 * 100:.1f} points).")
     section = "\n".join(lines)
-    bench_train.update_results_md(BENCH / "RESULTS.md", mode, section, bench="bench-dp")
+    bench = "bench-dp" if args.dataset == "twitter" else f"bench-dp-{args.dataset}"
+    bench_train.update_results_md(BENCH / "RESULTS.md", mode, section, bench=bench)
     print(section)
     return 0
 
