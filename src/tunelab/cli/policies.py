@@ -36,27 +36,21 @@ def set_policy(
     as_json: AsJson = False,
 ) -> None:
     """Set (or replace) a target's policy."""
-    from tunelab.privacy import RedactionPolicy, parse_types
-    from tunelab.privacy.findings import NER_TYPES
     from tunelab.privacy.policies import PolicyStore, check_kind
-    from tunelab.privacy.redactor import MODES
+    from tunelab.privacy.redactor import MODES, policy_for
     from tunelab.serving.settings import load_settings
 
     check_kind(kind)
     if mode not in MODES:
         raise UsageError(f"--mode: must be one of {', '.join(MODES)}, not {mode!r}")
-    try:
-        types = parse_types(redact)
-    except UsageError as error:
-        raise UsageError(f"--redact: {error.message}", hint=error.hint) from None
-    policy = RedactionPolicy(types, mode)
     settings = load_settings(config)
-    has_ner = bool(settings.privacy_ner_model or settings.privacy_ner_model_multilingual)
-    if "all" in redact.split(",") and not has_ner:
-        policy = RedactionPolicy(tuple(n for n in types if n not in NER_TYPES), mode)  # as the server reads `all`
-    elif policy.needs_ner and not has_ner:
-        raise UsageError(f"--redact: {', '.join(n for n in types if n in NER_TYPES)} need the server's NER model",
-                         hint="set privacy_ner_model in the server's settings (--config or TUNELAB_PRIVACY_NER_MODEL)")
+    try:  # `all` and the name types read as the server reads them, with or without its NER model
+        policy = policy_for(redact, mode, has_ner=bool(settings.privacy_ner_model
+                                                       or settings.privacy_ner_model_multilingual))
+    except UsageError as error:
+        hint = "set privacy_ner_model in the server's settings (--config or TUNELAB_PRIVACY_NER_MODEL)" \
+            if "NER model" in error.message else error.hint
+        raise UsageError(f"--redact: {error.message}", hint=hint) from None
     target = PolicyStore(_store(db).engine).set(kind, name, policy, actor="cli")
     _show(target, as_json)
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from tunelab.errors import NotFoundError
 from tunelab.loop.tables import loop_decisions as d
 from tunelab.registry import Store, VersionInfo
+from tunelab.registry.store import as_utc
 
 PROMOTED = "promoted"
 REFUSED = "refused"
@@ -42,16 +43,13 @@ class DecisionRow:
                 "rolled_back_at": self.rolled_back_at.isoformat() if self.rolled_back_at else None}
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
 
 def _row(r: Any) -> DecisionRow:
-    created = _utc(r.created_at)
+    created = as_utc(r.created_at)
     assert created is not None  # a NOT NULL column
     return DecisionRow(int(r.id), r.model, r.alias, int(r.champion_version), r.challenger_version, r.decision,
                        r.reason, dict(r.summary), r.report_path, int(r.last_feedback_id), created,
-                       _utc(r.rolled_back_at))
+                       as_utc(r.rolled_back_at))
 
 
 def record_decision(store: Store, row: DecisionRow) -> DecisionRow:

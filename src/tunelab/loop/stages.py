@@ -15,6 +15,7 @@ from tunelab.loop.tables import loop_stages as st
 from tunelab.loop.tables import shadow_answers as sh
 from tunelab.registry import Store, coordination
 from tunelab.registry import schema as t
+from tunelab.registry.store import as_utc
 
 SHADOW, CANARY = "shadow", "canary"
 OPEN = "open"
@@ -75,15 +76,12 @@ class Judged:
         return self.correct / self.judged if self.judged else None
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
 
 def _stage(r: Any) -> Stage:
-    started = _utc(r.started_at)
+    started = as_utc(r.started_at)
     assert started is not None  # a NOT NULL column
     return Stage(int(r.id), r.model, r.alias, r.kind, int(r.champion_version), int(r.challenger_version),
-                 int(r.requests), r.hours, r.share, int(r.decision_id), r.status, started, _utc(r.ended_at))
+                 int(r.requests), r.hours, r.share, int(r.decision_id), r.status, started, as_utc(r.ended_at))
 
 
 def open_stage(store: Store, *, model: str, alias: str, kind: str, champion_version: int, challenger_version: int,

@@ -141,9 +141,10 @@ def settle_stage(store: Store, policy: LoopPolicy, stage: Stage) -> DecisionRow:
         store.set_alias(stage.model, stage.alias, stage.challenger_version, actor="loop")
     if stage.kind == CANARY:
         store.set_split(stage.model, {}, actor="loop")
-    close_stage(store, stage.id, PROMOTED if decision.promote else REFUSED)
+    outcome = PROMOTED if decision.promote else REFUSED
+    close_stage(store, stage.id, outcome)
     path = Path(staged.report_path).parent / REPORT
-    write_json_atomic(path, {"model": stage.model, "decision": PROMOTED if decision.promote else REFUSED,
+    write_json_atomic(path, {"model": stage.model, "decision": outcome,
                              "reason": decision.reason, "stage": _stage_dict(stage), "report": asdict(report),
                              "staged_report": staged.report_path,
                              "created_at": datetime.now(UTC).isoformat(timespec="seconds")})
@@ -152,9 +153,8 @@ def settle_stage(store: Store, policy: LoopPolicy, stage: Stage) -> DecisionRow:
                "champion_feedback_accuracy": report.champion_feedback.accuracy,
                "challenger_feedback_accuracy": report.challenger_feedback.accuracy}
     return record_decision(store, DecisionRow(
-        0, stage.model, stage.alias, stage.champion_version, stage.challenger_version,
-        PROMOTED if decision.promote else REFUSED, decision.reason, summary, str(path), staged.last_feedback_id,
-        datetime.now(UTC)))
+        0, stage.model, stage.alias, stage.champion_version, stage.challenger_version, outcome, decision.reason,
+        summary, str(path), staged.last_feedback_id, datetime.now(UTC)))
 
 
 def _stage_dict(stage: Stage) -> dict[str, object]:

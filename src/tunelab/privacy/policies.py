@@ -21,6 +21,7 @@ from tunelab.errors import NotFoundError, UsageError
 from tunelab.privacy.redactor import RedactionPolicy, Redactor, parse_types
 from tunelab.registry import audit, coordination
 from tunelab.registry.schema import metadata
+from tunelab.registry.store import as_utc
 
 KINDS = ("model", "assistant", "monitor")
 PRIVACY = "privacy"  # the change-counter topic
@@ -105,7 +106,8 @@ class PolicyStore:
 
 
 def _target(row: sa.Row) -> TargetPolicy:
-    stamp = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+    stamp = as_utc(row.updated_at)
+    assert stamp is not None  # a NOT NULL column
     return TargetPolicy(row.kind, row.name, RedactionPolicy(tuple(row.types or ()), row.mode),
                         stamp.isoformat(timespec="seconds"))
 

@@ -218,23 +218,39 @@ def load_salt(path: str | Path) -> bytes:
     return salt.encode("ascii")
 
 
+def policy_for(types: str | Sequence[str], mode: str, *, has_ner: bool) -> RedactionPolicy:
+    """The policy that type names (`all`: every type) and a mode give where an NER model is (`has_ner`) or not:
+    without one, `all` means what the patterns find and a name type (person, ...) is refused."""
+    policy = RedactionPolicy(parse_types(types), mode)
+    if has_ner:
+        return policy
+    if "all" in (types.split(",") if isinstance(types, str) else types):
+        return RedactionPolicy(tuple(n for n in policy.types if n not in NER_TYPES), mode)
+    if policy.needs_ner:
+        missing = [n for n in policy.types if n in NER_TYPES]
+        raise UsageError(f"redacting {', '.join(missing)} needs an NER model",
+                         hint="pass a TuneLab NER run folder (--ner-model RUN), or leave those types out")
+    return policy
+
+
 def build_redactor(types: str | Sequence[str], mode: str = "mask", *, ner_model: str | Path | None = None,
                    salt_file: str | Path | None = None,
-                   ner_model_multilingual: str | Path | None = None) -> Redactor:
+                   ner_model_multilingual: str | Path | None = None,
+                   ner_loader: Callable[[], Detector] | None = None) -> Redactor:
     """A Redactor from plain settings: type names (`all` for every one the detectors can find), the mode, NER
     run folders for names (an English one, a multilingual one for texts in other scripts, or both), and the
-    hash salt file (default: `privacy-salt` in TuneLab's home, made once)."""
+    hash salt file (default: `privacy-salt` in TuneLab's home, made once). `ner_loader`: where the NER detector
+    of those folders comes from when the policy needs one (a server shares one among its redactors); default:
+    loaded here."""
     from tunelab.home import home
 
-    names = parse_types(types)
     has_model = ner_model is not None or ner_model_multilingual is not None
-    if "all" in (types.split(",") if isinstance(types, str) else types) and not has_model:
-        names = tuple(n for n in names if n not in NER_TYPES)  # `all` without a model: what patterns find
-    policy = RedactionPolicy(types=names, mode=mode)
+    policy = policy_for(types, mode, has_ner=has_model)
+    names = policy.types
     ner = None
     if policy.needs_ner and has_model:
         from tunelab.privacy.ner import load_ner
 
-        ner = load_ner(ner_model, ner_model_multilingual)
+        ner = ner_loader() if ner_loader is not None else load_ner(ner_model, ner_model_multilingual)
     salt = load_salt(salt_file or home() / "privacy-salt") if mode == "hash" and names else b""
     return Redactor(policy, ner=ner, salt=salt)

@@ -34,8 +34,9 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite hands back naive datetimes
+def as_utc(value: datetime | None) -> datetime | None:
+    """`value` with its UTC timezone (SQLite hands back naive datetimes; PostgreSQL aware ones)."""
+    if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
 
@@ -234,7 +235,7 @@ class Store:
                                 .order_by(t.versions.c.version)).all()
             split = self._split(conn, name)
         versions = tuple(self._version(r, aliases) for r in rows)
-        return ModelInfo(name, row.description, _utc(row.created_at), versions, aliases, split)
+        return ModelInfo(name, row.description, as_utc(row.created_at), versions, aliases, split)
 
     def get_version(self, name: str, version: int) -> VersionInfo:
         if not 1 <= int(version) <= MAX_VERSION:
@@ -295,7 +296,7 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(t.alias_events.c.id)).all()
         return [{"alias": r.alias, "version": r.version, "previous_version": r.previous_version,
-                 "actor": r.actor, "at": _utc(r.at).isoformat()} for r in rows]
+                 "actor": r.actor, "at": as_utc(r.at).isoformat()} for r in rows]
 
     def set_split(self, name: str, weights: Mapping[int, float], *, actor: str = "") -> dict[int, float]:
         """A/B weights per version (they need not sum to 1); an empty mapping removes the split."""
@@ -435,7 +436,7 @@ class Store:
             query = query.where(t.feedback.c.prediction_id == prediction_id)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(t.feedback.c.id).limit(min(limit, 100_000))).all()
-        return [{**r._asdict(), "created_at": _utc(r.created_at).isoformat()} for r in rows]
+        return [{**r._asdict(), "created_at": as_utc(r.created_at).isoformat()} for r in rows]
 
     def feedback_counts(self, name: str, *, kind: str = t.MODEL_KIND) -> dict[int, tuple[int, int]]:
         """Per version: (correct, judged) over feedback that says whether the prediction was right.
@@ -535,7 +536,7 @@ class Store:
     @staticmethod
     def _version(row: Any, aliases: Mapping[str, int]) -> VersionInfo:
         return VersionInfo(row.model, int(row.version), row.run_path, row.task, tuple(row.labels), dict(row.metrics),
-                           row.base_model, _utc(row.created_at),
+                           row.base_model, as_utc(row.created_at),
                            tuple(sorted(a for a, v in aliases.items() if v == row.version)))
 
     def _check_feedback_labels(self, task: Task, model: str, version: int, label: Any) -> None:
@@ -562,14 +563,14 @@ class Store:
     @staticmethod
     def _prediction(row: Any) -> dict[str, Any]:
         out = row._asdict()
-        out["created_at"] = _utc(out["created_at"]).isoformat()
+        out["created_at"] = as_utc(out["created_at"]).isoformat()
         return out
 
     @staticmethod
     def _key(row: Any) -> KeyInfo:
         m = row._mapping
         usage = {k: int(m[k] or 0) for k in ("requests", "texts", "tokens", "errors")}
-        last = _utc(m["last_used_at"])
+        last = as_utc(m["last_used_at"])
         usage["last_used_at"] = last.isoformat() if last else None
         return KeyInfo(m["id"], m["name"], tuple(m["scopes"].split(",")), m["rate_per_s"], m["burst"],
-                       _utc(m["created_at"]), _utc(m["revoked_at"]), usage, m["hash"])
+                       as_utc(m["created_at"]), as_utc(m["revoked_at"]), usage, m["hash"])

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from tunelab.apps.recommender.hub import RecommenderHub
 from tunelab.home import home
 from tunelab.loop.scheduler import LoopScheduler
 from tunelab.privacy import Redactor, build_redactor
+from tunelab.privacy.ner import load_ner
 from tunelab.privacy.policies import PRIVACY, PolicyStore, Redactors
 from tunelab.registry import Store
 from tunelab.registry.coordination import KEYS, MONITORS, ROUTING
@@ -87,8 +88,7 @@ class Services:
     recommenders: RecommenderHub
     dashboard: Dashboard
     sessions: Sessions
-    redactor: Redactor  # the server's policy
-    redactors: Redactors  # per target: its own policy, else the server's
+    redactors: Redactors  # per target: its own policy, else the server's (`redactors.default`)
     loop: LoopScheduler | None = None  # None: no loop_policies in the settings
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -107,9 +107,9 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
     routes = RouteCache(store, settings.registry_cache_s)
     models = ModelCache(settings.max_models, settings.precision, settings.backend)
     limiter = build_limiter(store, settings.rate_per_s, settings.burst)  # shared by the replicas on PostgreSQL
-    redactor = redactor_of(settings, settings.privacy_redact, settings.privacy_mode)
-    redactors = Redactors(redactor, PolicyStore(store.engine),
-                          build=lambda types, mode: redactor_of(settings, types, mode))
+    build = redactor_factory(settings)
+    redactors = Redactors(build(settings.privacy_redact, settings.privacy_mode), PolicyStore(store.engine),
+                          build=build)
     auth = Authenticator(store, enabled=settings.auth, rate_per_s=settings.rate_per_s, burst=settings.burst,
                          cache_s=settings.key_cache_s, limiter=limiter)
     shadow = Shadowing(store, models, redactors, metrics, ttl=settings.registry_cache_s,
@@ -121,7 +121,7 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
         desk=Desk(store, log_text=settings.log_text, loader=models.load_path, redactors=redactors),
         hub=MonitorHub(store, policy=monitor_policy(settings), loader=models.load_path, redactors=redactors),
         recommenders=RecommenderHub(store, settings.max_models),
-        dashboard=Dashboard(home()), sessions=Sessions(store), redactor=redactor, redactors=redactors,
+        dashboard=Dashboard(home()), sessions=Sessions(store), redactors=redactors,
         loop=LoopScheduler(store, settings.loop_policies, db_url=settings.db, timeout_s=settings.loop_timeout_s)
         if settings.loop_policies else None)
 
@@ -166,10 +166,16 @@ def routing_changed(services: Services) -> None:
         services.predictions.shadow.forget()
 
 
-def redactor_of(settings: ServeSettings, types: str | Sequence[str], mode: str) -> Redactor:
-    """A Redactor for `types` and `mode` with the server's NER models and hash salt."""
-    return build_redactor(types, mode, ner_model=settings.privacy_ner_model or None,
-                          ner_model_multilingual=settings.privacy_ner_model_multilingual or None)
+def redactor_factory(settings: ServeSettings) -> Callable[[str | Sequence[str], str], Redactor]:
+    """Redactors for any types and mode with the server's hash salt and NER models; the NER detector is loaded
+    once, by the first policy that names a name type, and shared by every redactor built here."""
+    english, other = settings.privacy_ner_model or None, settings.privacy_ner_model_multilingual or None
+    shared_ner = cache(lambda: load_ner(english, other))
+
+    def build(types: str | Sequence[str], mode: str) -> Redactor:
+        return build_redactor(types, mode, ner_model=english, ner_model_multilingual=other, ner_loader=shared_ner)
+
+    return build
 
 
 def policies_changed(services: Services) -> None:
