@@ -73,7 +73,7 @@ def write_kb(path: Path, rows: list[tuple[str, str]], per_intent: int | None) ->
 
 
 def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
-                    oos_share: float | None = None) -> dict[str, Any]:
+                    oos_share: float | None = None, model: str = "minilm") -> dict[str, Any]:
     from tunelab.apps.assistant.build import BuildOptions, run_build
     from tunelab.apps.assistant.calibrate import Target
     from tunelab.apps.assistant.evaluation import evaluate_assistant
@@ -89,11 +89,11 @@ def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
     per_intent = 40 if quick else None
     kb_path = work / "banking77-kb.yaml"
     write_kb(kb_path, [(t, label) for t, label in train if label not in unseen], per_intent)
-    out = work / ("banking77-assistant-quick" if quick else "banking77-assistant")
+    out = work / (("banking77-assistant-quick" if quick else "banking77-assistant") + _suffix(model))
     started = time.perf_counter()
     if not (reuse and (out / "assistant.json").is_file()):
         shutil.rmtree(out, ignore_errors=True)
-        run_build(kb_path, out, BuildOptions(name="banking77", target=Target.parse(target),
+        run_build(kb_path, out, BuildOptions(name="banking77", model=model, target=Target.parse(target),
                                              epochs=4 if quick else None, oos_share=oos_share))
     build_s = time.perf_counter() - started
     assistant = Assistant.load(out)
@@ -104,12 +104,17 @@ def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
     result = evaluate_assistant(assistant, texts, labels).to_dict()
     eval_s = time.perf_counter() - started
     manifest = assistant.manifest
-    return {"unseen_intents": unseen, "kb_examples": manifest.counts["intent_examples"],
+    return {"model": model, "unseen_intents": unseen, "kb_examples": manifest.counts["intent_examples"],
             "per_intent_cap": per_intent, "target": target, "oos_share_stated": oos_share,
             "build_seconds": round(build_s, 1), "eval_seconds": round(eval_s, 1), "calibration": manifest.calibration,
             "calibration_sources": manifest.sources, "test": result, "test_curve": curve(scores, labels),
             "scores": score_table(assistant, scores, labels),
             "oos_share_estimate": share_estimate(assistant, scores, out)}
+
+
+def _suffix(model: str) -> str:
+    """'' for the default encoder, else '-<name>' so another encoder's results sit beside the default's."""
+    return "" if model == "minilm" else "-" + Path(model).name
 
 
 def score_table(assistant: Any, scores: Any, labels: list[str]) -> dict[str, Any]:
@@ -252,6 +257,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="evaluate the assistant built by an earlier run again")
     parser.add_argument("--oos-share", type=float, default=0.13,
                         help="the out-of-scope share stated to the build (the test split's: 400 of 3,080)")
+    parser.add_argument("--model", default="minilm",
+                        help="the classifier's encoder (minilm, mpnet or a local folder); results get a suffix")
     parser.add_argument("--plot", default=str(BENCH / "results" / "assistant-ood.png"),
                         help="where the in-scope accuracy vs out-of-scope recall plot goes")
     args = parser.parse_args()
@@ -260,6 +267,7 @@ def main() -> None:
     work = BENCH / "work" / "assistant"
     work.mkdir(parents=True, exist_ok=True)
     command = "make bench-assistant-quick" if args.quick else "make bench-assistant"
+    command += f" ASSISTANT_MODEL={args.model}" if args.model != "minilm" else ""
     command += " (--reuse: evaluated again, built earlier)" if args.reuse else ""
     result: dict[str, Any] = {"command": command, "at": datetime.now(UTC).isoformat(timespec="seconds"),
                               "cpu": cpu_info()}
@@ -268,11 +276,13 @@ def main() -> None:
     log(f"WikiQA: {json.dumps(result['wikiqa'])}")
     if not args.skip_banking77:
         log("Banking77: unseen intents must be handed off")
-        result["banking77"] = bench_banking77(work, args.quick, args.target, args.reuse, args.oos_share)
+        result["banking77"] = bench_banking77(work, args.quick, args.target, args.reuse, args.oos_share,
+                                              args.model)
         log(f"Banking77: {json.dumps(result['banking77']['test'])}")
-        plot_curves(result["banking77"]["scores"], Path(args.plot.replace(".png", "-quick.png") if args.quick
-                                                         else args.plot))
-    out = BENCH / "results" / ("assistant-quick.json" if args.quick else "assistant.json")
+        plot = args.plot.replace(".png", "-quick.png") if args.quick else args.plot
+        plot_curves(result["banking77"]["scores"], Path(plot.replace(".png", f"{_suffix(args.model)}.png")))
+    name = ("assistant-quick" if args.quick else "assistant") + _suffix(args.model)
+    out = BENCH / "results" / f"{name}.json"
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     tmp.replace(out)
