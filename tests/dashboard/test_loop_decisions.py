@@ -40,3 +40,21 @@ def test_rolling_back_on_the_dashboard_marks_the_loop_promotion_it_undoes(admin:
     assert store.get_model("intents").aliases["production"] == 1
     assert list_decisions(store, "intents")[0].rolled_back_at is not None
     assert "promoted</span> (rolled back)" in admin.get("/models").text
+
+
+def test_the_models_page_shows_an_open_stage_and_its_progress(admin: Any) -> None:
+    from tunelab.loop.stages import close_stage, open_stage
+
+    store = admin.served.store
+    summary = {"champion_accuracy": 0.5, "challenger_accuracy": 0.9, "champion_f1": 0.5, "challenger_f1": 0.9,
+               "test": "mcnemar-midp", "p_value": 0.001, "detail": "b = 0, c = 12", "class_deltas": {}}
+    staged = record_decision(store, DecisionRow(0, "intents", "production", 1, 2, "staged", "passed the golden set",
+                                                summary, "/tmp/x/decision.json", 0, datetime.now(UTC)))
+    stage = open_stage(store, model="intents", alias="production", kind="shadow", champion_version=1,
+                       challenger_version=2, requests=200, hours=24.0, share=None, decision_id=staged.id)
+    html = admin.get("/models").text
+    assert "Challenger v2 in shadow</strong> against v1 (production)" in html
+    assert 'max="200" value="0"' in html and "0 of 200 live predictions (or 24 h)" in html
+    assert "the loop decides when it is done" in html
+    close_stage(store, stage.id, "refused")
+    assert "Challenger v2 in shadow" not in admin.get("/models").text

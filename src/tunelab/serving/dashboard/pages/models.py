@@ -7,6 +7,8 @@ from starlette.responses import Response
 
 from tunelab.errors import UsageError
 from tunelab.loop.records import list_decisions
+from tunelab.loop.stages import current_stage
+from tunelab.loop.staging import stage_progress
 from tunelab.registry import check_name
 from tunelab.serving.dashboard.pages import Admin, PostedForm, field, new_router
 from tunelab.serving.dashboard.web import redirect, render
@@ -21,8 +23,10 @@ def models_page(request: Request, _admin: Admin, registered: str = "") -> Respon
     models = store.list_models()
     history = {m.name: store.alias_history(m.name)[-10:][::-1] for m in models}
     decisions = {m.name: list_decisions(store, m.name, limit=10) for m in models}
+    stages = {m.name: stage_progress(store, stage) for m in models
+              if (stage := current_stage(store, m.name)) is not None}
     return render(request, "models.html", active="models", models=models, history=history,
-                  decisions=decisions, registered=registered[:200])
+                  decisions=decisions, stages=stages, registered=registered[:200])
 
 
 def _version(form: object) -> int:
