@@ -76,6 +76,20 @@ def test_a_shadow_challenger_scores_live_requests_and_the_caller_gets_the_champi
     assert seen(server.store, opened) == 3
 
 
+def test_a_shadow_share_scores_a_stable_sample_of_the_predictions(make_server: Any) -> None:
+    from tunelab.serving.shadowing import sampled
+
+    server = make_server()
+    opened = stage(server, "shadow", stage_requests=10, shadow_share=0.5)
+    assert opened.share == 0.5 and server.store.get_split("intents") in (None, {})  # a shadow sets no A/B split
+    ids = [p["id"] for _ in range(4) for p in predict(server, TEXTS * 2)["predictions"]]
+    server.client.portal.call(server.state.predictions.shadow.drain)
+    expected = [i for i in ids if sampled(i, 0.5)]
+    assert 0 < len(expected) < len(ids)  # 24 ids: all in or all out would be a broken hash (p < 1e-7)
+    assert [r.prediction_id for r in shadowed(server.store, opened)] == expected
+    assert all(sampled(i, 1.0) for i in ids) and not any(sampled(i, 1e-12) for i in ids)
+
+
 class Broken:
     """A model cache whose challenger fails with the text in its message."""
 

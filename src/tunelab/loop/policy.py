@@ -20,6 +20,7 @@
       stage_requests: 200         # live predictions the stage waits for (shadow: scored; canary: answered)
       stage_hours: null           # also end the stage after this many hours (null: only by requests)
       canary_share: 0.1           # canary: share of callers the challenger answers (the A/B split)
+      shadow_share: 1.0           # shadow: share of live requests the challenger also scores (sampled by id)
       min_agreement: 0.0          # shadow: refuse below this agreement with the champion's live answers
       max_feedback_drop: 5.0      # refuse when the challenger's feedback accuracy in the stage is lower by more points
 
@@ -94,6 +95,9 @@ class PromotionPolicy:
     """Also end the stage when this many hours have passed (deciding on what was seen); null: only by requests."""
     canary_share: float = 0.1
     """Canary: the share (0-1, exclusive) of callers the challenger answers; sticky per caller, as the A/B split."""
+    shadow_share: float = 1.0
+    """Shadow: the share (0-1] of the champion's live predictions the challenger also scores, chosen by a hash of
+    each prediction's id (the same id is always in or out), to bound the shadow's CPU on a busy server."""
     min_agreement: float = 0.0
     """Shadow: refuse when the challenger agrees with the champion's live answers less often than this (0-1)."""
     max_feedback_drop: float = 5.0
@@ -141,6 +145,7 @@ def check_policy(policy: LoopPolicy, problems: Problems, prefix: str = "") -> No
         (1 <= p.stage_requests <= 10_000_000, "promotion.stage_requests", "must be in [1, 10000000]"),
         (p.stage_hours is None or p.stage_hours > 0, "promotion.stage_hours", "must be > 0 or null"),
         (0 < p.canary_share < 1, "promotion.canary_share", "must be in (0, 1)"),
+        (0 < p.shadow_share <= 1, "promotion.shadow_share", "must be in (0, 1]"),
         (0 <= p.min_agreement <= 1, "promotion.min_agreement", "must be in [0, 1]"),
         (0 <= p.max_feedback_drop <= 100, "promotion.max_feedback_drop", "must be in [0, 100] (points)"),
         (policy.recent_corrections >= 0, "recent_corrections", "must be >= 0"),

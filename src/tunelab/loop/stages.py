@@ -33,7 +33,7 @@ class Stage:
     challenger_version: int
     requests: int  # live predictions it waits for
     hours: float | None  # or this long
-    share: float | None  # canary: the challenger's share of callers
+    share: float | None  # canary: the challenger's share of callers; shadow: of live predictions (None: all)
     decision_id: int  # the `staged` decision that opened it
     status: str  # open | promoted | refused
     started_at: datetime

@@ -65,11 +65,11 @@ def begin_stage(store: Store, policy: LoopPolicy, staged: DecisionRow) -> Stage:
     any split it had)."""
     rules = policy.promotion
     assert staged.challenger_version is not None  # a staged decision always has one
-    share = rules.canary_share if rules.stage == CANARY else None
+    share = rules.canary_share if rules.stage == CANARY else (rules.shadow_share if rules.shadow_share < 1 else None)
     stage = open_stage(store, model=policy.model, alias=rules.alias, kind=rules.stage,
                        champion_version=staged.champion_version, challenger_version=staged.challenger_version,
                        requests=rules.stage_requests, hours=rules.stage_hours, share=share, decision_id=staged.id)
-    if share is not None:
+    if rules.stage == CANARY and share is not None:
         store.set_split(policy.model, {stage.champion_version: 1.0 - share, stage.challenger_version: share},
                         actor="loop")
     return stage

@@ -1,5 +1,6 @@
 """The shadow stage in the server: while the loop holds a challenger in shadow, it also scores the champion's live
-requests, after the response is computed, and its answers are recorded by prediction id. It never answers.
+requests (all, or the policy's `shadow_share` of them, sampled by prediction id), after the response is computed,
+and its answers are recorded by prediction id. It never answers.
 
 The caller's response is built before the shadow work is scheduled and never waits for it; the challenger runs
 on one worker thread of its own at a lower CPU priority (Linux: nice +10), so it takes idle CPU rather than the
@@ -13,6 +14,7 @@ but its own predictor, never the one that answers requests naming the challenger
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import threading
@@ -40,6 +42,13 @@ def lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
     except (AttributeError, OSError):  # not Linux, or not allowed: the cap on pending jobs still holds
         pass
+
+
+def sampled(prediction_id: str, share: float) -> bool:
+    """Whether a prediction is in the shadow's sample: its id's hash below `share` of the range (stable across
+    replicas and restarts, unlike a random draw)."""
+    digest = hashlib.blake2b(prediction_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < share * 2**64
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,12 @@ class Shadowing:
         target = self.target(version)
         if target is None:
             return
+        share = target.stage.share
+        if share is not None and share < 1:  # the policy's shadow_share: a fixed sample of prediction ids
+            kept = [i for i, o in enumerate(outputs) if sampled(str(o["id"]), share)]
+            if not kept:
+                return
+            texts, outputs = [texts[i] for i in kept], [outputs[i] for i in kept]
         if len(self._pending) >= self.max_pending:
             self.dropped += 1
             self._count(target, "dropped", len(texts))
