@@ -56,6 +56,23 @@ def test_a_restart_keeps_dedupe_incidents_and_cooldowns(registry: Any, config: A
     assert fresh.ingest([event("$TSLA plunges after downgrade number 0", 40)]).duplicates == 1
 
 
+def test_state_read_back_mid_stream_raises_the_same_alerts_and_values(registry: Any, config: Any) -> None:
+    """A replica re-reads a monitor's state whenever its cache is dropped (a config change anywhere): a spike's
+    baseline must then reach as far back as in a process that saw every item (it stopped at the lookback's oldest
+    item, so after a quiet gap the spike counted 3 baseline windows instead of 4 and raised another z)."""
+    calm = [e for e in calm_stream(hours=8) if not 60 <= (e.at - T0).total_seconds() / 60 < 170]  # a quiet gap
+    stream = sorted(calm + burst("MSFT", 6 * 60 + 7, count=8), key=lambda e: e.at)
+    batches = [stream[i:i + 7] for i in range(0, len(stream), 7)]
+    steady = Monitor.open(replace(config, name="steady"), registry, KeywordClassifier())
+    expected = [a for batch in batches for a in steady.ingest(batch).alerts]
+    got = []
+    for batch in batches:  # a fresh process state for every batch
+        got += Monitor.open(replace(config, name="reread"), registry, KeywordClassifier()).ingest(batch).alerts
+    assert any(a["rule"] == "ticker-negative-spike" for a in expected), expected
+    assert [(a["rule"], a["key"], a["at"], a["value"], a["details"]) for a in got] == \
+        [(a["rule"], a["key"], a["at"], a["value"], a["details"]) for a in expected]
+
+
 def test_replay_raises_what_live_raised(tmp_path: Path, registry: Any, config: Any) -> None:
     stream = calm_stream(hours=8) + burst("MSFT", 6 * 60 + 7, count=8)
     live = Monitor.open(config, registry, KeywordClassifier())

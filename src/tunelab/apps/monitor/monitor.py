@@ -105,6 +105,11 @@ class Monitor:
         latest = self.store.latest_item_time(self.config.name, until=until)
         rows = [] if latest is None else self.store.items_since(
             self.config.name, latest - timedelta(seconds=self.config.lookback_s), until=until)
+        first = self.store.first_item_time(self.config.name, until=until)
+        # where history starts (spike baselines reach back only that far): the monitor's first item, as an engine
+        # that saw every item knows it, not the oldest item of the lookback read here (a replica that re-read its
+        # state mid-stream then counted fewer baseline windows than one that had not, and raised other values)
+        engine.started = None if first is None else first.timestamp()
         for row in rows:
             engine.observe(_observation(row), emit=False)
         for rule, kind, key, at in self.store.last_alerts(self.config.name, until=until):

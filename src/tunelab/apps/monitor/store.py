@@ -192,6 +192,15 @@ class MonitorStore:
         with self.engine.connect() as conn:
             return utc(conn.execute(query).scalar())
 
+    def first_item_time(self, monitor: str, *, until: datetime | None = None) -> datetime | None:
+        """The oldest item's time (at or before `until` when given): where the monitor's history starts."""
+        c = t.monitor_items.c
+        query = sa.select(sa.func.min(c.at)).where(c.monitor == monitor)
+        if until is not None:
+            query = query.where(c.at <= utc(until))
+        with self.engine.connect() as conn:
+            return utc(conn.execute(query).scalar())
+
     def items_since(self, monitor: str, since: datetime, *, until: datetime | None = None) -> list[Any]:
         c = t.monitor_items.c
         query = sa.select(c.at, c.negative, c.positive, c.score, c.topic, c.tickers, c.entities).where(
