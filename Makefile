@@ -10,7 +10,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick bench-batch bench-batch-quick bench-privacy ner-model ner-model-multilingual bench-active bench-explain bench-dp bench-dp-quick bench-dp-banking77-quick bench-fewshot bench-fewshot-quick clean
+.PHONY: help venv venv-dev demo test test-fast lint format bench-train bench-train-quick bench-infer bench-infer-quick bench-latency bench-serve bench-serve-quick bench-monitor bench-monitor-quick bench-multilingual bench-multilingual-quick bench-assistant bench-assistant-quick bench-recommend bench-recommend-quick bench-batch bench-batch-quick bench-privacy ner-model ner-model-multilingual bench-active bench-explain bench-dp bench-dp-quick bench-dp-banking77-quick bench-fewshot bench-fewshot-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ bench-assistant: $(DEV_STAMP) ## Assistant benchmark: Banking77 unseen-intent ha
 
 bench-assistant-quick: $(DEV_STAMP) ## Assistant benchmark with 40 Banking77 questions per intent, 4 epochs
 	$(PY) benchmarks/bench_assistant.py --quick
+
+bench-latency: $(DEV_STAMP) ## One 16-token text through Predictor.predict: p50 per backend and where the time goes
+	$(PY) benchmarks/bench_latency.py
 
 bench-multilingual: $(DEV_STAMP) ## ChnSentiCorp: --model multilingual vs MiniLM, accuracy, speed, int8 export (long)
 	$(PY) benchmarks/bench_multilingual.py

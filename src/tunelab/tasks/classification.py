@@ -15,8 +15,9 @@ from tunelab.types import ClassPrediction, Example, LabelSet, Prediction, TextEx
 
 
 def encode_texts(examples: Sequence[Example], tokenizer: Any, max_length: int) -> list[list[int]]:
-    texts = [e.text for e in examples]
-    return list(tokenizer(texts, truncation=True, max_length=max_length)["input_ids"])
+    from tunelab.models.fast_encode import encode_ids
+
+    return encode_ids(tokenizer, [e.text for e in examples], max_length)
 
 
 class ClassificationTask:
@@ -60,8 +61,8 @@ class ClassificationTask:
         out: list[Prediction] = []
         for row in probs:
             best = int(row.argmax())
-            out.append(ClassPrediction(labels.names[best], float(row[best]),
-                                       {n: float(p) for n, p in zip(labels.names, row)}))
+            values = row.tolist()  # Python floats at once, not one numpy scalar at a time
+            out.append(ClassPrediction(labels.names[best], values[best], dict(zip(labels.names, values))))
         return out
 
     def evaluate(self, logits: list[np.ndarray], encoded: Sequence[Encoded], examples: Sequence[Example],
