@@ -143,6 +143,12 @@ def load_dataset(config: DataConfig, seed: int) -> DatasetBundle:
 def run_training_split(run_dir: Path, purpose: str) -> tuple[list[Example], str]:
     """A finished run's training examples, re-read with its own data settings, and their fingerprint; refused
     (UsageError naming `purpose`, what needs them) when the files cannot be read or changed since training."""
+    bundle = run_dataset(run_dir, purpose)
+    return list(bundle.train.examples), bundle.fingerprint
+
+
+def run_dataset(run_dir: Path, purpose: str) -> DatasetBundle:
+    """A finished run's train, dev and test splits as it trained on them (see `run_training_split`)."""
     import json
 
     from tunelab.config import load_config
@@ -158,4 +164,4 @@ def run_training_split(run_dir: Path, purpose: str) -> tuple[list[Example], str]
                          f"cannot be read: {exc}") from None
     if recorded is not None and bundle.fingerprint != recorded:
         raise UsageError(f"the training data of {run_dir} changed since it was trained; cannot build its {purpose}")
-    return list(bundle.train.examples), bundle.fingerprint
+    return bundle

@@ -9,8 +9,11 @@ a minimum effect size; a check drifts when p < alpha and the effect reaches its 
     confidence        KS on the top class probability
     predicted_labels  chi-square on predicted-label counts; effect: population stability index
 
-The reference (a seeded sample of the run's training texts, read once) is cached in the run folder as
-`drift_reference.npz` (arrays, read without pickle) and `drift_reference.json` (what it was built from).
+The reference (a seeded sample of the run's held-out dev and test texts, or of its training texts when fewer than
+`MIN_HELD_OUT` were held out; read once) is cached in the run folder as `drift_reference.npz` (arrays, read without
+pickle) and `drift_reference.json` (what it was built from). Held-out texts first because a fine-tuned encoder
+places the texts it trained on nearer their class than any new text: against training texts, the MMD check flagged
+fresh texts of the very same distribution (p = 0.005 on a stable stream in tests/loop/test_drift.py).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from tunelab.loop.embeddings import TextFeatures, require_single_label, text_fea
 REFERENCE_ARRAYS = "drift_reference.npz"
 REFERENCE_META = "drift_reference.json"
 REFERENCE_SIZE = 500
-REFERENCE_VERSION = 1
+REFERENCE_VERSION = 2  # 2: held-out texts first (1: training texts only; rebuilt when read)
+MIN_HELD_OUT = 100
 
 
 @dataclass(frozen=True)
@@ -194,17 +198,30 @@ def load_reference(folder: Path) -> Reference:
 def run_reference(predictor: Any, *, size: int = REFERENCE_SIZE, seed: int = 0) -> Reference:
     """The run's reference: read from its folder, or built once from its training split and cached there."""
     run_dir = Path(predictor.run_dir)
-    if (run_dir / REFERENCE_META).is_file() and (run_dir / REFERENCE_ARRAYS).is_file():
+    if (run_dir / REFERENCE_META).is_file() and (run_dir / REFERENCE_ARRAYS).is_file() \
+            and _cached_version(run_dir) >= REFERENCE_VERSION:
         return load_reference(run_dir)
-    texts, fingerprint = training_texts(run_dir)
+    texts, source, fingerprint = reference_texts(run_dir)
     reference = build_reference(predictor, texts, size=size, seed=seed)
-    save_reference(run_dir, reference, {"seed": seed, "training_texts": len(texts), "fingerprint": fingerprint})
+    save_reference(run_dir, reference, {"seed": seed, "source": source, "texts": len(texts),
+                                        "fingerprint": fingerprint})
     return load_reference(run_dir)  # as every later call reads it (embeddings stored as float16)
 
 
-def training_texts(run_dir: Path) -> tuple[list[str], str]:
-    """The run's training texts, re-read with its own data settings (refused when the files changed since)."""
-    from tunelab.data.load import run_training_split
+def _cached_version(run_dir: Path) -> int:
+    try:
+        return int(read_json(run_dir / REFERENCE_META).get("version", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0  # unreadable: rebuilt
 
-    examples, fingerprint = run_training_split(run_dir, "drift reference")
-    return [e.text for e in examples], fingerprint
+
+def reference_texts(run_dir: Path) -> tuple[list[str], str, str]:
+    """The texts the reference samples, what they are ("held-out" dev and test, or "training") and the data's
+    fingerprint, re-read with the run's own data settings (refused when the files changed since)."""
+    from tunelab.data.load import run_dataset
+
+    bundle = run_dataset(run_dir, "drift reference")
+    held_out = [e.text for split in (bundle.dev, bundle.test) if split is not None for e in split.examples]
+    if len(held_out) >= MIN_HELD_OUT:
+        return held_out, "held-out", bundle.fingerprint
+    return [e.text for e in bundle.train.examples], "training", bundle.fingerprint
