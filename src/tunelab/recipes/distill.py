@@ -71,7 +71,9 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
              + f"; {n_epochs} epoch(s), alpha {settings.alpha:g}, T {settings.temperature:g}")
         new_config = replace(config, output=str(out),
                              model=replace(config.model, name=str(base), max_length=None),
-                             train=replace(config.train, epochs=n_epochs, method="full", lr=lr))
+                             train=replace(config.train, epochs=n_epochs, method="full", lr=lr,
+                                           few_shot="never"))  # KD needs the loop: a few-shot teacher's
+        # config would send the student to the contrastive recipe, which knows nothing of the teacher's logits
         run_train(new_config, show_progress=show_progress, task=task)
     return _gate_and_record(teacher_dir, out, reference, gate_set, ref_eval, ref_logits, tolerance, force,
                             {"student": student, "layers": layers, "kept_layers": kept, "epochs": n_epochs, "lr": lr,
