@@ -223,7 +223,7 @@ def served_runs(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> d
     ner = root / "ner.conll"
     ner.write_text("\n\n".join("\n".join(f"{w} X X {t}" for w, t in zip(words, tags))
                                for words, tags in NER_SENTENCES) + "\n", encoding="utf-8")
-    common = {"model": str(tiny_model), "epochs": 15, "batch_size": 6, "lr": 3e-3, "warmup_ratio": 0.0,
+    common = {"model": str(tiny_model), "epochs": 30, "batch_size": 6, "lr": 3e-3, "warmup_ratio": 0.0,
               "patience": 0, "precision": "fp32", "show_progress": False}
     specs = {"intents_a": (intents, "classification", 1), "intents_b": (intents, "classification", 2),
              "multilabel": (multi, "multilabel", 1), "ner": (ner, "ner", 1)}

