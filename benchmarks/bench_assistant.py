@@ -73,7 +73,8 @@ def write_kb(path: Path, rows: list[tuple[str, str]], per_intent: int | None) ->
 
 
 def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
-                    oos_share: float | None = None, model: str = "minilm") -> dict[str, Any]:
+                    oos_share: float | None = None, model: str = "minilm", epochs: int | None = None,
+                    lr: float | None = None) -> dict[str, Any]:
     from tunelab.apps.assistant.build import BuildOptions, run_build
     from tunelab.apps.assistant.calibrate import Target
     from tunelab.apps.assistant.evaluation import evaluate_assistant
@@ -94,7 +95,8 @@ def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
     if not (reuse and (out / "assistant.json").is_file()):
         shutil.rmtree(out, ignore_errors=True)
         run_build(kb_path, out, BuildOptions(name="banking77", model=model, target=Target.parse(target),
-                                             epochs=4 if quick else None, oos_share=oos_share))
+                                             epochs=epochs or (4 if quick else None), lr=lr,
+                                             oos_share=oos_share))
     build_s = time.perf_counter() - started
     assistant = Assistant.load(out)
     texts = [t for t, _ in test]
@@ -104,7 +106,8 @@ def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
     result = evaluate_assistant(assistant, texts, labels).to_dict()
     eval_s = time.perf_counter() - started
     manifest = assistant.manifest
-    return {"model": model, "unseen_intents": unseen, "kb_examples": manifest.counts["intent_examples"],
+    return {"model": model, "epochs": epochs, "lr": lr, "unseen_intents": unseen,
+            "kb_examples": manifest.counts["intent_examples"],
             "per_intent_cap": per_intent, "target": target, "oos_share_stated": oos_share,
             "build_seconds": round(build_s, 1), "eval_seconds": round(eval_s, 1), "calibration": manifest.calibration,
             "calibration_sources": manifest.sources, "test": result, "test_curve": curve(scores, labels),
@@ -259,6 +262,8 @@ def main() -> None:
                         help="the out-of-scope share stated to the build (the test split's: 400 of 3,080)")
     parser.add_argument("--model", default="minilm",
                         help="the classifier's encoder (minilm, mpnet or a local folder); results get a suffix")
+    parser.add_argument("--epochs", type=int, help="the classifier's epochs (default: TuneLab's for the data)")
+    parser.add_argument("--lr", type=float, help="the classifier's peak learning rate (default: TuneLab's)")
     parser.add_argument("--plot", default=str(BENCH / "results" / "assistant-ood.png"),
                         help="where the in-scope accuracy vs out-of-scope recall plot goes")
     args = parser.parse_args()
@@ -268,6 +273,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     command = "make bench-assistant-quick" if args.quick else "make bench-assistant"
     command += f" ASSISTANT_MODEL={args.model}" if args.model != "minilm" else ""
+    command += "".join(f" --{k} {v}" for k, v in (("epochs", args.epochs), ("lr", args.lr)) if v is not None)
     command += " (--reuse: evaluated again, built earlier)" if args.reuse else ""
     result: dict[str, Any] = {"command": command, "at": datetime.now(UTC).isoformat(timespec="seconds"),
                               "cpu": cpu_info()}
@@ -277,7 +283,7 @@ def main() -> None:
     if not args.skip_banking77:
         log("Banking77: unseen intents must be handed off")
         result["banking77"] = bench_banking77(work, args.quick, args.target, args.reuse, args.oos_share,
-                                              args.model)
+                                              args.model, args.epochs, args.lr)
         log(f"Banking77: {json.dumps(result['banking77']['test'])}")
         plot = args.plot.replace(".png", "-quick.png") if args.quick else args.plot
         plot_curves(result["banking77"]["scores"], Path(plot.replace(".png", f"{_suffix(args.model)}.png")))

@@ -10,13 +10,14 @@ bf16 autocast, ONNX fp32 and ONNX int8 (dynamic). Baseline in the same run: the 
 The models are fine-tuned here on 3,000 Banking77 questions for one epoch (cached under --work), only so that the
 exports pass their accuracy gate on a real model: latency depends on the architecture, not on the weights.
 
-    .venv/bin/python benchmarks/bench_latency.py [--seconds 3] [--threads 1]     # make bench-latency
+    .venv/bin/python benchmarks/bench_latency.py [--seconds 3] [--threads N]     # make bench-latency
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=BENCH / "work" / "latency", help="cache of the two runs")
     parser.add_argument("--seconds", type=float, default=3.0, help="timing per system")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads of torch and ONNX Runtime")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="intra-op threads of torch and ONNX Runtime (default: every core, as Predictor.load)")
     parser.add_argument("--wait-idle", type=float, default=300.0)
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
