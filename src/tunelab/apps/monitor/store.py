@@ -185,17 +185,15 @@ class MonitorStore:
 
     def latest_item_time(self, monitor: str, *, until: datetime | None = None) -> datetime | None:
         """The newest item's time (at or before `until` when given)."""
-        c = t.monitor_items.c
-        query = sa.select(sa.func.max(c.at)).where(c.monitor == monitor)
-        if until is not None:
-            query = query.where(c.at <= utc(until))
-        with self.engine.connect() as conn:
-            return utc(conn.execute(query).scalar())
+        return self._item_time(sa.func.max, monitor, until)
 
     def first_item_time(self, monitor: str, *, until: datetime | None = None) -> datetime | None:
         """The oldest item's time (at or before `until` when given): where the monitor's history starts."""
+        return self._item_time(sa.func.min, monitor, until)
+
+    def _item_time(self, aggregate: Any, monitor: str, until: datetime | None) -> datetime | None:
         c = t.monitor_items.c
-        query = sa.select(sa.func.min(c.at)).where(c.monitor == monitor)
+        query = sa.select(aggregate(c.at)).where(c.monitor == monitor)
         if until is not None:
             query = query.where(c.at <= utc(until))
         with self.engine.connect() as conn:
