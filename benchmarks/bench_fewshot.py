@@ -131,8 +131,9 @@ def measure(sizes: tuple[int, ...], seeds: tuple[int, ...], test_rows: list[tupl
 def render(payload: dict[str, Any]) -> str:
     machine, mode = payload["machine"], payload["mode"]
     lines = [f"## Few-shot: TuneLab against SetFit ({mode} mode)", "",
-             f"Command: `.venv/bin/python benchmarks/bench_fewshot.py{' --quick' if mode == 'quick' else ''} "
-             f"--threads {payload['threads']}`, {payload['finished']}. Machine: {machine['cpu_model']}, "
+             f"Command: `.venv/bin/python benchmarks/bench_fewshot.py{' --quick' if mode.startswith('quick') else ''} "
+             f"--threads {payload['threads']}{payload.get('sizes_flag', '')}`, {payload['finished']}. "
+             f"Machine: {machine['cpu_model']}, "
              f"{machine['cpus']} CPUs, {payload['threads']} thread(s), CPU flags: {machine['cpu_flags']}. "
              f"MiniLM (bundled all-MiniLM-L6-v2), Twitter financial news sentiment (3 classes), seeds "
              f"{', '.join(map(str, payload['seeds']))}, test: {payload['test_examples']} tweets of sent_valid. Both: "
@@ -161,15 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: 5, quick 2)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for both sides")
     parser.add_argument("--no-setfit", action="store_true", help="TuneLab alone")
+    parser.add_argument("--sizes", default=None,
+                        help="examples per class, comma-separated (default: 8,64; quick 8); other sizes than the "
+                             "default get their own results file and RESULTS.md section")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         raise SystemExit(f"{DATA} is absent: this benchmark needs ../shared/data/twitter_financial_news_sentiment")
     import torch
 
     torch.set_num_threads(args.threads)
-    mode = "quick" if args.quick else "full"
+    default_sizes = (8,) if args.quick else (8, 64)
+    sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else default_sizes
+    mode = ("quick" if args.quick else "full") + ("" if sizes == default_sizes else "-" + "-".join(map(str, sizes)))
     seeds = tuple(range(args.seeds if args.seeds is not None else (2 if args.quick else 5)))
-    sizes = (8,) if args.quick else (8, 64)
     test_rows = read_rows(DATA / "sent_valid.csv")
     if args.quick:
         test_rows = random.Random(0).sample(test_rows, 1000)
@@ -182,10 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     machine["cpu_flags"] = " ".join(sorted(f for f in cpu_flags() if f.startswith(("avx", "amx")))) or "none"
     results = measure(sizes, seeds, test_rows, work, args.threads, with_setfit=note is None)
     majority = max(Counter(label for _, label in test_rows).values()) / len(test_rows)
-    payload = {"mode": mode, "machine": machine, "threads": args.threads, "seeds": list(seeds),
+    payload = {"mode": mode, "sizes_flag": f" --sizes {args.sizes}" if args.sizes else "", "machine": machine,
+               "threads": args.threads, "seeds": list(seeds),
                "test_examples": len(test_rows), "majority_share": round(majority, 4), "setfit_note": note,
                "results": results, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
-    suffix = "-quick" if args.quick else ""
+    suffix = "" if mode == "full" else f"-{mode}"
     bench_train.write_json_atomic(BENCH / "results" / f"fewshot{suffix}.json", payload)
     section = render(payload)
     bench_train.update_results_md(BENCH / "RESULTS.md", mode, section, bench="bench-fewshot")
