@@ -63,3 +63,32 @@ def test_shifted_stream_is_drift(predictor) -> None:
 def test_too_small_a_window_gives_no_verdict(predictor) -> None:
     report = check_drift(predictor, news_texts()[:5], run_reference(predictor), limits=DriftThresholds())
     assert report.verdict == "insufficient data" and report.checks == ()
+
+
+def test_an_older_reference_is_rebuilt_from_held_out_texts_or_kept_when_the_data_is_gone(predictor, support_run: Path,
+                                                                                        tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from tunelab.loop.drift import load_reference
+
+    run_reference(predictor)
+    meta = json.loads((support_run / REFERENCE_META).read_text(encoding="utf-8"))
+    assert meta["source"] == "held-out" and meta["version"] == 2
+    (support_run / REFERENCE_META).write_text(json.dumps({**meta, "version": 1, "source": "old"}), encoding="utf-8")
+    rebuilt = run_reference(predictor)  # version 1: built again
+    assert json.loads((support_run / REFERENCE_META).read_text(encoding="utf-8"))["version"] == 2
+    np.testing.assert_array_equal(rebuilt.embeddings, load_reference(support_run).embeddings)
+
+    copy = tmp_path / "run"
+    shutil.copytree(support_run, copy)
+    meta = json.loads((copy / REFERENCE_META).read_text(encoding="utf-8"))
+    (copy / REFERENCE_META).write_text(json.dumps({**meta, "version": 1}), encoding="utf-8")
+    config = (copy / "config.yaml").read_text(encoding="utf-8")
+    (copy / "config.yaml").write_text(config.replace("support_train.csv", "moved-away.csv"), encoding="utf-8")
+
+    class Moved:
+        run_dir = copy
+
+    kept = run_reference(Moved())  # the data is gone: the version-1 reference is still used, not an error
+    np.testing.assert_array_equal(kept.embeddings, rebuilt.embeddings)

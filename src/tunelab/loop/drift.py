@@ -198,10 +198,15 @@ def load_reference(folder: Path) -> Reference:
 def run_reference(predictor: Any, *, size: int = REFERENCE_SIZE, seed: int = 0) -> Reference:
     """The run's reference: read from its folder, or built once from its training split and cached there."""
     run_dir = Path(predictor.run_dir)
-    if (run_dir / REFERENCE_META).is_file() and (run_dir / REFERENCE_ARRAYS).is_file() \
-            and _cached_version(run_dir) >= REFERENCE_VERSION:
+    cached = (run_dir / REFERENCE_META).is_file() and (run_dir / REFERENCE_ARRAYS).is_file()
+    if cached and _cached_version(run_dir) >= REFERENCE_VERSION:
         return load_reference(run_dir)
-    texts, source, fingerprint = reference_texts(run_dir)
+    try:
+        texts, source, fingerprint = reference_texts(run_dir)
+    except UsageError:
+        if cached:  # an older reference, and the data it would be rebuilt from is gone: keep using it
+            return load_reference(run_dir)
+        raise
     reference = build_reference(predictor, texts, size=size, seed=seed)
     save_reference(run_dir, reference, {"seed": seed, "source": source, "texts": len(texts),
                                         "fingerprint": fingerprint})
