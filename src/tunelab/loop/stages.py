@@ -163,14 +163,3 @@ def labels_given(store: Store, prediction_ids: Sequence[str]) -> dict[str, Any]:
                 f.c.prediction_id.in_(chunk), f.c.label.is_not(None)).order_by(f.c.id))
             found.update({r.prediction_id: r.label for r in rows})
     return found
-
-
-def judged_since(store: Store, model: str, version: int, since: datetime) -> Judged:
-    """Feedback judging the version's predictions logged since `since` (the newest per prediction)."""
-    f, p = t.feedback, t.predictions
-    query = (sa.select(f.c.prediction_id, f.c.correct).join(p, p.c.id == f.c.prediction_id)
-             .where(f.c.model == model, f.c.version == version, f.c.correct.is_not(None),
-                    p.c.created_at >= since, p.c.kind == t.MODEL_KIND).order_by(f.c.id))
-    with store.engine.connect() as conn:
-        latest = {r.prediction_id: bool(r.correct) for r in conn.execute(query)}
-    return Judged(sum(latest.values()), len(latest))

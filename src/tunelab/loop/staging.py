@@ -29,7 +29,6 @@ from tunelab.loop.stages import (
     Shadowed,
     Stage,
     close_stage,
-    judged_since,
     labels_given,
     open_stage,
     seen,
@@ -87,10 +86,10 @@ def stage_progress(store: Store, stage: Stage, now: datetime | None = None) -> S
 
 def stage_report(store: Store, stage: Stage, task: Task) -> StageReport:
     count = seen(store, stage)
-    if stage.kind != SHADOW:
-        return StageReport(stage.kind, count, None,
-                           judged_since(store, stage.model, stage.champion_version, stage.started_at),
-                           judged_since(store, stage.model, stage.challenger_version, stage.started_at))
+    if stage.kind != SHADOW:  # feedback on each version's predictions since the stage began (newest per prediction)
+        counts = store.feedback_counts(stage.model, since=stage.started_at)
+        return StageReport(stage.kind, count, None, Judged(*counts.get(stage.champion_version, (0, 0))),
+                           Judged(*counts.get(stage.challenger_version, (0, 0))))
     rows = shadowed(store, stage)
     pairs = [(r.prediction_id, r.text or "", task.read_output(r.champion), task.read_output(r.challenger))
              for r in rows]

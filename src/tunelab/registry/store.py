@@ -125,10 +125,12 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
-def _prediction_of_kind(kind: str) -> Any:
-    """A WHERE clause on `feedback`: its prediction is of `kind`."""
-    return t.feedback.c.prediction_id.in_(sa.select(t.predictions.c.id).where(
-        t.predictions.c.kind == _check_kind(kind)))
+def _prediction_of_kind(kind: str, since: datetime | None = None) -> Any:
+    """A WHERE clause on `feedback`: its prediction is of `kind` (and logged at or after `since` when given)."""
+    query = sa.select(t.predictions.c.id).where(t.predictions.c.kind == _check_kind(kind))
+    if since is not None:
+        query = query.where(t.predictions.c.created_at >= since)
+    return t.feedback.c.prediction_id.in_(query)
 
 
 def feedback_correct(task: Task | None, output: Mapping[str, Any], label: Any, thumb: int | None) -> bool | None:
@@ -438,12 +440,14 @@ class Store:
             rows = conn.execute(query.order_by(t.feedback.c.id).limit(min(limit, 100_000))).all()
         return [{**r._asdict(), "created_at": as_utc(r.created_at).isoformat()} for r in rows]
 
-    def feedback_counts(self, name: str, *, kind: str = t.MODEL_KIND) -> dict[int, tuple[int, int]]:
+    def feedback_counts(self, name: str, *, kind: str = t.MODEL_KIND,
+                        since: datetime | None = None) -> dict[int, tuple[int, int]]:
         """Per version: (correct, judged) over feedback that says whether the prediction was right.
-        Only the latest feedback per prediction counts; only on predictions of `kind` (a model's by default)."""
+        Only the latest feedback per prediction counts; only on predictions of `kind` (a model's by default), and
+        with `since`, only on predictions logged at or after it."""
         latest = (sa.select(sa.func.max(t.feedback.c.id)).where(t.feedback.c.model == name,
                                                                t.feedback.c.correct.is_not(None),
-                                                               _prediction_of_kind(kind))
+                                                               _prediction_of_kind(kind, since))
                   .group_by(t.feedback.c.prediction_id))
         query = (sa.select(t.feedback.c.version, sa.func.count(),
                            sa.func.sum(sa.case((t.feedback.c.correct.is_(True), 1), else_=0)))
