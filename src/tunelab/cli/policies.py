@@ -45,8 +45,7 @@ def set_policy(
         raise UsageError(f"--mode: must be one of {', '.join(MODES)}, not {mode!r}")
     settings = load_settings(config)
     try:  # `all` and the name types read as the server reads them, with or without its NER model
-        policy = policy_for(redact, mode, has_ner=bool(settings.privacy_ner_model
-                                                       or settings.privacy_ner_model_multilingual))
+        policy = policy_for(redact, mode, has_ner=settings.has_ner)
     except UsageError as error:
         hint = "set privacy_ner_model in the server's settings (--config or TUNELAB_PRIVACY_NER_MODEL)" \
             if "NER model" in error.message else error.hint

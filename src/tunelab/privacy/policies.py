@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import JSON, Column, DateTime, PrimaryKeyConstraint, String, Table
 
 from tunelab.errors import NotFoundError, UsageError
-from tunelab.privacy.redactor import RedactionPolicy, Redactor, parse_types
+from tunelab.privacy.redactor import RedactionPolicy, Redactor, parse_types, policy_for
 from tunelab.registry import audit, coordination
 from tunelab.registry.schema import metadata
 from tunelab.registry.store import as_utc
@@ -117,9 +117,10 @@ class Redactors:
     cached; `forget_all` (after a write, here or in another replica) drops the cache."""
 
     def __init__(self, default: Redactor, policies: PolicyStore | None = None,
-                 build: Callable[[Sequence[str], str], Redactor] | None = None) -> None:
+                 build: Callable[[Sequence[str], str], Redactor] | None = None, *, has_ner: bool = False) -> None:
         self.default = default
         self.policies = policies
+        self.has_ner = has_ner  # whether `build` has an NER model for the name types
         self.build = build or (lambda types, mode: Redactor(RedactionPolicy(parse_types(types), mode)))
         self._cache: dict[tuple[str, str], Redactor] = {}
         self._lock = threading.Lock()
@@ -146,10 +147,10 @@ class Redactors:
                              hint="start the server with its privacy_ner_model, or change the policy") from None
 
     def resolve(self, types: Sequence[str], mode: str) -> RedactionPolicy:
-        """The policy to store for `types` (`all`: what the server's detectors find) and `mode`, once a Redactor
-        builds from it; else the error (an NER type with no NER model) naming the field."""
+        """The policy to store for `types` (`all`: what the server's detectors find) and `mode`; else the error
+        (an NER type with no NER model) naming the field. Nothing is built or loaded to say so."""
         try:
-            return self.build(types, mode).policy
+            return policy_for(types, mode, has_ner=self.has_ner)
         except UsageError as error:
             raise UsageError(f"types: {error.message}", hint=error.hint) from None
 

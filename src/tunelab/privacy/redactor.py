@@ -116,10 +116,8 @@ class Redactor:
     """Applies a policy with the pattern detectors and, for person/organisation/location, an NER detector."""
 
     def __init__(self, policy: RedactionPolicy, *, ner: Detector | None = None, salt: bytes = b"") -> None:
-        if policy.needs_ner and ner is None:
-            missing = [n for n in policy.types if n in NER_TYPES]
-            raise UsageError(f"redacting {', '.join(missing)} needs an NER model",
-                             hint="pass a TuneLab NER run folder (--ner-model RUN), or leave those types out")
+        if ner is None:
+            _require_no_ner(policy)
         if policy.mode == "hash" and policy.types and not salt:  # no types: nothing is hashed
             raise UsageError("hash mode needs a salt (an unsalted hash of an e-mail address is easy to reverse)")
         self.policy = policy
@@ -226,6 +224,11 @@ def policy_for(types: str | Sequence[str], mode: str, *, has_ner: bool) -> Redac
         return policy
     if "all" in (types.split(",") if isinstance(types, str) else types):
         return RedactionPolicy(tuple(n for n in policy.types if n not in NER_TYPES), mode)
+    return _require_no_ner(policy)
+
+
+def _require_no_ner(policy: RedactionPolicy) -> RedactionPolicy:
+    """`policy` when it names no name type (person, ...); else the error saying an NER model is needed."""
     if policy.needs_ner:
         missing = [n for n in policy.types if n in NER_TYPES]
         raise UsageError(f"redacting {', '.join(missing)} needs an NER model",

@@ -109,7 +109,7 @@ def build_services(settings: ServeSettings, store: Store | None = None) -> Servi
     limiter = build_limiter(store, settings.rate_per_s, settings.burst)  # shared by the replicas on PostgreSQL
     build = redactor_factory(settings)
     redactors = Redactors(build(settings.privacy_redact, settings.privacy_mode), PolicyStore(store.engine),
-                          build=build)
+                          build=build, has_ner=settings.has_ner)
     auth = Authenticator(store, enabled=settings.auth, rate_per_s=settings.rate_per_s, burst=settings.burst,
                          cache_s=settings.key_cache_s, limiter=limiter)
     shadow = Shadowing(store, models, redactors, metrics, ttl=settings.registry_cache_s,

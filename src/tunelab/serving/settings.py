@@ -87,6 +87,11 @@ class ServeSettings:
         except ValueError:
             return False
 
+    @property
+    def has_ner(self) -> bool:
+        """Whether an NER run folder is set, so person, organisation and location can be redacted."""
+        return bool(self.privacy_ner_model or self.privacy_ner_model_multilingual)
+
     def problems(self) -> list[ConfigProblem]:
         """Every value that types alone cannot rule out, each named by its setting."""
         checks = [
@@ -104,8 +109,7 @@ class ServeSettings:
             (self.loop_check_s >= 1, "loop_check_s", "must be >= 1 (seconds)"),
             (self.loop_timeout_s >= 60, "loop_timeout_s", "must be >= 60 (seconds)"),
             *((Path(f).is_file(), "loop_policies", f"{f}: no such policy file") for f in self.loop_policies),
-            (bool(self.privacy_ner_model or self.privacy_ner_model_multilingual)
-             or not set(self.privacy_redact) & set(NER_TYPES), "privacy_ner_model",
+            (self.has_ner or not set(self.privacy_redact) & set(NER_TYPES), "privacy_ner_model",
              "person, organisation and location need an NER run folder"),
         ]
         return [ConfigProblem(name, message) for ok, name, message in checks if not ok]
