@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from tests.serving.conftest import make_server  # noqa: F401 - the fixture, for this folder's tests
 from tunelab.errors import ConfigError
 from tunelab.privacy import RedactionPolicy, Redactor
+from tunelab.privacy.policies import Redactors
 from tunelab.serving import load_settings
 
 TEXT = "refund please, card 4111 1111 1111 1111, mail jane.doe@example.com"
@@ -77,7 +78,7 @@ def test_assistant_turns_and_handoffs_are_stored_redacted(tmp_path: Path, built:
     url = f"sqlite:///{tmp_path / 'registry.db'}"
     store = Store(url)
     AssistantStore(store).register(built, "support")
-    desk = Desk(store, redactor=Redactor(RedactionPolicy(types=("email", "card"))))
+    desk = Desk(store, redactors=Redactors(Redactor(RedactionPolicy(types=("email", "card")))))
     desk.loaded(desk.assistants.get("support")).thresholds = Thresholds(NEVER, NEVER)  # every answer a hand-off
     reply = desk.ask("support", TEXT)
     assert reply.answer.question == TEXT and reply.handoff_id is not None
@@ -95,7 +96,8 @@ def test_monitor_items_are_stored_redacted(tmp_path: Path) -> None:
     from tunelab.registry import Store
 
     store = Store(f"sqlite:///{tmp_path / 'registry.db'}")
-    hub = MonitorHub(store, classifier=KeywordClassifier(), redactor=Redactor(RedactionPolicy(types=("email",))))
+    hub = MonitorHub(store, classifier=KeywordClassifier(),
+                     redactors=Redactors(Redactor(RedactionPolicy(types=("email",)))))
     monitor = hub.define("markets", monitor_raw())
     monitor.max_clock_skew_s = None  # the fixture's events are stamped in 2026
     monitor.ingest([event("$ACME plunges, tips to insider@acme.example", 0)])

@@ -19,7 +19,6 @@ from tunelab.apps.assistant.router import Answer, Assistant
 from tunelab.apps.assistant.store import AssistantStore, AssistantVersion, Handoff
 from tunelab.errors import UsageError
 from tunelab.inference.loader import ModelLoader
-from tunelab.privacy import Redactor
 from tunelab.privacy.policies import Redactors
 from tunelab.registry import Store
 
@@ -46,14 +45,14 @@ class Desk:
     """`ask(name, question, conversation_id)`; loaded assistants stay in memory (LRU, `max_loaded`)."""
 
     def __init__(self, store: Store, max_loaded: int = 4, log_text: bool = True,
-                 loader: ModelLoader | None = None, redactor: Redactor | None = None,
-                 redactors: Redactors | None = None) -> None:
+                 loader: ModelLoader | None = None, redactors: Redactors | None = None) -> None:
         self.assistants = AssistantStore(store)
         self.loader = loader  # the server's model cache for the intent classifiers
         self.max_loaded = max_loaded
         self.log_text = log_text
-        self.redactor = redactor  # questions and replies are stored redacted (the classifier saw them whole)
-        self.redactors = redactors  # when set: each assistant's own policy, else the server's (replaces redactor)
+        # questions and replies are stored redacted (the classifier saw them whole): each assistant's own policy,
+        # else the server's; None: stored as asked
+        self.redactors = redactors
         self._loaded: OrderedDict[tuple[str, int], Assistant] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -97,8 +96,7 @@ class Desk:
                                        actor=actor)
 
     def _scrub(self, name: str, text: str) -> str:
-        redactor = self.redactors.for_target("assistant", name) if self.redactors is not None else self.redactor
-        return redactor.scrub(text) if redactor is not None else text
+        return self.redactors.for_target("assistant", name).scrub(text) if self.redactors is not None else text
 
 
 def check_question(question: object) -> str:

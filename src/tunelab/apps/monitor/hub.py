@@ -29,12 +29,11 @@ class MonitorHub:
 
     def __init__(self, registry: Any, *, policy: MonitorPolicy | None = None, sender: Sender | None = None,
                  classifier: Classifier | None = None, loader: ModelLoader | None = None,
-                 redactor: Redactor | None = None, redactors: Redactors | None = None) -> None:
+                 redactors: Redactors | None = None) -> None:
         self.registry = registry
         self.policy = policy or MonitorPolicy()
         self.loader = loader  # the server's model cache: one LRU and one backend choice for every model
-        self.redactor = redactor  # item texts are stored redacted
-        self.redactors = redactors  # when set: each monitor's own policy, else the server's (replaces redactor)
+        self.redactors = redactors  # item texts are stored redacted: each monitor's own policy, else the server's
         self.store = MonitorStore(registry.engine)
         self.sender = sender or partial(post_json, policy=self.policy)
         self._classifier = classifier  # tests: a fixed classifier instead of the configured models
@@ -77,7 +76,7 @@ class MonitorHub:
                             redactor=self._redactor(config.name))
 
     def _redactor(self, name: str) -> Redactor | None:
-        return self.redactors.for_target("monitor", name) if self.redactors is not None else self.redactor
+        return self.redactors.for_target("monitor", name) if self.redactors is not None else None
 
     def config(self, name: str) -> MonitorConfig:
         return parse_monitor_config(self.store.get_config(name), source=f"monitor {name!r} in the registry")
