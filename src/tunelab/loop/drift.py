@@ -196,7 +196,8 @@ def load_reference(folder: Path) -> Reference:
 
 
 def run_reference(predictor: Any, *, size: int = REFERENCE_SIZE, seed: int = 0) -> Reference:
-    """The run's reference: read from its folder, or built once from its training split and cached there."""
+    """The run's reference: read from its folder, or built once (`reference_texts`) and cached there; a cached
+    reference of an older version is rebuilt, or kept when the run's data can no longer be read."""
     run_dir = Path(predictor.run_dir)
     cached = (run_dir / REFERENCE_META).is_file() and (run_dir / REFERENCE_ARRAYS).is_file()
     if cached and _cached_version(run_dir) >= REFERENCE_VERSION:

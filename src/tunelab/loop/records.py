@@ -43,7 +43,6 @@ class DecisionRow:
                 "rolled_back_at": self.rolled_back_at.isoformat() if self.rolled_back_at else None}
 
 
-
 def _row(r: Any) -> DecisionRow:
     created = as_utc(r.created_at)
     assert created is not None  # a NOT NULL column

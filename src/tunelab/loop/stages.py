@@ -76,7 +76,6 @@ class Judged:
         return self.correct / self.judged if self.judged else None
 
 
-
 def _stage(r: Any) -> Stage:
     started = as_utc(r.started_at)
     assert started is not None  # a NOT NULL column

@@ -42,7 +42,7 @@ loop_stages = Table(
     Column("challenger_version", Integer, nullable=False),
     Column("requests", Integer, nullable=False),  # live predictions it waits for
     Column("hours", Float, nullable=True),  # or this long
-    Column("share", Float, nullable=True),  # canary: the challenger's share of callers
+    Column("share", Float, nullable=True),  # canary: the challenger's share of callers; shadow: of predictions
     Column("decision_id", Integer, nullable=False),  # the `staged` decision that opened it
     Column("status", String(16), nullable=False),  # open | promoted | refused
     Column("started_at", DateTime(timezone=True), nullable=False),

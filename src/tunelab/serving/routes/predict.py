@@ -40,4 +40,3 @@ def feedback(body: FeedbackRequest, services: ServicesDep, caller: FeedbackCalle
                                       key_id=caller.key_id)
     services.metrics.feedback.labels(row["model"], str(row["version"])).inc()
     return FeedbackOut.model_validate(row)
-
