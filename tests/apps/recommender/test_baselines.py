@@ -20,12 +20,25 @@ def matrix() -> sp.csr_matrix:
 
 
 def test_rank_and_metrics_by_hand() -> None:
-    scores = np.array([0.9, 0.5, 0.5, 0.1])
+    scores = np.array([0.9, 0.6, 0.5, 0.1])
     assert [rank_of(scores, i) for i in range(4)] == [1, 2, 3, 4]
     recall, ndcg, rr, top = user_metrics(scores, np.array([2]), k=2)
     assert top.tolist() == [0, 1] and recall == 0.0 and ndcg == 0.0 and math.isclose(rr, 1 / 3)
     recall, ndcg, rr, _ = user_metrics(scores, np.array([1, 3]), k=2)
     assert recall == 0.5 and math.isclose(ndcg, (1 / math.log2(3)) / (1 + 1 / math.log2(3))) and rr == 0.5
+
+
+def test_tied_scores_count_at_their_expected_rank_not_by_item_number() -> None:
+    """Items 1 and 2 tie for ranks 2-3: served by index, but each is in a top 2 half the time."""
+    scores = np.array([0.9, 0.5, 0.5, 0.1])
+    assert rank_of(scores, 2) == 3  # the served order
+    for item in (1, 2):
+        recall, ndcg, rr, _ = user_metrics(scores, np.array([item]), k=2)
+        assert recall == 0.5
+        assert math.isclose(ndcg, 0.5 / math.log2(3)) and math.isclose(rr, (1 / 2 + 1 / 3) / 2)
+    # a scorer with no information (every item tied) gets chance: k / n
+    recall, ndcg, rr, _ = user_metrics(np.zeros(40), np.array([17]), k=10)
+    assert math.isclose(recall, 10 / 40) and math.isclose(rr, sum(1 / p for p in range(1, 41)) / 40)
 
 
 def test_evaluator_never_ranks_seen_items() -> None:
@@ -53,6 +66,16 @@ def test_cold_pool_ranks_among_the_cold_items_only() -> None:
     assert result.cold_recall == 0.0 and result.cold_pool_recall == 1.0 and result.cold_pool_ndcg == 1.0
     flat = evaluate(lambda rows: np.array([[9.0, 8.0, 1.0, 0.0, 0.5]]), test, k=1)
     assert flat.cold_pool_recall == 0.0  # item 2 outranks it among the new items
+
+
+def test_popularity_ranks_cold_items_at_chance_in_the_pool() -> None:
+    """Nobody liked items 2-4: popularity ties them, so among them it finds the liked one 1 time in 3 at k=1."""
+    cold = np.array([False, False, True, True, True])
+    seen = sp.csr_matrix((1, 5), dtype=np.float32)
+    test = HeldOut(np.array([0]), [np.array([4])], seen, cold)
+    counts = Popularity(np.array([5.0, 3.0, 0.0, 0.0, 0.0]))
+    result = evaluate(counts.score, test, k=1)
+    assert result.cold_recall == 0.0 and math.isclose(result.cold_pool_recall, 1 / 3)
 
 
 def test_collaborative_baselines_recommend_the_co_liked_item() -> None:

@@ -79,7 +79,7 @@ def run_build(interactions: Path, items: Path, output: Path, options: BuildOptio
     vectors = encoder.embed(list(dataset.catalogue.texts), "passage", batch_size=128)
     clock["embed_seconds"] = time.perf_counter() - started
     say(f"item vectors: {len(vectors)} in {clock['embed_seconds']:.1f} s")
-    build_state, table, choice = _rank_and_evaluate(dataset, positives, parts, vectors, options, test_file, clock,
+    build_state, table, choice = rank_and_evaluate(dataset, positives, parts, vectors, options, test_file, clock,
                                                     say)
     encoder.save(output / "encoder")
     build_state.save(output)
@@ -153,9 +153,12 @@ def _signals(positives: Interactions, mask: np.ndarray, vectors: np.ndarray, col
     return Signals(ItemIndex.build(vectors, threshold), factors, np.log1p(counts), freshness_of(last, end), blender)
 
 
-def _rank_and_evaluate(dataset: Dataset, positives: Interactions, parts: np.ndarray, vectors: np.ndarray,
-                       options: BuildOptions, test_file: Path | None, clock: dict[str, float],
-                       say: Any) -> tuple[BuildState, dict[str, dict[str, float | int]], BlendChoice]:
+def rank_and_evaluate(dataset: Dataset, positives: Interactions, parts: np.ndarray, vectors: np.ndarray,
+                      options: BuildOptions, test_file: Path | None, clock: dict[str, float],
+                      say: Any) -> tuple[BuildState, dict[str, dict[str, float | int]], BlendChoice]:
+    """Everything after the item vectors: baselines, the blender fitted on validation, the test table. Also how a
+    finished build is ranked again with its saved vectors (no retraining) when the ranking or metric code
+    changes."""
     shape = (len(positives.user_ids), len(vectors))
     width, decay = options.tower.history, options.tower.decay
     started = time.perf_counter()

@@ -1,7 +1,8 @@
 """Full-ranking evaluation over the whole catalogue (no sampled negatives): Recall@k, NDCG@k, MRR, coverage,
 and the same on the cold-start subset (test items with no training interaction), twice: ranked against the whole
 catalogue ("cold") and ranked among the cold items only ("cold pool": can the model tell which new item a user
-wants, the question a shop asks when it adds a hundred items; popularity has nothing to go on there)."""
+wants, the question a shop asks when it adds a hundred items). Every metric is its expectation over a random order
+of tied scores: popularity, which has nothing to go on among cold items, ranks them at chance there."""
 
 from __future__ import annotations
 
@@ -40,19 +41,33 @@ class RankingMetrics:
 
 
 def rank_of(scores: np.ndarray, item: int) -> int:
-    """1-based rank of `item` in a stable descending sort (ties go to the lower index)."""
+    """1-based rank of `item` in a stable descending sort (ties go to the lower index): the order a list is served
+    in; the metrics below do not use it (see `user_metrics`)."""
     value = scores[item]
     return int((scores > value).sum() + (scores[:item] == value).sum() + 1)
 
 
 def user_metrics(scores: np.ndarray, relevant: np.ndarray, k: int) -> tuple[float, float, float, np.ndarray]:
-    """Recall@k, NDCG@k and reciprocal rank of one user's scores; also the top-k items."""
+    """Recall@k, NDCG@k and reciprocal rank of one user's scores, each the expected value when tied scores come in
+    a random order (so a scorer that ties, like popularity among items nobody liked, gets chance credit rather
+    than whatever the item numbering gives it); also the top-k items as served (ties by index).
+
+    Recall and NDCG are exact expectations (a tied item's position is uniform over its tie's ranks). The
+    reciprocal rank is the best single relevant item's expectation: exact with one relevant item, a lower bound
+    when several share the best tie."""
     top = np.argsort(-scores, kind="stable")[:k]
-    hits = np.isin(top, relevant)
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal = discounts[: min(k, len(relevant))].sum()
-    first = min(rank_of(scores, int(i)) for i in relevant)
-    return float(hits.sum() / len(relevant)), float((hits * discounts[: len(top)]).sum() / ideal), 1.0 / first, top
+    values = scores[relevant]
+    above = (scores[None, :] > values[:, None]).sum(axis=1)
+    tied = (scores[None, :] == values[:, None]).sum(axis=1)
+    positions = np.arange(1, len(scores) + 1)
+    gains = np.where(positions <= k, 1.0 / np.log2(positions + 1), 0.0)
+    gain_sums = np.concatenate([[0.0], np.cumsum(gains)])
+    inverse_sums = np.concatenate([[0.0], np.cumsum(1.0 / positions)])
+    hit = np.clip((k - above) / tied, 0.0, 1.0)
+    dcg = (gain_sums[above + tied] - gain_sums[above]) / tied
+    reciprocal = (inverse_sums[above + tied] - inverse_sums[above]) / tied
+    ideal = gains[: min(k, len(relevant))].sum()
+    return float(hit.sum() / len(relevant)), float(dcg.sum() / ideal), float(reciprocal.max()), top
 
 
 def evaluate(score: Callable[[np.ndarray], np.ndarray], test: HeldOut, k: int = 10,
