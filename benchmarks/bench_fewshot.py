@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import random
 import statistics
@@ -106,8 +107,22 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "total_seconds": round(statistics.fmean(r["total_seconds"] for r in runs), 1)}
 
 
+def earlier_runs(path: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """(size, library, seed) -> run, from an earlier results file of the same mode (for --resume)."""
+    if not path.is_file():
+        return {}
+    payload = json.loads(path.read_text())
+    out = {}
+    for n, by_library in payload["results"].items():
+        for name, entry in by_library.items():
+            for position, run in enumerate(entry["runs"]):
+                out[(n, name, int(run.get("seed", payload["seeds"][position])))] = {**run, "seed": run.get(
+                    "seed", payload["seeds"][position]), "finished": run.get("finished", payload["finished"])}
+    return out
+
+
 def measure(sizes: tuple[int, ...], seeds: tuple[int, ...], test_rows: list[tuple[str, str]], work: Path,
-            threads: int, with_setfit: bool) -> dict[str, Any]:
+            threads: int, with_setfit: bool, earlier: dict[tuple[str, str, int], dict[str, Any]]) -> dict[str, Any]:
     from tunelab.models.resolve import resolve_model_path
 
     model_path = resolve_model_path("minilm")  # the bundled folder; nothing downloads
@@ -119,11 +134,18 @@ def measure(sizes: tuple[int, ...], seeds: tuple[int, ...], test_rows: list[tupl
         for seed in seeds:
             train = sample(train_rows, n, seed)
             train_path = bench_train.write_rows(work / f"train-{n}-{seed}.csv", train)
-            runs["tunelab"].append(run_tunelab(train_path, test_path, work / f"tunelab-{n}-{seed}", seed, threads))
-            log(f"{n}/class seed {seed} tunelab {runs['tunelab'][-1]}")
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            kept = earlier.get((str(n), "tunelab", seed))
+            run = kept or {**run_tunelab(train_path, test_path, work / f"tunelab-{n}-{seed}", seed, threads),
+                           "seed": seed, "finished": now}
+            runs["tunelab"].append(run)
+            log(f"{n}/class seed {seed} tunelab {'(earlier run) ' if kept else ''}{run}")
             if with_setfit:
-                runs["setfit"].append(run_setfit(model_path, train, test_rows, seed, work / f"setfit-{n}-{seed}"))
-                log(f"{n}/class seed {seed} setfit {runs['setfit'][-1]}")
+                kept = earlier.get((str(n), "setfit", seed))
+                run = kept or {**run_setfit(model_path, train, test_rows, seed, work / f"setfit-{n}-{seed}"),
+                               "seed": seed, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+                runs["setfit"].append(run)
+                log(f"{n}/class seed {seed} setfit {'(earlier run) ' if kept else ''}{run}")
         results[str(n)] = {name: {"summary": summarise(r), "runs": r} for name, r in runs.items() if r}
     return results
 
@@ -145,6 +167,11 @@ def render(payload: dict[str, Any]) -> str:
             s = entry["summary"]
             lines.append(f"| {n} | {name} | {s['mean']:.4f} ± {s['std']:.4f} | {s['runs']} | "
                          f"{s['train_seconds']} | {s['total_seconds']} |")
+    dates = sorted({run["finished"][:16] for by_library in payload["results"].values()
+                    for entry in by_library.values() for run in entry["runs"] if "finished" in run})
+    if len(dates) > 1:
+        lines.append(f"\nRuns kept from earlier invocations (`--resume`) finished at different times: "
+                     f"{', '.join(dates)} (UTC); the TuneLab code may differ between them, the recipe did not.")
     lines.append(f"\nThe training samples are balanced; the test set is not: its largest class (neutral) is "
                  f"{payload['majority_share']:.1%} of it, the accuracy of always answering that class.")
     if payload["setfit_note"]:
@@ -165,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=None,
                         help="examples per class, comma-separated (default: 8,64; quick 8); other sizes than the "
                              "default get their own results file and RESULTS.md section")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs (same size, library and seed) of this mode's earlier results file and "
+                             "run only the missing seeds")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         raise SystemExit(f"{DATA} is absent: this benchmark needs ../shared/data/twitter_financial_news_sentiment")
@@ -185,14 +215,18 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = bench_train.machine_info()
     machine["cpu_flags"] = " ".join(sorted(f for f in cpu_flags() if f.startswith(("avx", "amx")))) or "none"
-    results = measure(sizes, seeds, test_rows, work, args.threads, with_setfit=note is None)
+    suffix = "" if mode == "full" else f"-{mode}"
+    results_path = BENCH / "results" / f"fewshot{suffix}.json"
+    earlier = earlier_runs(results_path) if args.resume else {}
+    results = measure(sizes, seeds, test_rows, work, args.threads, with_setfit=note is None, earlier=earlier)
     majority = max(Counter(label for _, label in test_rows).values()) / len(test_rows)
-    payload = {"mode": mode, "sizes_flag": f" --sizes {args.sizes}" if args.sizes else "", "machine": machine,
+    flags = (f" --sizes {args.sizes}" if args.sizes else "") + (f" --seeds {args.seeds}" if args.seeds else "") + (
+        " --resume" if args.resume else "")
+    payload = {"mode": mode, "sizes_flag": flags, "machine": machine,
                "threads": args.threads, "seeds": list(seeds),
                "test_examples": len(test_rows), "majority_share": round(majority, 4), "setfit_note": note,
                "results": results, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
-    suffix = "" if mode == "full" else f"-{mode}"
-    bench_train.write_json_atomic(BENCH / "results" / f"fewshot{suffix}.json", payload)
+    bench_train.write_json_atomic(results_path, payload)
     section = render(payload)
     bench_train.update_results_md(BENCH / "RESULTS.md", mode, section, bench="bench-fewshot")
     print(section)
