@@ -134,10 +134,9 @@ def measure(sizes: tuple[int, ...], seeds: tuple[int, ...], test_rows: list[tupl
         for seed in seeds:
             train = sample(train_rows, n, seed)
             train_path = bench_train.write_rows(work / f"train-{n}-{seed}.csv", train)
-            now = datetime.now(UTC).isoformat(timespec="seconds")
             kept = earlier.get((str(n), "tunelab", seed))
             run = kept or {**run_tunelab(train_path, test_path, work / f"tunelab-{n}-{seed}", seed, threads),
-                           "seed": seed, "finished": now}
+                           "seed": seed, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
             runs["tunelab"].append(run)
             log(f"{n}/class seed {seed} tunelab {'(earlier run) ' if kept else ''}{run}")
             if with_setfit:
