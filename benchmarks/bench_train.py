@@ -173,7 +173,7 @@ def run_child(spec_path: str) -> int:
     started = time.perf_counter()
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     spin = os.environ.get("GOMP_SPINCOUNT")  # what OpenMP sees: both sides import torch before anything else
-    result = child_tunelab(spec, started) if spec["side"] == "tunelab" else child_trainer(spec, started)
+    result = child_tunelab(spec, started) if spec["side"].startswith("tunelab") else child_trainer(spec, started)
     result["gomp_spincount"] = spin
     write_json_atomic(Path(spec["result"]), result)
     return 0
@@ -317,6 +317,10 @@ def measure(name: str, spec: dict[str, Any], work: Path, args: argparse.Namespac
     return best
 
 
+# TuneLab with one default changed back, so a default's cost or gain is measured in the same run
+TUNELAB_ABLATIONS = (("tunelab_embeddings_trained", {"word_embeddings": "train"}),)
+
+
 def trainer_sides(bf16: bool, best_only: bool) -> list[tuple[str, dict[str, Any]]]:
     """(side, settings) of the Trainer jobs: its best configuration first, then the ablations."""
     sides = [("trainer_best", {"group_by_length": True, "bf16": bf16, "attention": "eager"})]
@@ -345,6 +349,13 @@ def run_dataset(dataset: str, mode: str, work: Path, args: argparse.Namespace) -
         entry["jobs"]["trainer_best"] = {"error": "skipped: the TuneLab job failed, so its resolved "
                                                   "hyper-parameters are unknown"}
         return entry
+    if not args.best_only or args.tunelab_ablations:
+        for side, options in TUNELAB_ABLATIONS:
+            name = side.replace("_", "-")
+            entry["jobs"][side] = measure(f"{dataset}/{name}", {
+                **base, "side": side, "run_dir": str(runs / f"{dataset}-{name}"), "epochs": epochs,
+                "threads": SUBSETS.get(mode, {}).get("threads"), "options": options,
+                "result": str(work / f"{dataset}-{name}.result.json")}, work, args)
     hparams = {k: tl[k] for k in ("epochs", "batch_size", "lr", "seed", "max_length")}
     hparams["threads"] = tl["torch_threads"]  # TuneLab uses every CPU; torch's default may be fewer
     for side, settings in trainer_sides(bf16, args.best_only):
@@ -464,6 +475,7 @@ def fmt_ratio(value: float | None) -> str:
 
 
 SIDES = (("tunelab", "TuneLab"), ("trainer_best", "HF Trainer at its best"),
+         ("tunelab_embeddings_trained", "TuneLab, word embeddings trained (ablation)"),
          ("trainer_grouped_fp32", "HF Trainer, best but fp32 (ablation)"),
          ("trainer_defaults", "HF Trainer at its defaults (ablation)"))
 
@@ -517,6 +529,14 @@ def dataset_notes(dataset: str, entry: dict[str, Any]) -> list[str]:
         notes.append(f"- {name}: TuneLab model FLOPs utilisation {tl['mfu']:.1%} "
                      f"({tl['model_gflops_per_second']:.1f} GFLOP/s over the {tl['peak_dtype']} matmul peak "
                      f"{tl['matmul_peak_gflops_per_second']:.1f} GFLOP/s timed in the run).")
+    trained = jobs.get("tunelab_embeddings_trained")
+    if trained and "error" not in trained:
+        notes.append(f"- {name}, the frozen word embeddings (TuneLab's default) against the same run training them: "
+                     f"samples/s {fmt_ratio(ratio(tl['samples_per_second'], trained['samples_per_second']))}, "
+                     f"time to target {fmt_num(reached.get('tunelab'))} s against "
+                     f"{fmt_num(reached.get('tunelab_embeddings_trained'))} s, test {METRIC[dataset]} "
+                     f"{tl['test_metric']:.4f} against {trained['test_metric']:.4f} "
+                     f"(dev {fmt_num(tl.get('dev_metric'), 4)} against {fmt_num(trained.get('dev_metric'), 4)}).")
     for side, label in SIDES[:2]:
         points = ", ".join(f"{p['elapsed_seconds']:.0f} s: {p['metric']:.4f}" for p in jobs[side].get("curve", []))
         notes.append(f"- {name}, {label} test curve (seconds since job start: {METRIC[dataset]}): {points or '–'}.")
@@ -627,6 +647,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a job during which other processes used more than this share of the CPUs is "
                              "measured again (see --retries)")
     parser.add_argument("--retries", type=int, default=1, help="extra attempts for a disturbed job (0: none)")
+    parser.add_argument("--tunelab-ablations", action="store_true",
+                        help="run TuneLab's ablation sides (a default changed back) even with --best-only")
     parser.add_argument("--best-only", action="store_true",
                         help="run only TuneLab and the Trainer at its best (no fp32 and defaults ablations)")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -146,6 +146,7 @@ def child_tunelab(spec: dict[str, Any], started: float) -> dict[str, Any]:
         kwargs["epochs"] = spec["epochs"]
     if spec.get("threads"):
         kwargs["threads"] = spec["threads"]
+    kwargs.update(spec.get("options") or {})  # an ablation side's settings (bench_train.TUNELAB_ABLATIONS)
     summary = tunelab.train(data=data["train"], **kwargs)
     run_dir = Path(summary.run_dir)
     config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
@@ -157,7 +158,7 @@ def child_tunelab(spec: dict[str, Any], started: float) -> dict[str, Any]:
     samples = int(loop.get("samples_seen") or round(timings["samples_per_second"] * train_seconds))
     curve_eval = sum(p.eval_seconds for p in curve)
     return {
-        "side": "tunelab", "run_dir": str(run_dir),
+        "side": spec["side"], "run_dir": str(run_dir), "word_embeddings": config["train"].get("word_embeddings"),
         "metric_name": metric, "test_metric": float(manifest.metrics["test"][metric]),
         "dev_metric": (manifest.metrics.get("dev") or {}).get(metric),
         "epochs": config["train"]["epochs"], "batch_size": config["train"]["batch_size"],

@@ -22,6 +22,7 @@ from tunelab.fields import Problems, field_docs, read_dataclass, read_yaml_mappi
 METHODS = ("full", "lora", "adalora", "probe")
 PRECISIONS = ("auto", "fp32", "bf16")
 FEW_SHOT_MODES = ("auto", "always", "never")  # not on/off: YAML reads those as booleans
+WORD_EMBEDDING_MODES = ("auto", "train", "freeze")
 
 
 @dataclass
@@ -124,6 +125,10 @@ class TrainConfig:
     dp_max_grad_norm: float = 0.5
     """DP: each example's gradient is clipped to this norm before the noise is added (0.5: see
     training/defaults.py)."""
+    word_embeddings: str = "auto"
+    """Full fine-tuning: train or freeze the word-embedding matrix (MiniLM: 11.7M of its 22.7M weights; a
+    fine-tuning step barely moves its rows, and their dense gradient and optimiser update are a large share of a
+    CPU step); auto: see training/defaults.py. Adapters, probes and DP never train it."""
     few_shot: str = "auto"
     """Few-shot recipe for single-label classification (contrastive pairs, then a logistic-regression head, as
     SetFit does): auto (when the median training examples per class is at most --few-shot-threshold), always
@@ -171,6 +176,8 @@ class RunConfig:
             (t.privacy in ("none", "dp"), "train.privacy", f"must be none or dp, got {t.privacy!r}"),
             (t.delta is None or 0 < t.delta < 1, "train.delta", "must be in (0, 1)"),
             (t.dp_max_grad_norm > 0, "train.dp_max_grad_norm", "must be > 0"),
+            (t.word_embeddings in WORD_EMBEDDING_MODES, "train.word_embeddings",
+             f"must be one of {', '.join(WORD_EMBEDDING_MODES)}, got {t.word_embeddings!r}"),
             (t.few_shot in FEW_SHOT_MODES, "train.few_shot",
              f"must be one of {', '.join(FEW_SHOT_MODES)}, got {t.few_shot!r}"),
             (t.few_shot_threshold is None or 0 < t.few_shot_threshold < math.inf, "train.few_shot_threshold",

@@ -67,3 +67,21 @@ def test_token_budget_training_runs_the_planned_steps(intent_csv: Path, tiny_mod
     import yaml
 
     assert yaml.safe_load((run.run_dir / "config.yaml").read_text())["train"]["max_tokens"] == 16
+
+
+def test_frozen_word_embeddings_stay_put_while_the_rest_trains(intent_csv: Path, tiny_model: Path,
+                                                               tmp_path: Path) -> None:
+    import yaml
+
+    before = load_file(str(tiny_model / "model.safetensors"))
+    word = next(k for k in before if k.endswith("embeddings.word_embeddings.weight"))
+    layer = next(k for k in before if k.endswith("encoder.layer.0.attention.self.query.weight"))
+    moved = {}
+    for mode in ("freeze", "train"):
+        run = tunelab.train(data=str(intent_csv), model=str(tiny_model), output=str(tmp_path / mode),
+                            word_embeddings=mode, lr=5e-3, **{**COMMON, "epochs": 2}).run_dir
+        after = load_file(str(run / "model.safetensors"))
+        moved[mode] = (not torch.equal(before[word], after[next(k for k in after if k.endswith(word))]),
+                       not torch.equal(before[layer], after[next(k for k in after if k.endswith(layer))]))
+        assert yaml.safe_load((run / "config.yaml").read_text())["train"]["word_embeddings"] == mode
+    assert moved == {"freeze": (False, True), "train": (True, True)}

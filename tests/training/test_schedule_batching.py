@@ -102,3 +102,19 @@ def test_full_fine_tuning_of_deeper_encoders_defaults_to_a_smaller_rate(tmp_path
     config = load_config(None, [])
     assert resolve_defaults(config, 1000, [20] * 10, 512, 12).train.lr == 3e-5
     assert resolve_defaults(load_config(None, ["train.lr=1e-4"]), 1000, [20], 512, 12).train.lr == 1e-4
+
+
+def test_large_word_embedding_matrices_are_frozen_by_default(tmp_path) -> None:
+    import json
+
+    from tunelab.config import load_config
+    from tunelab.training.defaults import resolve_defaults, word_embedding_weights
+
+    (tmp_path / "config.json").write_text(json.dumps({"vocab_size": 30522, "hidden_size": 384}), encoding="utf-8")
+    assert word_embedding_weights(tmp_path) == 30522 * 384 and word_embedding_weights(tmp_path / "no") is None
+    config = load_config(None, [])
+    assert resolve_defaults(config, 1000, [20], 512, 6, 30522 * 384).train.word_embeddings == "freeze"  # MiniLM
+    assert resolve_defaults(config, 1000, [20], 512, 2, 500 * 32).train.word_embeddings == "train"  # a tiny model
+    assert resolve_defaults(config, 1000, [20], 512, 6, None).train.word_embeddings == "train"  # unknown: as is
+    given = load_config(None, ["train.word_embeddings=train"])
+    assert resolve_defaults(given, 1000, [20], 512, 6, 30522 * 384).train.word_embeddings == "train"

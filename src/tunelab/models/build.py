@@ -81,6 +81,11 @@ def apply_method(model: Any, train: TrainConfig, task_type: str, total_steps: in
     return _wrap_peft(model, train, task_type, total_steps, heads)
 
 
+def freeze_word_embeddings(model: Any) -> None:
+    """Keep the input word-embedding matrix out of training (no gradient, no optimiser state)."""
+    model.get_input_embeddings().weight.requires_grad_(False)
+
+
 def _wrap_peft(model: Any, train: TrainConfig, task_type: str, total_steps: int, heads: list[str]) -> Any:
     from peft import AdaLoraConfig, LoraConfig, get_peft_model
 

@@ -19,7 +19,7 @@ from tunelab.artifacts.manifest import MANIFEST, Manifest, library_versions, loa
 from tunelab.config import RunConfig, load_config, save_config
 from tunelab.data import load_dataset
 from tunelab.errors import UsageError
-from tunelab.models.build import apply_method, load_tokenizer
+from tunelab.models.build import apply_method, freeze_word_embeddings, load_tokenizer
 from tunelab.models.pooling import pooling_of
 from tunelab.models.resolve import resolve_model_path
 from tunelab.recipes.card import write_model_card
@@ -28,7 +28,7 @@ from tunelab.tasks import Evaluation, Task, get_task
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.batching import count_steps
 from tunelab.training.contrastive import train_few_shot
-from tunelab.training.defaults import dp_defaults_taken, model_depth, resolve_defaults
+from tunelab.training.defaults import dp_defaults_taken, model_depth, resolve_defaults, word_embedding_weights
 from tunelab.training.distributed import World, barrier, close_world, init_world, threads_per_rank
 from tunelab.training.fewshot import choose_few_shot
 from tunelab.training.loop import TrainData, train
@@ -78,7 +78,8 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     tokenizer = load_tokenizer(model_path)
     labels = task.build_labels(bundle.train.examples)
     dp_defaults = dp_defaults_taken(config)
-    config = _resolve(config, task, bundle, tokenizer, labels, model_depth(model_path))
+    config = _resolve(config, task, bundle, tokenizer, labels, model_depth(model_path),
+                      word_embedding_weights(model_path))
     few_shot = choose_few_shot(config.train, task.spec, _class_of_each(task, bundle.train),
                                distributed=world.distributed)
     _seed_everything(config.train.seed)
@@ -109,6 +110,8 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     model = task.build_model(model_path, labels, config.model.dropout)
     _eager_attention_on_cpu(model, precision.device)
     model = apply_method(model, config.train, task.peft_task_type, total).to(precision.device)
+    if config.train.word_embeddings == "freeze" and config.train.method == "full" and not few_shot.use:
+        freeze_word_embeddings(model)
     privacy = None
     if private:
         prepare_private(model, config.train.method)
@@ -244,10 +247,10 @@ def _check_resume_data(run_dir: Path, bundle: DatasetBundle, resume: Any) -> Non
 
 
 def _resolve(config: RunConfig, task: Task, bundle: DatasetBundle, tokenizer: Any, labels: Any,
-             layers: int | None) -> RunConfig:
+             layers: int | None, embedding_weights: int | None) -> RunConfig:
     limit = int(min(512, getattr(tokenizer, "model_max_length", 512) or 512))
     lengths = [len(e) for e in task.encode(bundle.train.examples, tokenizer, labels, limit)]
-    resolved = resolve_defaults(config, len(bundle.train), lengths, limit, layers)
+    resolved = resolve_defaults(config, len(bundle.train), lengths, limit, layers, embedding_weights)
     resolved.validate()
     return resolved
 

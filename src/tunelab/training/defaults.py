@@ -45,14 +45,44 @@ DP_BATCHES_PER_EPOCH = 16
 DP_BATCH_LIMITS = (64, 1024)
 
 
-def model_depth(folder: Path) -> int | None:
-    """The number of transformer layers a model folder's config.json declares (None when it cannot tell)."""
+# The word-embedding matrix is half of MiniLM's weights (11.7M of 22.7M; multilingual-e5-small's 96M of 118M) and
+# a fine-tuning step barely moves its rows; its dense gradient, clipping and fused AdamW update cost 16% of a CPU
+# step for MiniLM (batch 32 x 24 tokens, one thread: 253 -> 213 ms with it frozen). So full fine-tuning freezes a
+# matrix of at least FREEZE_WORD_EMBEDDINGS_FROM weights unless told to train it (a small one costs little to
+# train, and a randomly initialised test model cannot learn without it); bench-train measures both in one run
+# (its "TuneLab, word embeddings trained" row).
+FREEZE_WORD_EMBEDDINGS_FROM = 1_000_000
+
+
+def _model_config(folder: Path) -> dict[str, object]:
     try:
         config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    layers = config.get("num_hidden_layers") if isinstance(config, dict) else None
-    return layers if isinstance(layers, int) and not isinstance(layers, bool) else None
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def model_depth(folder: Path) -> int | None:
+    """The number of transformer layers a model folder's config.json declares (None when it cannot tell)."""
+    return _count(_model_config(folder).get("num_hidden_layers"))
+
+
+def word_embedding_weights(folder: Path) -> int | None:
+    """Vocabulary x embedding width from a model folder's config.json (None when it cannot tell)."""
+    config = _model_config(folder)
+    vocabulary, width = _count(config.get("vocab_size")), _count(config.get("embedding_size") or
+                                                                 config.get("hidden_size"))
+    return vocabulary * width if vocabulary and width else None
+
+
+def choose_word_embeddings(given: str, embedding_weights: int | None) -> str:
+    if given != "auto":
+        return given
+    return "freeze" if (embedding_weights or 0) >= FREEZE_WORD_EMBEDDINGS_FROM else "train"
 
 
 def choose_lr(method: str, layers: int | None = None) -> float:
@@ -107,8 +137,9 @@ def choose_max_length(token_lengths: Sequence[int], model_limit: int) -> int:
 
 
 def resolve_defaults(config: RunConfig, n_train: int, token_lengths: Sequence[int],
-                     model_limit: int, layers: int | None = None) -> RunConfig:
-    """A copy of `config` with every None hyper-parameter filled in (`layers`: the base model's depth)."""
+                     model_limit: int, layers: int | None = None, embedding_weights: int | None = None) -> RunConfig:
+    """A copy of `config` with every None (or auto) hyper-parameter filled in (`layers`: the base model's depth;
+    `embedding_weights`: the size of its word-embedding matrix)."""
     train, private = config.train, config.train.privacy == "dp"
     method = train.method or (DP_METHOD if private else "full")
     train = replace(
@@ -119,6 +150,7 @@ def resolve_defaults(config: RunConfig, n_train: int, token_lengths: Sequence[in
         batch_size=train.batch_size or (choose_dp_batch_size(n_train) if private else choose_batch_size(n_train)),
         lr=train.lr or (DP_LEARNING_RATES[method] if private else choose_lr(method, layers)),
         few_shot_threshold=train.few_shot_threshold or FEW_SHOT_MEDIAN,
+        word_embeddings=choose_word_embeddings(train.word_embeddings, embedding_weights),
     )
     # a frozen encoder's dropout only blurs the features the private head learns from
     dropout = 0.0 if "dropout" in dp_defaults_taken(config) else config.model.dropout
