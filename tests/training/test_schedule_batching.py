@@ -116,5 +116,7 @@ def test_large_word_embedding_matrices_are_frozen_by_default(tmp_path) -> None:
     assert resolve_defaults(config, 1000, [20], 512, 6, 30522 * 384).train.word_embeddings == "freeze"  # MiniLM
     assert resolve_defaults(config, 1000, [20], 512, 2, 500 * 32).train.word_embeddings == "train"  # a tiny model
     assert resolve_defaults(config, 1000, [20], 512, 6, None).train.word_embeddings == "train"  # unknown: as is
+    assert resolve_defaults(config, 1000, [20], 512, 12, 250037 * 384).train.word_embeddings == "train"  # e5-small
+    assert resolve_defaults(config, 1000, [20], 512, None, 30522 * 384).train.word_embeddings == "train"
     given = load_config(None, ["train.word_embeddings=train"])
     assert resolve_defaults(given, 1000, [20], 512, 6, 30522 * 384).train.word_embeddings == "train"
