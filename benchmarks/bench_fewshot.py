@@ -25,6 +25,7 @@ import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,8 @@ def earlier_runs(path: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
     for n, by_library in payload["results"].items():
         for name, entry in by_library.items():
             for position, run in enumerate(entry["runs"]):
-                out[(n, name, int(run.get("seed", payload["seeds"][position])))] = {**run, "seed": run.get(
-                    "seed", payload["seeds"][position]), "finished": run.get("finished", payload["finished"])}
+                seed = int(run.get("seed", payload["seeds"][position]))  # files before --resume kept seed order
+                out[(n, name, seed)] = {"finished": payload["finished"], **run, "seed": seed}
     return out
 
 
@@ -134,17 +135,14 @@ def measure(sizes: tuple[int, ...], seeds: tuple[int, ...], test_rows: list[tupl
         for seed in seeds:
             train = sample(train_rows, n, seed)
             train_path = bench_train.write_rows(work / f"train-{n}-{seed}.csv", train)
-            kept = earlier.get((str(n), "tunelab", seed))
-            run = kept or {**run_tunelab(train_path, test_path, work / f"tunelab-{n}-{seed}", seed, threads),
-                           "seed": seed, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
-            runs["tunelab"].append(run)
-            log(f"{n}/class seed {seed} tunelab {'(earlier run) ' if kept else ''}{run}")
+            jobs = {"tunelab": partial(run_tunelab, train_path, test_path, work / f"tunelab-{n}-{seed}", seed, threads)}
             if with_setfit:
-                kept = earlier.get((str(n), "setfit", seed))
-                run = kept or {**run_setfit(model_path, train, test_rows, seed, work / f"setfit-{n}-{seed}"),
-                               "seed": seed, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
-                runs["setfit"].append(run)
-                log(f"{n}/class seed {seed} setfit {'(earlier run) ' if kept else ''}{run}")
+                jobs["setfit"] = partial(run_setfit, model_path, train, test_rows, seed, work / f"setfit-{n}-{seed}")
+            for name, job in jobs.items():
+                kept = earlier.get((str(n), name, seed))
+                run = kept or {**job(), "seed": seed, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+                runs[name].append(run)
+                log(f"{n}/class seed {seed} {name} {'(earlier run) ' if kept else ''}{run}")
         results[str(n)] = {name: {"summary": summarise(r), "runs": r} for name, r in runs.items() if r}
     return results
 
@@ -153,7 +151,7 @@ def render(payload: dict[str, Any]) -> str:
     machine, mode = payload["machine"], payload["mode"]
     lines = [f"## Few-shot: TuneLab against SetFit ({mode} mode)", "",
              f"Command: `.venv/bin/python benchmarks/bench_fewshot.py{' --quick' if mode.startswith('quick') else ''} "
-             f"--threads {payload['threads']}{payload.get('sizes_flag', '')}`, {payload['finished']}. "
+             f"--threads {payload['threads']}{payload.get('flags', '')}`, {payload['finished']}. "
              f"Machine: {machine['cpu_model']}, "
              f"{machine['cpus']} CPUs, {payload['threads']} thread(s), CPU flags: {machine['cpu_flags']}. "
              f"MiniLM (bundled all-MiniLM-L6-v2), Twitter financial news sentiment (3 classes), seeds "
@@ -221,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     majority = max(Counter(label for _, label in test_rows).values()) / len(test_rows)
     flags = (f" --sizes {args.sizes}" if args.sizes else "") + (f" --seeds {args.seeds}" if args.seeds else "") + (
         " --resume" if args.resume else "")
-    payload = {"mode": mode, "sizes_flag": flags, "machine": machine,
+    payload = {"mode": mode, "flags": flags, "machine": machine,
                "threads": args.threads, "seeds": list(seeds),
                "test_examples": len(test_rows), "majority_share": round(majority, 4), "setfit_note": note,
                "results": results, "finished": datetime.now(UTC).isoformat(timespec="seconds")}

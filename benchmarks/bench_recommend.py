@@ -26,17 +26,23 @@ def latencies(call, runs: int) -> dict[str, float]:
     return {"p50_ms": round(float(np.percentile(times, 50)), 2), "p99_ms": round(float(np.percentile(times, 99)), 2)}
 
 
-def build(output: Path, quick: bool) -> dict:
-    from tunelab.apps.recommender.build import BuildOptions, run_build
+def build_options(quick: bool):
+    from tunelab.apps.recommender.build import BuildOptions
     from tunelab.apps.recommender.dataset import DataOptions
-    from tunelab.apps.recommender.evaluation import format_table
     from tunelab.apps.recommender.rules import PositiveRule
     from tunelab.apps.recommender.train import TowerConfig
 
     # full: 600 steps of 64 (0.8 epoch) at ~60 samples/s on 2 cores, ~12 min with the history table's refreshes;
     # the whole benchmark, 1M-item catalogue included, fits in about 25 minutes
     tower = TowerConfig(max_steps=60 if quick else 600, batch_size=32 if quick else 64, lr=5e-5)
-    options = BuildOptions(data=DataOptions(positive=PositiveRule.parse("rating>=4")), tower=tower)
+    return BuildOptions(data=DataOptions(positive=PositiveRule.parse("rating>=4")), tower=tower)
+
+
+def build(output: Path, quick: bool) -> dict:
+    from tunelab.apps.recommender.build import run_build
+    from tunelab.apps.recommender.evaluation import format_table
+
+    options = build_options(quick)
     summary = run_build(DATA / "ratings.csv", DATA / "movies.csv", output, options, tags=DATA / "tags.csv")
     print(format_table(summary.table))
     return {"evaluation": summary.table, "timings": summary.timings, "counts": summary.counts}
@@ -45,19 +51,17 @@ def build(output: Path, quick: bool) -> dict:
 def rescore(output: Path, quick: bool) -> dict:
     """The finished build in `output` ranked and evaluated again with the current code and its saved item vectors
     (the same split, baselines and blender fit; nothing retrained): for a change to ranking or metrics only."""
-    from tunelab.apps.recommender.build import BuildOptions, rank_and_evaluate
-    from tunelab.apps.recommender.dataset import DataOptions, load_dataset
+    from tunelab.apps.recommender.build import rank_and_evaluate
+    from tunelab.apps.recommender.dataset import load_dataset
     from tunelab.apps.recommender.evaluation import format_table
-    from tunelab.apps.recommender.rules import PositiveRule
     from tunelab.apps.recommender.split import assign_parts
     from tunelab.apps.recommender.state import BuildState
 
-    options = BuildOptions(data=DataOptions(positive=PositiveRule.parse("rating>=4")))
-    manifest = json.loads((output / "manifest.json").read_text())
-    expected_steps = 60 if quick else 600
-    if manifest["counts"]["train_steps"] != expected_steps:
-        raise SystemExit(f"{output} holds a {manifest['counts']['train_steps']}-step build; --rescore "
-                         f"{'--quick ' if quick else ''}needs the {expected_steps}-step one")
+    options = build_options(quick)
+    steps = json.loads((output / "manifest.json").read_text())["counts"]["train_steps"]
+    if steps != options.tower.max_steps:
+        raise SystemExit(f"{output} holds a {steps}-step build; --rescore {'--quick ' if quick else ''}needs the "
+                         f"{options.tower.max_steps}-step one")
     dataset = load_dataset(DATA / "ratings.csv", DATA / "movies.csv", options.data, DATA / "tags.csv")
     positives = dataset.interactions.positives()
     parts = assign_parts(positives, options.split)

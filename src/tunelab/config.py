@@ -129,7 +129,7 @@ class TrainConfig:
     """Full fine-tuning: train or freeze the word-embedding matrix (MiniLM: 11.7M of its 22.7M weights; a
     fine-tuning step barely moves its rows, and their dense gradient and optimiser update are a large share of a
     CPU step); auto: freeze for encoders of at most 6 layers with a matrix of 1M weights or more (training/
-    defaults.py has the measurements). Adapters, probes and DP never train it."""
+    defaults.py has the measurements). Adapters, probes and DP never train it; the few-shot recipe always does."""
     few_shot: str = "auto"
     """Few-shot recipe for single-label classification (contrastive pairs, then a logistic-regression head, as
     SetFit does): auto (when the median training examples per class is at most --few-shot-threshold), always

@@ -70,8 +70,11 @@ def head_module_names(model: Any) -> list[str]:
 
 
 def apply_method(model: Any, train: TrainConfig, task_type: str, total_steps: int) -> Any:
-    """Prepare `model` for the training method: full (as is), probe (frozen encoder), lora, adalora."""
+    """Prepare `model` for the training method: full (as is, or with its word embeddings frozen when
+    `train.word_embeddings` says so), probe (frozen encoder), lora, adalora."""
     if train.method == "full":
+        if train.word_embeddings == "freeze":
+            model.get_input_embeddings().weight.requires_grad_(False)  # no gradient, no optimiser state
         return model
     heads = head_module_names(model)
     if train.method == "probe":
@@ -79,11 +82,6 @@ def apply_method(model: Any, train: TrainConfig, task_type: str, total_steps: in
             param.requires_grad = name.split(".")[0] in heads
         return model
     return _wrap_peft(model, train, task_type, total_steps, heads)
-
-
-def freeze_word_embeddings(model: Any) -> None:
-    """Keep the input word-embedding matrix out of training (no gradient, no optimiser state)."""
-    model.get_input_embeddings().weight.requires_grad_(False)
 
 
 def _wrap_peft(model: Any, train: TrainConfig, task_type: str, total_steps: int, heads: list[str]) -> Any:

@@ -19,7 +19,7 @@ from tunelab.artifacts.manifest import MANIFEST, Manifest, library_versions, loa
 from tunelab.config import RunConfig, load_config, save_config
 from tunelab.data import load_dataset
 from tunelab.errors import UsageError
-from tunelab.models.build import apply_method, freeze_word_embeddings, load_tokenizer
+from tunelab.models.build import apply_method, load_tokenizer
 from tunelab.models.pooling import pooling_of
 from tunelab.models.resolve import resolve_model_path
 from tunelab.recipes.card import write_model_card
@@ -82,6 +82,8 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
                       word_embedding_weights(model_path))
     few_shot = choose_few_shot(config.train, task.spec, _class_of_each(task, bundle.train),
                                distributed=world.distributed)
+    if few_shot.use:  # the few-shot recipe trains the whole encoder, word embeddings included (as SetFit does)
+        config = replace(config, train=replace(config.train, word_embeddings="train"))
     _seed_everything(config.train.seed)
     private = config.train.privacy == "dp"
     check_private(config.train, task.spec.per_token, resume is not None)
@@ -110,8 +112,6 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     model = task.build_model(model_path, labels, config.model.dropout)
     _eager_attention_on_cpu(model, precision.device)
     model = apply_method(model, config.train, task.peft_task_type, total).to(precision.device)
-    if config.train.word_embeddings == "freeze" and config.train.method == "full" and not few_shot.use:
-        freeze_word_embeddings(model)
     privacy = None
     if private:
         prepare_private(model, config.train.method)
