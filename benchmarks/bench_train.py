@@ -46,7 +46,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -317,8 +317,25 @@ def measure(name: str, spec: dict[str, Any], work: Path, args: argparse.Namespac
     return best
 
 
-# TuneLab with one default changed back, so a default's cost or gain is measured in the same run
-TUNELAB_ABLATIONS = (("tunelab_embeddings_trained", {"word_embeddings": "train"}),)
+@dataclass(frozen=True)
+class Ablation:
+    """TuneLab with one default changed back, so that default's cost or gain is measured in the same run: `side`
+    runs with `options` and differs from the side `against` by `default` alone."""
+
+    side: str
+    options: dict[str, Any]
+    label: str
+    default: str
+    against: str = "tunelab"
+
+
+TUNELAB_ABLATIONS = (
+    Ablation("tunelab_all_layers_trained", {"frozen_layers": 0}, "TuneLab, every layer trained (ablation)",
+             "the frozen bottom layers with their output cached"),
+    Ablation("tunelab_embeddings_trained", {"frozen_layers": 0, "word_embeddings": "train"},
+             "TuneLab, every layer and the word embeddings trained (ablation)", "the frozen word embeddings",
+             against="tunelab_all_layers_trained"),
+)
 
 
 def trainer_sides(bf16: bool, best_only: bool) -> list[tuple[str, dict[str, Any]]]:
@@ -350,11 +367,11 @@ def run_dataset(dataset: str, mode: str, work: Path, args: argparse.Namespace) -
                                                   "hyper-parameters are unknown"}
         return entry
     if not args.best_only or args.tunelab_ablations:
-        for side, options in TUNELAB_ABLATIONS:
-            name = side.replace("_", "-")
-            entry["jobs"][side] = measure(f"{dataset}/{name}", {
-                **base, "side": side, "run_dir": str(runs / f"{dataset}-{name}"), "epochs": epochs,
-                "threads": SUBSETS.get(mode, {}).get("threads"), "options": options,
+        for ablation in TUNELAB_ABLATIONS:
+            name = ablation.side.replace("_", "-")
+            entry["jobs"][ablation.side] = measure(f"{dataset}/{name}", {
+                **base, "side": ablation.side, "run_dir": str(runs / f"{dataset}-{name}"), "epochs": epochs,
+                "threads": SUBSETS.get(mode, {}).get("threads"), "options": ablation.options,
                 "result": str(work / f"{dataset}-{name}.result.json")}, work, args)
     hparams = {k: tl[k] for k in ("epochs", "batch_size", "lr", "seed", "max_length")}
     hparams["threads"] = tl["torch_threads"]  # TuneLab uses every CPU; torch's default may be fewer
@@ -475,7 +492,7 @@ def fmt_ratio(value: float | None) -> str:
 
 
 SIDES = (("tunelab", "TuneLab"), ("trainer_best", "HF Trainer at its best"),
-         ("tunelab_embeddings_trained", "TuneLab, word embeddings trained (ablation)"),
+         *((a.side, a.label) for a in TUNELAB_ABLATIONS),
          ("trainer_grouped_fp32", "HF Trainer, best but fp32 (ablation)"),
          ("trainer_defaults", "HF Trainer at its defaults (ablation)"))
 
@@ -529,14 +546,17 @@ def dataset_notes(dataset: str, entry: dict[str, Any]) -> list[str]:
         notes.append(f"- {name}: TuneLab model FLOPs utilisation {tl['mfu']:.1%} "
                      f"({tl['model_gflops_per_second']:.1f} GFLOP/s over the {tl['peak_dtype']} matmul peak "
                      f"{tl['matmul_peak_gflops_per_second']:.1f} GFLOP/s timed in the run).")
-    trained = jobs.get("tunelab_embeddings_trained")
-    if trained and "error" not in trained:
-        notes.append(f"- {name}, the frozen word embeddings (TuneLab's default) against the same run training them: "
-                     f"samples/s {fmt_ratio(ratio(tl['samples_per_second'], trained['samples_per_second']))}, "
-                     f"time to target {fmt_num(reached.get('tunelab'))} s against "
-                     f"{fmt_num(reached.get('tunelab_embeddings_trained'))} s, test {METRIC[dataset]} "
-                     f"{tl['test_metric']:.4f} against {trained['test_metric']:.4f} "
-                     f"(dev {fmt_num(tl.get('dev_metric'), 4)} against {fmt_num(trained.get('dev_metric'), 4)}).")
+    for ablation in TUNELAB_ABLATIONS:
+        changed, base = jobs.get(ablation.side), jobs.get(ablation.against)
+        if not changed or not base or "error" in changed or "error" in base:
+            continue
+        notes.append(f"- {name}, {ablation.default} ({ablation.against.replace('_', ' ')}) against the same run "
+                     f"without ({ablation.side.replace('_', ' ')}): samples/s "
+                     f"{fmt_ratio(ratio(base['samples_per_second'], changed['samples_per_second']))}, "
+                     f"time to target {fmt_num(reached.get(ablation.against))} s against "
+                     f"{fmt_num(reached.get(ablation.side))} s, test {METRIC[dataset]} "
+                     f"{base['test_metric']:.4f} against {changed['test_metric']:.4f} "
+                     f"(dev {fmt_num(base.get('dev_metric'), 4)} against {fmt_num(changed.get('dev_metric'), 4)}).")
     for side, label in SIDES[:2]:
         points = ", ".join(f"{p['elapsed_seconds']:.0f} s: {p['metric']:.4f}" for p in jobs[side].get("curve", []))
         notes.append(f"- {name}, {label} test curve (seconds since job start: {METRIC[dataset]}): {points or '–'}.")

@@ -130,6 +130,14 @@ class TrainConfig:
     fine-tuning step barely moves its rows, and their dense gradient and optimiser update are a large share of a
     CPU step); auto: freeze for encoders of at most 6 layers with a matrix of 1M weights or more (training/
     defaults.py has the measurements). Adapters, probes and DP never train it; the few-shot recipe always does."""
+    frozen_layers: int | None = None
+    """Full fine-tuning: freeze the embeddings and this many bottom encoder layers, and cache their output after
+    the first pass over the data, so later epochs start above them (training/frozen_bottom.py); 0 trains every
+    layer; default: auto, for encoders of at most 6 layers a third of them with a label per text (MiniLM: 2),
+    a sixth with a label per word (MiniLM: 1), none for deeper ones (training/defaults.py has the measurements)."""
+    layer_cache_mb: int = 2048
+    """Memory for the frozen layers' cached output; a data set whose cache would not fit trains with them frozen
+    but recomputed every step (0 turns the cache off)."""
     few_shot: str = "auto"
     """Few-shot recipe for single-label classification (contrastive pairs, then a logistic-regression head, as
     SetFit does): auto (when the median training examples per class is at most --few-shot-threshold), always
@@ -169,6 +177,11 @@ class RunConfig:
             (t.batch_size is None or t.batch_size > 0, "train.batch_size", "must be > 0"),
             (t.max_tokens is None or t.max_tokens > 0, "train.max_tokens", "must be > 0"),
             (t.activation_budget_mb >= 0, "train.activation_budget_mb", "must be >= 0 (0 turns the split off)"),
+            (t.frozen_layers is None or t.frozen_layers >= 0, "train.frozen_layers",
+             "must be >= 0 (0 trains them all)"),
+            (t.layer_cache_mb >= 0, "train.layer_cache_mb", "must be >= 0 (0 turns the cache off)"),
+            (not (t.frozen_layers and t.word_embeddings == "train"), "train.frozen_layers",
+             "freezes the embeddings, so it cannot go with train.word_embeddings train (set one of them)"),
             (t.lr is None or t.lr > 0, "train.lr", "must be > 0"),
             (m.max_length is None or 8 <= m.max_length <= 8192, "model.max_length", "must be in [8, 8192]"),
             (m.dropout is None or 0 <= m.dropout < 1, "model.dropout", "must be in [0, 1)"),

@@ -54,6 +54,7 @@ def test_poisson_batches_sample_every_example_independently() -> None:
     ({"epsilon": None}, "--epsilon must be given"),
     ({"max_tokens": 512}, "Poisson sampling"),
     ({"precision": "bf16"}, "fp32"),
+    ({"frozen_layers": 2}, "--frozen-layers"),
 ])
 def test_options_that_break_the_guarantee_are_refused(change: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):

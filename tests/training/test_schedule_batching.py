@@ -112,7 +112,7 @@ def test_large_word_embedding_matrices_are_frozen_by_default(tmp_path) -> None:
 
     (tmp_path / "config.json").write_text(json.dumps({"vocab_size": 30522, "hidden_size": 384}), encoding="utf-8")
     assert word_embedding_weights(tmp_path) == 30522 * 384 and word_embedding_weights(tmp_path / "no") is None
-    config = load_config(None, [])
+    config = load_config(None, ["train.frozen_layers=0"])  # frozen bottom layers freeze the embeddings anyway
     assert resolve_defaults(config, 1000, [20], 512, 6, 30522 * 384).train.word_embeddings == "freeze"  # MiniLM
     assert resolve_defaults(config, 1000, [20], 512, 2, 500 * 32).train.word_embeddings == "train"  # a tiny model
     assert resolve_defaults(config, 1000, [20], 512, 6, None).train.word_embeddings == "train"  # unknown: as is
@@ -120,3 +120,24 @@ def test_large_word_embedding_matrices_are_frozen_by_default(tmp_path) -> None:
     assert resolve_defaults(config, 1000, [20], 512, None, 30522 * 384).train.word_embeddings == "train"
     given = load_config(None, ["train.word_embeddings=train"])
     assert resolve_defaults(given, 1000, [20], 512, 6, 30522 * 384).train.word_embeddings == "train"
+
+
+def test_the_bottom_third_of_a_small_encoder_is_frozen_by_default() -> None:
+    from tunelab.config import load_config
+    from tunelab.errors import ConfigError
+    from tunelab.training.defaults import resolve_defaults
+
+    def frozen(*overrides: str, layers: int | None = 6) -> int | None:
+        return resolve_defaults(load_config(None, list(overrides)), 1000, [20], 512, layers,
+                                30522 * 384).train.frozen_layers
+
+    assert frozen() == 2  # MiniLM: 2 of 6, and the embeddings with them
+    assert resolve_defaults(load_config(None, []), 1000, [20], 512, 6, None).train.word_embeddings == "freeze"
+    assert frozen(layers=3) == 1 and frozen(layers=2) == 0  # the tests' tiny models train every layer
+    assert frozen(layers=12) == 0 and frozen(layers=None) == 0  # deeper or unknown: every layer trains
+    assert frozen("train.method=lora") == 0 and frozen("train.word_embeddings=train") == 0
+    assert frozen("data.task=ner") == 1  # a label per word: a sixth
+    assert frozen("train.privacy=dp", "train.epsilon=8", "train.method=full") == 0
+    assert frozen("train.frozen_layers=4") == 4 and frozen("train.frozen_layers=1", layers=12) == 1
+    with pytest.raises(ConfigError, match="train.frozen_layers"):
+        load_config(None, ["train.frozen_layers=2", "train.word_embeddings=train"]).validate()

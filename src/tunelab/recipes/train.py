@@ -82,8 +82,8 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
                       word_embedding_weights(model_path))
     few_shot = choose_few_shot(config.train, task.spec, _class_of_each(task, bundle.train),
                                distributed=world.distributed)
-    if few_shot.use:  # the few-shot recipe trains the whole encoder, word embeddings included (as SetFit does)
-        config = replace(config, train=replace(config.train, word_embeddings="train"))
+    if few_shot.use:  # the few-shot recipe trains the whole encoder, embeddings included (as SetFit does)
+        config = replace(config, train=replace(config.train, word_embeddings="train", frozen_layers=0))
     _seed_everything(config.train.seed)
     private = config.train.privacy == "dp"
     check_private(config.train, task.spec.per_token, resume is not None)
@@ -144,8 +144,9 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
                "samples_per_second": round(state.samples_seen / max(state.train_seconds, 1e-9), 3),
                "tokens_per_second": round(state.tokens_seen / max(state.train_seconds, 1e-9), 1),
                "steps": state.global_step, "best_step": state.best_step, "stopped_early": state.stopped_early}
+    frozen = config.train.frozen_layers if state.bottom_tokens_run else 0  # the bottom ran frozen (loop.freeze_bottom)
     timings.update(utilisation(model, config.train.method, state.tokens_seen, state.samples_seen,
-                               state.train_seconds, precision.dtype))
+                               state.train_seconds, precision.dtype, frozen or 0, state.bottom_tokens_run))
     metrics = write_evaluation(run_dir, f"{run_dir.name} ({task.name})", evaluations, labels, state.history,
                                {"training": timings})
     write_json_atomic(run_dir / "history.json", state.history)
@@ -252,6 +253,10 @@ def _resolve(config: RunConfig, task: Task, bundle: DatasetBundle, tokenizer: An
     lengths = [len(e) for e in task.encode(bundle.train.examples, tokenizer, labels, limit)]
     resolved = resolve_defaults(config, len(bundle.train), lengths, limit, layers, embedding_weights)
     resolved.validate()
+    frozen = resolved.train.frozen_layers or 0
+    if layers and frozen >= layers:
+        raise UsageError(f"train.frozen_layers is {frozen}, but {config.model.name} has {layers} layers",
+                         hint=f"freeze at most {layers - 1}, so that one layer and the head train (0 trains them all)")
     return resolved
 
 

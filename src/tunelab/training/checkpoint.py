@@ -33,6 +33,7 @@ class LoopState:
     samples_seen: int = 0
     tokens_seen: int = 0
     train_seconds: float = 0.0
+    bottom_tokens_run: int = 0  # real tokens that ran through frozen bottom layers (not served from their cache)
     history: list[dict[str, Any]] = field(default_factory=list)
 
 

@@ -21,6 +21,7 @@ from tunelab.training.checkpoint import (
     save_model_state,
 )
 from tunelab.training.distributed import World, barrier, mean_over_ranks, shard, wrap
+from tunelab.training.frozen_bottom import FrozenBottom, cache_bytes, find_stack
 from tunelab.training.precision import Precision
 from tunelab.training.privacy import PrivacyPlan, make_private, physical_batches, poisson_batches, skip_step
 from tunelab.training.progress import Progress
@@ -58,17 +59,50 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
     lengths = [len(e) for e in data.encoded]
     total = privacy.planned_steps if privacy else min(
         cfg.max_steps or 10**12, count_steps(lengths, cfg.batch_size, cfg.seed, cfg.epochs, cfg.max_tokens))
+    bottom = freeze_bottom(model, cfg, lengths) if privacy is None else None  # before the optimiser and DDP
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     scheduler = build_scheduler(optimizer, int(cfg.warmup_ratio * total), total, cfg.power)
     state, task_state = LoopState(total_steps=total), {}
     if resume:
         state, task_state = _restore(run_dir, model, optimizer, scheduler)
     progress = Progress(total, state.global_step, enabled=show_progress and world.main)
-    reported = len(state.history)
+    if bottom is not None:
+        progress.note(bottom.describe())
     forward = wrap(model, world)
     dims = encoder_dims(model)
     if privacy is not None:
         forward, optimizer = make_private(model, optimizer, privacy, cfg.batch_size)
+    try:
+        task_state = _loop(model, forward, task, labels, data, dev, cfg, run_dir, precision, pad_id, optimizer,
+                           scheduler, state, task_state, total, progress, on_event, world, privacy, dims, bottom)
+    finally:
+        if bottom is not None:
+            bottom.close()
+    progress.close()
+    barrier(world)  # the best weights are on disk before every rank loads them
+    return _finish(model, task, labels, dev, state, precision, pad_id, run_dir, task_state)
+
+
+def freeze_bottom(model: Any, cfg: TrainConfig, lengths: list[int]) -> FrozenBottom | None:
+    """Full fine-tuning with `cfg.frozen_layers` > 0: freeze the embeddings and that many bottom layers, and cache
+    their output when it fits `cfg.layer_cache_mb` (None when there is nothing to freeze)."""
+    k = cfg.frozen_layers or 0
+    stack = find_stack(model) if k > 0 and cfg.method == "full" else None
+    if stack is None or k >= len(stack.layers):
+        return None
+    hidden = int(getattr(getattr(model, "config", None), "hidden_size", 0) or 0)
+    need = cache_bytes(lengths, hidden)
+    return FrozenBottom(model, k, cache=bool(hidden) and need <= cfg.layer_cache_mb * 2**20, cache_bytes=need)
+
+
+def _loop(model: Any, forward: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainData | None,
+          cfg: TrainConfig, run_dir: Path, precision: Precision, pad_id: int, optimizer: Any, scheduler: Any,
+          state: LoopState, task_state: dict[str, Any], total: int, progress: Progress, on_event: Any,
+          world: World, privacy: PrivacyPlan | None, dims: tuple[int, int, int] | None,
+          bottom: FrozenBottom | None) -> dict[str, Any]:
+    """The epochs: batches, steps, evaluations and checkpoints until done; returns the task state."""
+    reported = len(state.history)
+    lengths = [len(e) for e in data.encoded]
     model.train()
     while not _done(state, cfg, total):
         batches = (poisson_batches(len(lengths), lengths, privacy.sample_rate, cfg.seed, state.epoch,
@@ -77,9 +111,10 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
         for batch_ids in batches[state.batch_in_epoch :]:
             started = time.perf_counter()
             loss = _train_step(model, forward, task, data, shard(batch_ids, world), cfg, precision, pad_id,
-                               optimizer, scheduler, clip=privacy is None, dims=dims)
+                               optimizer, scheduler, clip=privacy is None, dims=dims, bottom=bottom)
             loss = mean_over_ranks(loss, world)
             state.train_seconds += time.perf_counter() - started
+            state.bottom_tokens_run += bottom.take_filled_tokens() if bottom is not None else 0
             state.global_step += 1
             state.batch_in_epoch += 1
             state.samples_seen += len(batch_ids)
@@ -110,9 +145,7 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
         reported = _report(state, reported, on_event)
         if world.main:
             save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
-    progress.close()
-    barrier(world)  # the best weights are on disk before every rank loads them
-    return _finish(model, task, labels, dev, state, precision, pad_id, run_dir, task_state)
+    return task_state
 
 
 def _report(state: LoopState, reported: int, on_event: Any) -> int:
@@ -129,14 +162,15 @@ def _done(state: LoopState, cfg: TrainConfig, total: int) -> bool:
 
 def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids: list[int], cfg: TrainConfig,
                 precision: Precision, pad_id: int, optimizer: Any, scheduler: Any, clip: bool = True,
-                dims: tuple[int, int, int] | None = None) -> float:
+                dims: tuple[int, int, int] | None = None, bottom: FrozenBottom | None = None) -> float:
     """One optimiser step on `batch_ids`; the forward pass runs through `forward` (the model, DDP around it, which
     averages the gradients over the ranks during backward, or Opacus's per-example gradient module, whose
     optimizer clips and noises; a Poisson batch too large for memory runs as pieces whose clipped per-example
     gradients add up before the one noised update, `training.privacy.physical_batches`). An empty batch (Poisson
     sampling under DP) only advances the schedule. A batch whose activations would exceed
     `cfg.activation_budget_mb` runs as micro-batches: each one's loss is weighted by
-    its share of the batch, so the summed gradients are the whole batch's."""
+    its share of the batch, so the summed gradients are the whole batch's. `bottom`: the frozen bottom layers,
+    told which examples each forward runs on (their cached output replaces them once every one was seen)."""
     import torch
 
     if not batch_ids:
@@ -150,9 +184,10 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
     units = [_loss_units(b["targets"]) for b in batches]
     adalora = _adalora(model)
     total = 0.0
-    for n, (batch, share) in enumerate(zip(batches, units)):
+    for n, (batch, share, piece) in enumerate(zip(batches, units, pieces)):
         last = n == len(batches) - 1
-        with _no_sync(forward, last), precision.autocast():
+        rows = bottom.rows(piece, [len(data.encoded[i]) for i in piece]) if bottom else contextlib.nullcontext()
+        with _no_sync(forward, last), precision.autocast(), rows:
             logits = forward(input_ids=batch["input_ids"].to(precision.device),
                              attention_mask=batch["attention_mask"].to(precision.device)).logits
         weight = share / max(sum(units), 1)

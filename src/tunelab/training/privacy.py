@@ -83,6 +83,9 @@ def check_private(cfg: TrainConfig, per_token: bool, resume: bool) -> None:
         problems.append("a DP run cannot be resumed (its noise and sampling would restart); train it again")
     if cfg.precision == "bf16":
         problems.append("DP training runs in fp32 (per-example gradients); leave --precision at auto or fp32")
+    if cfg.frozen_layers:
+        problems.append("--frozen-layers caches per-example outputs that DP's sampling does not account for; "
+                        "leave it unset (--method probe or lora freeze the encoder under DP)")
     if problems:
         raise UsageError("cannot train with --privacy dp: " + "; ".join(problems))
 
