@@ -17,7 +17,7 @@ loop's `on_event` hook) and records the wall seconds since the job started, so d
 and evaluations are in them. Time to target = seconds until a side's model first reaches the metric the
 Trainer's best side ends with. Both sides are scored with `tunelab.evaluation.metrics` (accuracy; strict
 IOB2 entity micro F1 over words). The precision column is what the training forwards ran in (dtype of the
-first linear layer's output), not what was asked for. Results go to a JSON file and to a section of
+last linear layer's output), not what was asked for. Results go to a JSON file and to a section of
 benchmarks/RESULTS.md between `<!-- bench-train:{mode} start/end -->` markers.
 
     make bench-train-quick   # = .venv/bin/python benchmarks/bench_train.py --mode quick
@@ -620,7 +620,7 @@ FOOTER = (
     "(`train_sampling_strategy='group_by_length'`), `bf16=True` where the CPU runs bf16 natively, and TuneLab's "
     "CPU attention kernel (eager). The ablation rows drop bf16 (same settings in fp32), then everything (the "
     "Trainer's defaults: fp32, random order, its default attention). 'precision' is what the training forwards "
-    "ran in (dtype of the first linear layer's output, read by a forward hook), with what was asked for when it "
+    "ran in (dtype of the last linear layer's output, read by a forward hook), with what was asked for when it "
     "differs. Training samples/s = samples processed in training / training seconds (TuneLab: its manifest's "
     "step time; Trainer: `train_runtime` less the test evaluations of the curve, samples = epochs x train "
     "examples). Time to target = wall seconds from the job's start (data loading, tokenisation, model loading, "

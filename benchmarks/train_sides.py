@@ -2,7 +2,7 @@
 
 Each side records a test-metric curve (one test evaluation after every epoch, or after every dev evaluation for
 TuneLab, timed from the job's start) and the precision its training forwards really ran in (the output dtype of
-the model's first linear layer, seen by a forward hook), not the one it was asked for.
+the model's last linear layer, seen by a forward hook), not the one it was asked for.
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ def peak_rss_mb() -> float:
 
 
 class DtypeProbe:
-    """Watches the first linear layer of a model: the dtypes of its outputs in training-mode forwards."""
+    """Watches the last linear layer of a model (the task head's output, which every training forward runs and
+    trains; TuneLab's frozen bottom layers run in eval mode, or not at all once cached): the dtypes of its
+    outputs in training-mode forwards."""
 
     def __init__(self, model: Any) -> None:
         import torch
 
         self.seen: set[str] = set()
-        linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+        linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
         self.handle = linear.register_forward_hook(self._hook)
 
     def _hook(self, module: Any, inputs: Any, output: Any) -> None:
