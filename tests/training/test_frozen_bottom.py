@@ -110,3 +110,23 @@ def test_frozen_layers_must_leave_a_layer_to_train(intent_csv: Path, three_layer
     with pytest.raises(UsageError, match="frozen_layers"):
         tunelab.train(data=str(intent_csv), model=str(three_layers), output=str(tmp_path / "run"),
                       frozen_layers=3, **COMMON)
+
+
+def test_auto_freezes_only_known_encoder_families_and_a_given_value_is_checked(tmp_path: Path) -> None:
+    import json
+    from dataclasses import replace
+
+    from tunelab.config import TrainConfig
+    from tunelab.errors import UsageError
+    from tunelab.training.defaults import bottom_freezable
+    from tunelab.training.loop import freeze_bottom
+
+    for kind, expected in (("bert", True), ("mpnet", True), ("albert", False)):
+        (tmp_path / "config.json").write_text(json.dumps({"model_type": kind}), encoding="utf-8")
+        assert bottom_freezable(tmp_path) is expected
+    assert not bottom_freezable(tmp_path / "absent")
+    cfg = replace(TrainConfig(), method="full", frozen_layers=1)
+    with pytest.raises(UsageError, match="cannot find the embeddings"):
+        freeze_bottom(torch.nn.Linear(4, 4), cfg, [3, 4])
+    assert freeze_bottom(torch.nn.Linear(4, 4), replace(cfg, frozen_layers=0), [3, 4]) is None
+    assert freeze_bottom(torch.nn.Linear(4, 4), replace(cfg, method="lora"), [3, 4]) is None

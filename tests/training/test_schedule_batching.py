@@ -127,9 +127,9 @@ def test_the_bottom_third_of_a_small_encoder_is_frozen_by_default() -> None:
     from tunelab.errors import ConfigError
     from tunelab.training.defaults import resolve_defaults
 
-    def frozen(*overrides: str, layers: int | None = 6) -> int | None:
+    def frozen(*overrides: str, layers: int | None = 6, freezable: bool = True) -> int | None:
         return resolve_defaults(load_config(None, list(overrides)), 1000, [20], 512, layers,
-                                30522 * 384).train.frozen_layers
+                                30522 * 384, freezable).train.frozen_layers
 
     assert frozen() == 2  # MiniLM: 2 of 6, and the embeddings with them
     assert resolve_defaults(load_config(None, []), 1000, [20], 512, 6, None).train.word_embeddings == "freeze"
@@ -137,6 +137,7 @@ def test_the_bottom_third_of_a_small_encoder_is_frozen_by_default() -> None:
     assert frozen(layers=12) == 0 and frozen(layers=None) == 0  # deeper or unknown: every layer trains
     assert frozen("train.method=lora") == 0 and frozen("train.word_embeddings=train") == 0
     assert frozen("data.task=ner") == 1  # a label per word: a sixth
+    assert frozen(freezable=False) == 0 and frozen("train.frozen_layers=1", freezable=False) == 1
     assert frozen("train.privacy=dp", "train.epsilon=8", "train.method=full") == 0
     assert frozen("train.frozen_layers=4") == 4 and frozen("train.frozen_layers=1", layers=12) == 1
     with pytest.raises(ConfigError, match="train.frozen_layers"):

@@ -28,7 +28,13 @@ from tunelab.tasks import Evaluation, Task, get_task
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.batching import count_steps
 from tunelab.training.contrastive import train_few_shot
-from tunelab.training.defaults import dp_defaults_taken, model_depth, resolve_defaults, word_embedding_weights
+from tunelab.training.defaults import (
+    bottom_freezable,
+    dp_defaults_taken,
+    model_depth,
+    resolve_defaults,
+    word_embedding_weights,
+)
 from tunelab.training.distributed import World, barrier, close_world, init_world, threads_per_rank
 from tunelab.training.fewshot import choose_few_shot
 from tunelab.training.loop import TrainData, train
@@ -79,7 +85,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     labels = task.build_labels(bundle.train.examples)
     dp_defaults = dp_defaults_taken(config)
     config = _resolve(config, task, bundle, tokenizer, labels, model_depth(model_path),
-                      word_embedding_weights(model_path))
+                      word_embedding_weights(model_path), bottom_freezable(model_path))
     few_shot = choose_few_shot(config.train, task.spec, _class_of_each(task, bundle.train),
                                distributed=world.distributed)
     if few_shot.use:  # the few-shot recipe trains the whole encoder, embeddings included (as SetFit does)
@@ -248,10 +254,10 @@ def _check_resume_data(run_dir: Path, bundle: DatasetBundle, resume: Any) -> Non
 
 
 def _resolve(config: RunConfig, task: Task, bundle: DatasetBundle, tokenizer: Any, labels: Any,
-             layers: int | None, embedding_weights: int | None) -> RunConfig:
+             layers: int | None, embedding_weights: int | None, freezable: bool) -> RunConfig:
     limit = int(min(512, getattr(tokenizer, "model_max_length", 512) or 512))
     lengths = [len(e) for e in task.encode(bundle.train.examples, tokenizer, labels, limit)]
-    resolved = resolve_defaults(config, len(bundle.train), lengths, limit, layers, embedding_weights)
+    resolved = resolve_defaults(config, len(bundle.train), lengths, limit, layers, embedding_weights, freezable)
     resolved.validate()
     frozen = resolved.train.frozen_layers or 0
     if layers and frozen >= layers:

@@ -83,6 +83,16 @@ def model_depth(folder: Path) -> int | None:
     return _count(_model_config(folder).get("num_hidden_layers"))
 
 
+# Encoder families whose base model has `embeddings` and a list of layers where training/frozen_bottom.py finds
+# them; auto freezes bottom layers only in these (a value given by the user is tried on any model).
+FREEZABLE_MODEL_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "camembert", "mpnet", "electra", "distilbert"})
+
+
+def bottom_freezable(folder: Path) -> bool:
+    """Whether a model folder's config.json names an encoder family whose bottom layers can be frozen and cached."""
+    return _model_config(folder).get("model_type") in FREEZABLE_MODEL_TYPES
+
+
 def word_embedding_weights(folder: Path) -> int | None:
     """Vocabulary x embedding width from a model folder's config.json (None when it cannot tell)."""
     config = _model_config(folder)
@@ -162,13 +172,14 @@ def choose_max_length(token_lengths: Sequence[int], model_limit: int) -> int:
 
 
 def resolve_defaults(config: RunConfig, n_train: int, token_lengths: Sequence[int],
-                     model_limit: int, layers: int | None = None, embedding_weights: int | None = None) -> RunConfig:
+                     model_limit: int, layers: int | None = None, embedding_weights: int | None = None,
+                     freezable: bool = True) -> RunConfig:
     """A copy of `config` with every None (or auto) hyper-parameter filled in (`layers`: the base model's depth;
-    `embedding_weights`: the size of its word-embedding matrix)."""
+    `embedding_weights`: the size of its word-embedding matrix; `freezable`: its bottom layers can be frozen)."""
     train, private = config.train, config.train.privacy == "dp"
     method = train.method or (DP_METHOD if private else "full")
     frozen = 0 if private and train.frozen_layers is None else \
-        choose_frozen_layers(train.frozen_layers, method, layers, train.word_embeddings,
+        choose_frozen_layers(train.frozen_layers, method, layers if freezable else None, train.word_embeddings,
                              get_spec(config.data.task).per_token)
     train = replace(
         train,

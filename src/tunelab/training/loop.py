@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.config import TrainConfig
+from tunelab.errors import UsageError
 from tunelab.tasks.base import IGNORE, Encoded, Evaluation, Task, collate
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.batching import count_steps, micro_batches, plan_batches
@@ -87,9 +88,13 @@ def freeze_bottom(model: Any, cfg: TrainConfig, lengths: list[int]) -> FrozenBot
     """Full fine-tuning with `cfg.frozen_layers` > 0: freeze the embeddings and that many bottom layers, and cache
     their output when it fits `cfg.layer_cache_mb` (None when there is nothing to freeze)."""
     k = cfg.frozen_layers or 0
-    stack = find_stack(model) if k > 0 and cfg.method == "full" else None
-    if stack is None or k >= len(stack.layers):
+    if k == 0 or cfg.method != "full":
         return None
+    stack = find_stack(model)
+    if stack is None or k >= len(stack.layers):
+        raise UsageError(f"--frozen-layers {k}: " + (f"cannot find the embeddings and layers of {type(model).__name__}"
+                                                     if stack is None else f"the model has {len(stack.layers)} layers"),
+                         hint="train with --frozen-layers 0, or freeze fewer layers than the model has")
     hidden = int(getattr(getattr(model, "config", None), "hidden_size", 0) or 0)
     need = cache_bytes(lengths, hidden)
     return FrozenBottom(model, k, cache=bool(hidden) and need <= cfg.layer_cache_mb * 2**20, cache_bytes=need)
