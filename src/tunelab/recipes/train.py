@@ -150,9 +150,9 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
                "samples_per_second": round(state.samples_seen / max(state.train_seconds, 1e-9), 3),
                "tokens_per_second": round(state.tokens_seen / max(state.train_seconds, 1e-9), 1),
                "steps": state.global_step, "best_step": state.best_step, "stopped_early": state.stopped_early}
-    frozen = config.train.frozen_layers if state.bottom_tokens_run else 0  # the bottom ran frozen (loop.freeze_bottom)
+    frozen = (config.train.frozen_layers or 0) if state.bottom_tokens_run else 0  # the bottom ran frozen
     timings.update(utilisation(model, config.train.method, state.tokens_seen, state.samples_seen,
-                               state.train_seconds, precision.dtype, frozen or 0, state.bottom_tokens_run))
+                               state.train_seconds, precision.dtype, frozen, state.bottom_tokens_run))
     metrics = write_evaluation(run_dir, f"{run_dir.name} ({task.name})", evaluations, labels, state.history,
                                {"training": timings})
     write_json_atomic(run_dir / "history.json", state.history)

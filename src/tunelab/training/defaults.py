@@ -101,21 +101,24 @@ def word_embedding_weights(folder: Path) -> int | None:
     return vocabulary * width if vocabulary and width else None
 
 
-def choose_word_embeddings(given: str, embedding_weights: int | None, layers: int | None) -> str:
+def choose_word_embeddings(given: str, embedding_weights: int | None, layers: int | None,
+                           frozen_layers: int = 0) -> str:
     if given != "auto":
         return given
+    if frozen_layers:  # frozen bottom layers freeze the embeddings with them
+        return "freeze"
     shallow = layers is not None and layers <= SHALLOW_LAYERS
     return "freeze" if shallow and (embedding_weights or 0) >= FREEZE_WORD_EMBEDDINGS_FROM else "train"
 
 
 def choose_frozen_layers(given: int | None, method: str, layers: int | None, word_embeddings: str = "auto",
-                         per_token: bool = False) -> int:
+                         per_token: bool = False, private: bool = False) -> int:
     """Bottom layers to freeze and cache (training/frozen_bottom.py) in full fine-tuning of an encoder of at most
     SHALLOW_LAYERS layers: a third of them for a label per text, a sixth for a label per word; none when the word
-    embeddings were asked to train."""
+    embeddings were asked to train, or under DP (which refuses a given value: training/privacy.py)."""
     if given is not None:
         return given
-    if method != "full" or layers is None or layers > SHALLOW_LAYERS or word_embeddings == "train":
+    if method != "full" or private or layers is None or layers > SHALLOW_LAYERS or word_embeddings == "train":
         return 0
     return int(layers * (FROZEN_BOTTOM_SHARE_PER_TOKEN if per_token else FROZEN_BOTTOM_SHARE))
 
@@ -178,9 +181,8 @@ def resolve_defaults(config: RunConfig, n_train: int, token_lengths: Sequence[in
     `embedding_weights`: the size of its word-embedding matrix; `freezable`: its bottom layers can be frozen)."""
     train, private = config.train, config.train.privacy == "dp"
     method = train.method or (DP_METHOD if private else "full")
-    frozen = 0 if private and train.frozen_layers is None else \
-        choose_frozen_layers(train.frozen_layers, method, layers if freezable else None, train.word_embeddings,
-                             get_spec(config.data.task).per_token)
+    frozen = choose_frozen_layers(train.frozen_layers, method, layers if freezable else None, train.word_embeddings,
+                                  get_spec(config.data.task).per_token, private)
     train = replace(
         train,
         method=method,
@@ -190,9 +192,7 @@ def resolve_defaults(config: RunConfig, n_train: int, token_lengths: Sequence[in
         lr=train.lr or (DP_LEARNING_RATES[method] if private else choose_lr(method, layers)),
         few_shot_threshold=train.few_shot_threshold or FEW_SHOT_MEDIAN,
         frozen_layers=frozen,
-        # frozen bottom layers freeze the embeddings with them
-        word_embeddings="freeze" if frozen and train.word_embeddings == "auto" else
-        choose_word_embeddings(train.word_embeddings, embedding_weights, layers),
+        word_embeddings=choose_word_embeddings(train.word_embeddings, embedding_weights, layers, frozen),
     )
     # a frozen encoder's dropout only blurs the features the private head learns from
     dropout = 0.0 if "dropout" in dp_defaults_taken(config) else config.model.dropout

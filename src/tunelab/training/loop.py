@@ -60,7 +60,7 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
     lengths = [len(e) for e in data.encoded]
     total = privacy.planned_steps if privacy else min(
         cfg.max_steps or 10**12, count_steps(lengths, cfg.batch_size, cfg.seed, cfg.epochs, cfg.max_tokens))
-    bottom = freeze_bottom(model, cfg, lengths) if privacy is None else None  # before the optimiser and DDP
+    bottom = freeze_bottom(model, cfg, lengths)  # before the optimiser and DDP
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     scheduler = build_scheduler(optimizer, int(cfg.warmup_ratio * total), total, cfg.power)
     state, task_state = LoopState(total_steps=total), {}
@@ -73,41 +73,7 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
     dims = encoder_dims(model)
     if privacy is not None:
         forward, optimizer = make_private(model, optimizer, privacy, cfg.batch_size)
-    try:
-        task_state = _loop(model, forward, task, labels, data, dev, cfg, run_dir, precision, pad_id, optimizer,
-                           scheduler, state, task_state, total, progress, on_event, world, privacy, dims, bottom)
-    finally:
-        if bottom is not None:
-            bottom.close()
-    progress.close()
-    barrier(world)  # the best weights are on disk before every rank loads them
-    return _finish(model, task, labels, dev, state, precision, pad_id, run_dir, task_state)
-
-
-def freeze_bottom(model: Any, cfg: TrainConfig, lengths: list[int]) -> FrozenBottom | None:
-    """Full fine-tuning with `cfg.frozen_layers` > 0: freeze the embeddings and that many bottom layers, and cache
-    their output when it fits `cfg.layer_cache_mb` (None when there is nothing to freeze)."""
-    k = cfg.frozen_layers or 0
-    if k == 0 or cfg.method != "full":
-        return None
-    stack = find_stack(model)
-    if stack is None or k >= len(stack.layers):
-        raise UsageError(f"--frozen-layers {k}: " + (f"cannot find the embeddings and layers of {type(model).__name__}"
-                                                     if stack is None else f"the model has {len(stack.layers)} layers"),
-                         hint="train with --frozen-layers 0, or freeze fewer layers than the model has")
-    hidden = int(getattr(getattr(model, "config", None), "hidden_size", 0) or 0)
-    need = cache_bytes(lengths, hidden)
-    return FrozenBottom(model, k, cache=bool(hidden) and need <= cfg.layer_cache_mb * 2**20, cache_bytes=need)
-
-
-def _loop(model: Any, forward: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainData | None,
-          cfg: TrainConfig, run_dir: Path, precision: Precision, pad_id: int, optimizer: Any, scheduler: Any,
-          state: LoopState, task_state: dict[str, Any], total: int, progress: Progress, on_event: Any,
-          world: World, privacy: PrivacyPlan | None, dims: tuple[int, int, int] | None,
-          bottom: FrozenBottom | None) -> dict[str, Any]:
-    """The epochs: batches, steps, evaluations and checkpoints until done; returns the task state."""
     reported = len(state.history)
-    lengths = [len(e) for e in data.encoded]
     model.train()
     while not _done(state, cfg, total):
         batches = (poisson_batches(len(lengths), lengths, privacy.sample_rate, cfg.seed, state.epoch,
@@ -150,7 +116,27 @@ def _loop(model: Any, forward: Any, task: Task, labels: LabelSet, data: TrainDat
         reported = _report(state, reported, on_event)
         if world.main:
             save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
-    return task_state
+    if bottom is not None:  # after an exception the patched forwards stay, inert outside a training step
+        bottom.close()
+    progress.close()
+    barrier(world)  # the best weights are on disk before every rank loads them
+    return _finish(model, task, labels, dev, state, precision, pad_id, run_dir, task_state)
+
+
+def freeze_bottom(model: Any, cfg: TrainConfig, lengths: list[int]) -> FrozenBottom | None:
+    """Full fine-tuning with `cfg.frozen_layers` > 0: freeze the embeddings and that many bottom layers, and cache
+    their output when it fits `cfg.layer_cache_mb` (None when there is nothing to freeze)."""
+    k = cfg.frozen_layers or 0
+    if k == 0 or cfg.method != "full":
+        return None
+    stack = find_stack(model)
+    if stack is None or k >= len(stack.layers):
+        raise UsageError(f"--frozen-layers {k}: " + (f"cannot find the embeddings and layers of {type(model).__name__}"
+                                                     if stack is None else f"the model has {len(stack.layers)} layers"),
+                         hint="train with --frozen-layers 0, or freeze fewer layers than the model has")
+    hidden = int(getattr(getattr(model, "config", None), "hidden_size", 0) or 0)
+    need = cache_bytes(lengths, hidden)
+    return FrozenBottom(model, k, cache=bool(hidden) and need <= cfg.layer_cache_mb * 2**20, cache_bytes=need)
 
 
 def _report(state: LoopState, reported: int, on_event: Any) -> int:
