@@ -167,10 +167,15 @@ def quick_data(work: Path) -> dict[str, Any]:
 # ---- full mode: fine-tune per round (written, not run in the recorded results) -----------------------------------
 
 
-def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path, *, model: str = "minilm",
+def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path, *, target: float | None = None,
+                   done: list[dict[str, Any]] | None = None, model: str = "minilm",
                    **train_options: Any) -> list[dict[str, Any]]:
     """Fine-tune `model` (the bundled MiniLM) with TuneLab's defaults on the labelled set every round; pick with the
-    fine-tuned model's own embeddings and probabilities (`tunelab.loop.suggest.suggest`)."""
+    fine-tuned model's own embeddings and probabilities (`tunelab.loop.suggest.suggest`).
+
+    `done`: the points of an earlier, shorter run of this curve; they are replayed, not retrained (a model's picks
+    are kept with the point they led to, random's are drawn again from the same generator). `target`: the curve
+    stops at the first round that reaches it (later rounds cannot change how many labels it needed)."""
     import tunelab
     from tunelab.data.spreadsheet import safe_row
     from tunelab.inference.predictor import Predictor
@@ -179,44 +184,71 @@ def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path
     texts, labels = read_split("train")
     rng = np.random.default_rng(seed)
     y = np.array(labels)
-    labelled = start_set(y, rng)
-    curve = []
+    labelled: np.ndarray | None = start_set(y, rng)
+    done, added = done or [], None
+    curve: list[dict[str, Any]] = []
     for step in range(rounds + 1):
         folder = work / f"full-{DATA.name}-{strategy.replace('+', '-')}-s{seed}-r{step}"
-        shutil.rmtree(folder, ignore_errors=True)  # an interrupted earlier attempt
-        folder.mkdir(parents=True)
-        with open(folder / "train.csv", "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["text", LABEL])
-            writer.writerows(safe_row([texts[i], labels[i]]) for i in labelled)
-        summary = tunelab.train(data=str(folder / "train.csv"), test=str(DATA / TEST_FILE), output=str(folder / "run"),
-                                label_column=LABEL, seed=seed, show_progress=False, model=model,
-                                **train_options)
-        accuracy = float(summary.manifest.metrics["test"]["accuracy"])
-        curve.append({"round": step, "labels": int(len(labelled)), "accuracy": round(accuracy, 4)})
-        if step < rounds:
-            pool = np.setdiff1d(np.arange(len(y)), labelled)
-            if strategy == "random":
-                picked = rng.choice(pool, size=min(batch, len(pool)), replace=False)
-            else:
-                position = {texts[i]: i for i in pool}
-                chosen = suggest(Predictor.load(folder / "run"), [texts[i] for i in pool], batch, seed=seed)
-                picked = np.array([position[s.text] for s in chosen])
-            labelled = np.concatenate([labelled, picked])
-        log(f"{strategy} seed {seed} round {step}: {curve[-1]['labels']} labels, accuracy {accuracy:.4f}")
+        if step < len(done):
+            point = done[step]
+            if labelled is not None and point["labels"] != len(labelled):
+                raise SystemExit(f"the cached {strategy} curve (seed {seed}) does not replay at round {step}: "
+                                 f"delete {work / 'full-curves'} and rerun")
+            log(f"{strategy} seed {seed} round {step}: {point['labels']} labels, accuracy {point['accuracy']:.4f} "
+                "(cached)")
+        else:
+            if labelled is None:
+                raise SystemExit(f"the cached {strategy} curve (seed {seed}) kept no picks to extend it from: "
+                                 f"delete {work / 'full-curves'} and rerun")
+            shutil.rmtree(folder, ignore_errors=True)  # an interrupted earlier attempt
+            folder.mkdir(parents=True)
+            with open(folder / "train.csv", "w", encoding="utf-8", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["text", LABEL])
+                writer.writerows(safe_row([texts[i], labels[i]]) for i in labelled)
+            summary = tunelab.train(data=str(folder / "train.csv"), test=str(DATA / TEST_FILE),
+                                    output=str(folder / "run"), label_column=LABEL, seed=seed, show_progress=False,
+                                    model=model, **train_options)
+            accuracy = float(summary.manifest.metrics["test"]["accuracy"])
+            point = {"round": step, "labels": int(len(labelled)), "accuracy": round(accuracy, 4)}
+            if added is not None:
+                point["added"] = added
+            log(f"{strategy} seed {seed} round {step}: {point['labels']} labels, accuracy {accuracy:.4f}")
+        curve.append(point)
+        if step == rounds or (target is not None and point["accuracy"] >= target):
+            break
+        if labelled is None or (strategy != "random" and step + 1 < len(done) and "added" not in done[step + 1]):
+            labelled = None  # an older cache without picks: it replays, but cannot be extended
+            continue
+        pool = np.setdiff1d(np.arange(len(y)), labelled)
+        if strategy == "random":  # drawn even when the next round is cached: the generator replays
+            picked = rng.choice(pool, size=min(batch, len(pool)), replace=False)
+        elif step + 1 < len(done):
+            picked = np.array(done[step + 1]["added"], dtype=np.int64)
+        else:
+            if not (folder / "run").is_dir():
+                raise SystemExit(f"{folder / 'run'} (round {step}'s model, which picks round {step + 1}) is gone: "
+                                 f"delete {work / 'full-curves'} and rerun")
+            position = {texts[i]: i for i in pool}
+            chosen = suggest(Predictor.load(folder / "run"), [texts[i] for i in pool], batch, seed=seed)
+            picked = np.array([position[s.text] for s in chosen])
+            added = [int(i) for i in picked]
+        labelled = np.concatenate([labelled, picked])
     return curve
 
 
-def cached_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path) -> list[dict[str, Any]]:
-    """`run_full_curve`, kept in `work` by data set, strategy, seed, rounds and batch: an interrupted or extended
-    run (more seeds) trains only what is missing."""
-    path = work / "full-curves" / f"{DATA.name}-{strategy.replace('+', '-')}-s{seed}-r{rounds}-b{batch}.json"
-    if path.is_file():
-        log(f"{strategy} seed {seed}: reusing {path.name}")
-        return list(json.loads(path.read_text(encoding="utf-8")))
-    curve = run_full_curve(strategy, seed, rounds, batch, work)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    bench_train.write_json_atomic(path, curve)
+def cached_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path,
+                      target: float | None) -> list[dict[str, Any]]:
+    """`run_full_curve`, kept in `work` by data set, strategy, seed and batch: an interrupted run, one with more
+    seeds or one with more rounds trains only what is missing."""
+    path = work / "full-curves" / f"{DATA.name}-{strategy.replace('+', '-')}-s{seed}-b{batch}.json"
+    done = list(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else []
+    if done:
+        log(f"{strategy} seed {seed}: {len(done)} rounds cached in {path.name}")
+    curve = run_full_curve(strategy, seed, rounds, batch, work, target=target, done=done)
+    if len(curve) > len(done):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        bench_train.write_json_atomic(path, curve)
     return curve
 
 
@@ -309,9 +341,11 @@ def render(result: dict[str, Any], command: str) -> str:
                   "every round) was not run**; its numbers may differ.", ""]
     strategies = list(s["curves"])
     lines += ["| labels | " + " | ".join(strategies) + " |", "|---|" + "---|" * len(strategies)]
-    for row in zip(*(s["curves"][k] for k in strategies)):
-        lines.append(f"| {row[0]['labels']:,} | " + " | ".join(f"{p['mean']:.4f} ± {p['std']:.4f}" for p in row)
-                     + " |")
+    at = {k: {p["labels"]: p for p in s["curves"][k]} for k in strategies}
+    for count in sorted({n for points in at.values() for n in points}):
+        cells = [f"{at[k][count]['mean']:.4f} ± {at[k][count]['std']:.4f}" if count in at[k] else "–"
+                 for k in strategies]
+        lines.append(f"| {count:,} | " + " | ".join(cells) + " |")
     if "full_data_accuracy" in s:
         reach = ", ".join(f"{k}: {v if v is not None else 'not within ' + str(s['curves'][k][-1]['labels'])}"
                           for k, v in s["labels_to_target"].items())
@@ -331,6 +365,9 @@ def notes(result: dict[str, Any]) -> list[str]:
     s = result["summary"]
     reach = s.get("labels_to_target") or {}
     out = ["", f"Label counts are read off the mean curve, so they move in steps of {result['batch']} labels."]
+    if result["mode"] == "full":
+        out.append("In full mode a curve stops at the first round that reaches the target ('–' after it: later "
+                   "rounds cannot change its label count); the mean over seeds runs as far as every seed's curve.")
     ours, plain, random_ = reach.get("uncertainty+diversity"), reach.get("uncertainty"), reach.get("random")
     if ours is not None and random_ is not None:
         at = next(p["mean"] for p in s["curves"]["random"] if p["labels"] == random_)
@@ -378,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         curves = {s: [] for s in ("uncertainty+diversity", "random")}
         for seed in seeds:  # seed by seed: a run cut short still has both strategies for its first seeds
             for strategy, done in curves.items():
-                done.append(cached_full_curve(strategy, seed, args.rounds, args.batch, work))
+                done.append(cached_full_curve(strategy, seed, args.rounds, args.batch, work,
+                                             round(full_accuracy - 0.01, 4)))
     summary = summarise(curves, full_accuracy)
     from tunelab.training.precision import cpu_flags
 

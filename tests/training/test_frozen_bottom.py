@@ -130,3 +130,38 @@ def test_auto_freezes_only_known_encoder_families_and_a_given_value_is_checked(t
         freeze_bottom(torch.nn.Linear(4, 4), cfg, [3, 4])
     assert freeze_bottom(torch.nn.Linear(4, 4), replace(cfg, frozen_layers=0), [3, 4]) is None
     assert freeze_bottom(torch.nn.Linear(4, 4), replace(cfg, method="lora"), [3, 4]) is None
+
+
+def test_checkpoints_leave_out_the_frozen_weights_and_restore_the_trained_ones(three_layers: Path,
+                                                                               tmp_path: Path) -> None:
+    from tunelab.errors import TrainingError
+    from tunelab.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
+    from tunelab.training.schedule import build_optimizer, build_scheduler
+
+    def frozen_model(k: int) -> tuple[torch.nn.Module, FrozenBottom]:
+        torch.manual_seed(0)
+        model = _model(three_layers)
+        return model, FrozenBottom(model, k, cache=False)
+
+    model, _ = frozen_model(1)
+    optimizer = build_optimizer(model, 1e-2, 0.0)
+    scheduler = build_scheduler(optimizer, 0, 10, 1.0)
+    ids, mask = _batch([[5, 6, 7], [8, 9]])
+    model(input_ids=ids, attention_mask=mask).logits.sum().backward()
+    optimizer.step()
+    folder = save_checkpoint(tmp_path, model, optimizer, scheduler, LoopState(global_step=1))
+    saved = load_file(str(folder / "model.safetensors"))
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained <= set(saved)
+    assert not any("embeddings" in k or ".layer.0." in k for k in saved)  # the frozen bottom stays out
+
+    fresh, _ = frozen_model(1)  # rebuilt as a resume does: pretrained bottom, the head from the seed
+    fresh_optimizer = build_optimizer(fresh, 1e-2, 0.0)
+    load_checkpoint(folder, fresh, fresh_optimizer, build_scheduler(fresh_optimizer, 0, 10, 1.0))
+    for (name, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), name
+
+    everything = _model(three_layers)  # a model that trains every weight finds the bottom missing
+    other_optimizer = build_optimizer(everything, 1e-2, 0.0)
+    with pytest.raises(TrainingError, match="frozen-layers"):
+        load_checkpoint(folder, everything, other_optimizer, build_scheduler(other_optimizer, 0, 10, 1.0))

@@ -73,49 +73,53 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
     dims = encoder_dims(model)
     if privacy is not None:
         forward, optimizer = make_private(model, optimizer, privacy, cfg.batch_size)
+    from tunelab.training.fast_dropout import fast_dropout  # imports torch
+
     reported = len(state.history)
     model.train()
-    while not _done(state, cfg, total):
-        batches = (poisson_batches(len(lengths), lengths, privacy.sample_rate, cfg.seed, state.epoch,
-                                   -(-len(lengths) // cfg.batch_size)) if privacy else
-                   plan_batches(lengths, cfg.batch_size, cfg.seed, state.epoch, max_tokens=cfg.max_tokens))
-        for batch_ids in batches[state.batch_in_epoch :]:
-            started = time.perf_counter()
-            loss = _train_step(model, forward, task, data, shard(batch_ids, world), cfg, precision, pad_id,
-                               optimizer, scheduler, clip=privacy is None, dims=dims, bottom=bottom)
-            loss = mean_over_ranks(loss, world)
-            state.train_seconds += time.perf_counter() - started
-            state.bottom_tokens_run += bottom.take_filled_tokens() if bottom is not None else 0
-            state.global_step += 1
-            state.batch_in_epoch += 1
-            state.samples_seen += len(batch_ids)
-            state.tokens_seen += sum(lengths[i] for i in batch_ids)
-            lr = scheduler.get_last_lr()[0]
-            progress.update(state.global_step, state.epoch, cfg.epochs, loss, lr, len(batch_ids))
-            state.history.append({"step": state.global_step, "epoch": state.epoch, "loss": round(loss, 6),
-                                  "lr": lr})
-            if cfg.eval_every and state.global_step % cfg.eval_every == 0:
-                task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
-                                       progress, task_state, world, select=privacy is None)
-            reported = _report(state, reported, on_event)
+    dropout = fast_dropout(model) if precision.device == "cpu" and privacy is None else contextlib.nullcontext()
+    with dropout:  # torch's CPU dropout draws its mask slowly (training.fast_dropout)
+        while not _done(state, cfg, total):
+            batches = (poisson_batches(len(lengths), lengths, privacy.sample_rate, cfg.seed, state.epoch,
+                                       -(-len(lengths) // cfg.batch_size)) if privacy else
+                       plan_batches(lengths, cfg.batch_size, cfg.seed, state.epoch, max_tokens=cfg.max_tokens))
+            for batch_ids in batches[state.batch_in_epoch :]:
+                started = time.perf_counter()
+                loss = _train_step(model, forward, task, data, shard(batch_ids, world), cfg, precision, pad_id,
+                                   optimizer, scheduler, clip=privacy is None, dims=dims, bottom=bottom)
+                loss = mean_over_ranks(loss, world)
+                state.train_seconds += time.perf_counter() - started
+                state.bottom_tokens_run += bottom.take_filled_tokens() if bottom is not None else 0
+                state.global_step += 1
+                state.batch_in_epoch += 1
+                state.samples_seen += len(batch_ids)
+                state.tokens_seen += sum(lengths[i] for i in batch_ids)
+                lr = scheduler.get_last_lr()[0]
+                progress.update(state.global_step, state.epoch, cfg.epochs, loss, lr, len(batch_ids))
+                state.history.append({"step": state.global_step, "epoch": state.epoch, "loss": round(loss, 6),
+                                      "lr": lr})
+                if cfg.eval_every and state.global_step % cfg.eval_every == 0:
+                    task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
+                                           progress, task_state, world, select=privacy is None)
+                reported = _report(state, reported, on_event)
+                if state.global_step >= total or state.stopped_early:
+                    break
+                if state.global_step % cfg.checkpoint_every == 0 and world.main:
+                    save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
+            if state.batch_in_epoch >= len(batches):
+                if not cfg.eval_every:
+                    task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
+                                           progress, task_state, world, select=privacy is None)
+                state.epoch += 1
+                state.batch_in_epoch = 0
             if state.global_step >= total or state.stopped_early:
-                break
-            if state.global_step % cfg.checkpoint_every == 0 and world.main:
+                if not cfg.eval_every and state.batch_in_epoch:  # cut mid-epoch by max_steps
+                    task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
+                                           progress, task_state, world, select=privacy is None)
+                state.finished = True
+            reported = _report(state, reported, on_event)
+            if world.main:
                 save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
-        if state.batch_in_epoch >= len(batches):
-            if not cfg.eval_every:
-                task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
-                                       progress, task_state, world, select=privacy is None)
-            state.epoch += 1
-            state.batch_in_epoch = 0
-        if state.global_step >= total or state.stopped_early:
-            if not cfg.eval_every and state.batch_in_epoch:  # cut mid-epoch by max_steps
-                task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
-                                       progress, task_state, world, select=privacy is None)
-            state.finished = True
-        reported = _report(state, reported, on_event)
-        if world.main:
-            save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
     if bottom is not None:  # after an exception the patched forwards stay, inert outside a training step
         bottom.close()
     progress.close()
