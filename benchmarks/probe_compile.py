@@ -2,7 +2,8 @@
 MiniLM (77 labels, bf16 autocast where the CPU runs it natively, word embeddings frozen as TuneLab's default does),
 forward + backward + fused AdamW step. Each mode runs in a fresh process on the same batches; reported: the first
 step (where compilation happens), the median step after warm-up, the wall time of all steps, and how many steps a
-compiled run needs before its compile time has paid for itself.
+compiled run needs before its compile time has paid for itself. Each compiled mode starts with an empty inductor
+cache (a warm cache from an earlier run makes the first step several times shorter).
 
     .venv/bin/python benchmarks/probe_compile.py                 # 282 steps = one Banking77 epoch at batch 32
     .venv/bin/python benchmarks/probe_compile.py --steps 60 --modes eager,dynamic
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,8 +86,10 @@ def main() -> int:
 
     found = {}
     for mode in args.modes.split(","):
-        done = subprocess.run([sys.executable, "-c", CHILD, mode, str(args.steps), str(args.threads), args.data],
-                              capture_output=True, text=True)
+        with tempfile.TemporaryDirectory() as cache:  # a cold compile: no inductor cache from an earlier run
+            env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+            done = subprocess.run([sys.executable, "-c", CHILD, mode, str(args.steps), str(args.threads), args.data],
+                                  capture_output=True, text=True, env=env)
         if done.returncode:
             found[mode] = {"error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
             continue
