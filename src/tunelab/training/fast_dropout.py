@@ -12,7 +12,9 @@ draws come from torch's default generator: a seeded run repeats itself. Forward 
 
 `fast_dropout(model)` switches every `torch.nn.Dropout` module of a model to it for the duration of a `with`
 block (training on a CPU); on exit the modules are plain `nn.Dropout` again, so export and serving never see it.
-Dropout called as a function inside a model's code (attention probabilities in eager attention) is not changed.
+Dropout called as a function inside a model's code (attention probabilities in eager attention) is not changed:
+routing BERT-family attention through a copy of transformers' eager attention with this dropout (and its mask
+function) was measured at 1.00-1.03x on top, not worth owning a copy of that code.
 """
 
 from __future__ import annotations

@@ -114,12 +114,15 @@ def sentiment_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.conftest import write_csv
     from tunelab.models.tiny import build_tiny_bert
 
+    # The tests need the model to read their own two ACME headlines right, so they are in the training rows; a
+    # random-weight tiny BERT fits these 20 rows reliably without dropout, at lr 1e-3 for 60 epochs (4/4 seeds;
+    # 15 epochs at 3e-3 with dropout got stuck at 2 of 3 classes on some seeds and dropout streams).
+    rows = [*SENTIMENT_ROWS, ("$ACME plunges after downgrade", "bearish"), ("$ACME files report", "neutral")]
     root = tmp_path_factory.mktemp("sentiment")
-    texts = [t for t, _ in SENTIMENT_ROWS] + ["$ACME plunges after downgrade", "$ACME files report"]
-    model = build_tiny_bert(root / "tiny", texts)
-    data = write_csv(root / "sentiment.csv", [{"text": t, "label": label} for t, label in SENTIMENT_ROWS])
-    tunelab.train(data=str(data), dev=str(data), test=str(data), output=str(root / "run"), model=str(model),
-                  epochs=15, batch_size=6, lr=3e-3, warmup_ratio=0.0, patience=0, precision="fp32",
+    model = build_tiny_bert(root / "tiny", [t for t, _ in rows])
+    data = write_csv(root / "sentiment.csv", [{"text": t, "label": label} for t, label in rows] * 4)
+    tunelab.train(data=str(data), test=str(data), output=str(root / "run"), model=str(model), dev_fraction=0.0,
+                  dropout=0.0, epochs=60, batch_size=6, lr=1e-3, warmup_ratio=0.0, patience=0, precision="fp32",
                   show_progress=False, seed=1)
     return root / "run"
 
