@@ -176,8 +176,6 @@ def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path
     `done`: the points of an earlier, shorter run of this curve; they are replayed, not retrained (a model's picks
     are kept with the point they led to, random's are drawn again from the same generator). `target`: the curve
     stops at the first round that reaches it (later rounds cannot change how many labels it needed)."""
-    import tunelab
-    from tunelab.data.spreadsheet import safe_row
     from tunelab.inference.predictor import Predictor
     from tunelab.loop.suggest import suggest
 
@@ -200,16 +198,7 @@ def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path
             if labelled is None:
                 raise SystemExit(f"the cached {strategy} curve (seed {seed}) kept no picks to extend it from: "
                                  f"delete {work / 'full-curves'} and rerun")
-            shutil.rmtree(folder, ignore_errors=True)  # an interrupted earlier attempt
-            folder.mkdir(parents=True)
-            with open(folder / "train.csv", "w", encoding="utf-8", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["text", LABEL])
-                writer.writerows(safe_row([texts[i], labels[i]]) for i in labelled)
-            summary = tunelab.train(data=str(folder / "train.csv"), test=str(DATA / TEST_FILE),
-                                    output=str(folder / "run"), label_column=LABEL, seed=seed, show_progress=False,
-                                    model=model, **train_options)
-            accuracy = float(summary.manifest.metrics["test"]["accuracy"])
+            accuracy = train_round(folder, [(texts[i], labels[i]) for i in labelled], seed, model, train_options)
             point = {"round": step, "labels": int(len(labelled)), "accuracy": round(accuracy, 4)}
             if added is not None:
                 point["added"] = added
@@ -235,6 +224,23 @@ def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path
             added = [int(i) for i in picked]
         labelled = np.concatenate([labelled, picked])
     return curve
+
+
+def train_round(folder: Path, rows: list[tuple[str, str]], seed: int, model: str,
+                train_options: dict[str, Any]) -> float:
+    """Fine-tune on `rows` (text, label) into `folder`/run; the test accuracy."""
+    import tunelab
+    from tunelab.data.spreadsheet import safe_row
+
+    shutil.rmtree(folder, ignore_errors=True)  # an interrupted earlier attempt
+    folder.mkdir(parents=True)
+    with open(folder / "train.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", LABEL])
+        writer.writerows(safe_row(list(row)) for row in rows)
+    summary = tunelab.train(data=str(folder / "train.csv"), test=str(DATA / TEST_FILE), output=str(folder / "run"),
+                            label_column=LABEL, seed=seed, show_progress=False, model=model, **train_options)
+    return float(summary.manifest.metrics["test"]["accuracy"])
 
 
 def cached_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path,

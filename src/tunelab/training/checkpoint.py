@@ -58,8 +58,8 @@ def load_model_state(model: Any, path: Path) -> None:
     the file."""
     from safetensors.torch import load_file
 
-    tensors = load_file(str(path))
-    missing = [k for k in model.state_dict() if k not in tensors and k not in _frozen_names(model)]
+    tensors, frozen = load_file(str(path)), _frozen_names(model)
+    missing = [k for k in model.state_dict() if k not in tensors and k not in frozen]
     if missing:
         raise TrainingError(f"{path} lacks {len(missing)} trained weights ({', '.join(missing[:3])}...): it was "
                             "saved by a run that froze other layers (compare --frozen-layers, --method)")

@@ -20,6 +20,7 @@ function) was measured at 1.00-1.03x on top, not worth owning a copy of that cod
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +33,7 @@ class _MaskedScale(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, p: float) -> torch.Tensor:
         keep = keep_mask(x.shape, p)
-        scale = 1.0 / (1.0 - round(p * _LEVELS) / _LEVELS)
+        scale = 1.0 / (1.0 - _dropped(p) / _LEVELS)
         ctx.save_for_backward(keep)
         ctx.scale = scale
         return (x * keep).mul_(scale)
@@ -45,12 +46,15 @@ class _MaskedScale(torch.autograd.Function):
 
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> torch.Tensor:
     """A bool tensor of `shape`, each element False with probability round(p * 32768) / 32768."""
-    n = 1
-    for size in shape:
-        n *= size
+    n = math.prod(shape)
     bits = torch.empty((n + 1) // 2, dtype=torch.int32).random_()  # 31 uniform bits each
     halves = bits.view(torch.int16)[:n] & (_LEVELS - 1)  # two 15-bit numbers per draw
-    return (halves >= round(p * _LEVELS)).view(shape)
+    return (halves >= _dropped(p)).view(shape)
+
+
+def _dropped(p: float) -> int:
+    """How many of the 32768 values of a 15-bit number drop an element."""
+    return round(p * _LEVELS)
 
 
 class FastDropout(torch.nn.Dropout):

@@ -77,8 +77,8 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
 
     reported = len(state.history)
     model.train()
-    dropout = fast_dropout(model) if precision.device == "cpu" and privacy is None else contextlib.nullcontext()
-    with dropout:  # torch's CPU dropout draws its mask slowly (training.fast_dropout)
+    # torch's CPU dropout draws its mask slowly (training.fast_dropout; elsewhere it stays torch's); not under Opacus
+    with fast_dropout(model) if privacy is None else contextlib.nullcontext():
         while not _done(state, cfg, total):
             batches = (poisson_batches(len(lengths), lengths, privacy.sample_rate, cfg.seed, state.epoch,
                                        -(-len(lengths) // cfg.batch_size)) if privacy else
