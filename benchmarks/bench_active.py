@@ -169,13 +169,14 @@ def quick_data(work: Path) -> dict[str, Any]:
 
 def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path, *, target: float | None = None,
                    done: list[dict[str, Any]] | None = None, model: str = "minilm",
-                   **train_options: Any) -> list[dict[str, Any]]:
+                   on_point: Any = None, **train_options: Any) -> list[dict[str, Any]]:
     """Fine-tune `model` (the bundled MiniLM) with TuneLab's defaults on the labelled set every round; pick with the
     fine-tuned model's own embeddings and probabilities (`tunelab.loop.suggest.suggest`).
 
     `done`: the points of an earlier, shorter run of this curve; they are replayed, not retrained (a model's picks
     are kept with the point they led to, random's are drawn again from the same generator). `target`: the curve
-    stops at the first round that reaches it (later rounds cannot change how many labels it needed)."""
+    stops at the first round that reaches it (later rounds cannot change how many labels it needed). `on_point`:
+    called with the curve so far after every newly trained round (so an interrupted run keeps its rounds)."""
     from tunelab.inference.predictor import Predictor
     from tunelab.loop.suggest import suggest
 
@@ -204,6 +205,8 @@ def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path
                 point["added"] = added
             log(f"{strategy} seed {seed} round {step}: {point['labels']} labels, accuracy {accuracy:.4f}")
         curve.append(point)
+        if step >= len(done) and on_point is not None:
+            on_point(curve)
         if step == rounds or (target is not None and point["accuracy"] >= target):
             break
         if labelled is None or (strategy != "random" and step + 1 < len(done) and "added" not in done[step + 1]):
@@ -247,15 +250,30 @@ def cached_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: P
                       target: float | None) -> list[dict[str, Any]]:
     """`run_full_curve`, kept in `work` by data set, strategy, seed and batch: an interrupted run, one with more
     seeds or one with more rounds trains only what is missing."""
-    path = work / "full-curves" / f"{DATA.name}-{strategy.replace('+', '-')}-s{seed}-b{batch}.json"
+    def cache(name: str) -> Path:
+        return work / "full-curves" / f"{DATA.name}-{name.replace('+', '-')}-s{seed}-b{batch}.json"
+
+    def save(curve: list[dict[str, Any]]) -> None:
+        cache(strategy).parent.mkdir(parents=True, exist_ok=True)
+        bench_train.write_json_atomic(cache(strategy), curve)
+
+    path = cache(strategy)
     done = list(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else []
     if done:
         log(f"{strategy} seed {seed}: {len(done)} rounds cached in {path.name}")
-    curve = run_full_curve(strategy, seed, rounds, batch, work, target=target, done=done)
-    if len(curve) > len(done):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        bench_train.write_json_atomic(path, curve)
-    return curve
+    elif strategy == "random":
+        # Round 0 is the same start set for every strategy (start_set with this seed's generator), trained the same
+        # way: random takes another strategy's round 0 rather than training it again. Its own picks do not depend
+        # on a model, so the point needs no run folder.
+        for other in STRATEGIES:
+            other_path = cache(other)
+            if other != strategy and other_path.is_file():
+                first = dict(json.loads(other_path.read_text(encoding="utf-8"))[0])
+                first.pop("added", None)
+                done = [first]
+                log(f"random seed {seed}: round 0 ({first['labels']} labels) taken from {other_path.name}")
+                break
+    return run_full_curve(strategy, seed, rounds, batch, work, target=target, done=done, on_point=save)
 
 
 def full_data_accuracy(work: Path) -> float:
