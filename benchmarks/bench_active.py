@@ -33,6 +33,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -169,7 +170,8 @@ def quick_data(work: Path) -> dict[str, Any]:
 
 def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path, *, target: float | None = None,
                    done: list[dict[str, Any]] | None = None, model: str = "minilm",
-                   on_point: Any = None, **train_options: Any) -> list[dict[str, Any]]:
+                   on_point: Callable[[list[dict[str, Any]]], None] | None = None,
+                   **train_options: Any) -> list[dict[str, Any]]:
     """Fine-tune `model` (the bundled MiniLM) with TuneLab's defaults on the labelled set every round; pick with the
     fine-tuned model's own embeddings and probabilities (`tunelab.loop.suggest.suggest`).
 
@@ -254,8 +256,8 @@ def cached_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: P
         return work / "full-curves" / f"{DATA.name}-{name.replace('+', '-')}-s{seed}-b{batch}.json"
 
     def save(curve: list[dict[str, Any]]) -> None:
-        cache(strategy).parent.mkdir(parents=True, exist_ok=True)
-        bench_train.write_json_atomic(cache(strategy), curve)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        bench_train.write_json_atomic(path, curve)
 
     path = cache(strategy)
     done = list(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else []
@@ -264,15 +266,11 @@ def cached_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: P
     elif strategy == "random":
         # Round 0 is the same start set for every strategy (start_set with this seed's generator), trained the same
         # way: random takes another strategy's round 0 rather than training it again. Its own picks do not depend
-        # on a model, so the point needs no run folder.
-        for other in STRATEGIES:
-            other_path = cache(other)
-            if other != strategy and other_path.is_file():
-                first = dict(json.loads(other_path.read_text(encoding="utf-8"))[0])
-                first.pop("added", None)
-                done = [first]
-                log(f"random seed {seed}: round 0 ({first['labels']} labels) taken from {other_path.name}")
-                break
+        # on a model, so the point needs no run folder (and round 0 carries no picks).
+        other = next((cache(s) for s in STRATEGIES if s != strategy and cache(s).is_file()), None)
+        if other is not None:
+            done = json.loads(other.read_text(encoding="utf-8"))[:1]
+            log(f"random seed {seed}: round 0 ({done[0]['labels']} labels) taken from {other.name}")
     return run_full_curve(strategy, seed, rounds, batch, work, target=target, done=done, on_point=save)
 
 
