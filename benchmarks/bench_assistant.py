@@ -60,7 +60,7 @@ def read_banking(path: Path) -> list[tuple[str, str]]:
         return [(r["text"], r["category"]) for r in csv.DictReader(handle)]
 
 
-def write_kb(path: Path, rows: list[tuple[str, str]], per_intent: int | None) -> None:
+def write_kb(path: Path, rows: list[tuple[str, str]], per_intent: int | None, out_of_scope: list[str]) -> None:
     import yaml
 
     by_intent: dict[str, list[str]] = defaultdict(list)
@@ -69,12 +69,15 @@ def write_kb(path: Path, rows: list[tuple[str, str]], per_intent: int | None) ->
             by_intent[label].append(text)
     kb = {"intents": [{"name": name, "examples": texts, "answer": f"[answer for {name}]"}
                       for name, texts in sorted(by_intent.items())]}
+    if out_of_scope:
+        kb["out_of_scope"] = out_of_scope
     path.write_text(yaml.safe_dump(kb, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
                     oos_share: float | None = None, model: str = "minilm", epochs: int | None = None,
-                    lr: float | None = None) -> dict[str, Any]:
+                    lr: float | None = None, kb_oos: int = 0, oos_training: str = "auto",
+                    batch_size: int | None = None, holdout: str = "auto") -> dict[str, Any]:
     from tunelab.apps.assistant.build import BuildOptions, run_build
     from tunelab.apps.assistant.calibrate import Target
     from tunelab.apps.assistant.evaluation import evaluate_assistant
@@ -88,17 +91,25 @@ def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
     rng = random.Random(1)
     rng.shuffle(train)
     per_intent = 40 if quick else None
+    # --kb-oos: half the unseen intents ("known" out-of-scope topics) give the KB's out_of_scope examples; the test
+    # scores hand-offs of the other half's questions, topics nothing in the build has seen
+    known = sorted(random.Random(2).sample(unseen, UNSEEN // 2)) if kb_oos else []
+    out_of_scope = [t for t, label in train if label in known][:kb_oos]
     kb_path = work / "banking77-kb.yaml"
-    write_kb(kb_path, [(t, label) for t, label in train if label not in unseen], per_intent)
-    out = work / (("banking77-assistant-quick" if quick else "banking77-assistant") + _suffix(model))
+    write_kb(kb_path, [(t, label) for t, label in train if label not in unseen], per_intent, out_of_scope)
+    variant = (f"-kboos{kb_oos}-{oos_training}" if kb_oos else "") + ("" if holdout == "auto" else f"-{holdout}")
+    out = work / (("banking77-assistant-quick" if quick else "banking77-assistant") + _suffix(model) + variant)
     started = time.perf_counter()
     if not (reuse and (out / "assistant.json").is_file()):
         shutil.rmtree(out, ignore_errors=True)
         run_build(kb_path, out, BuildOptions(name="banking77", model=model, target=Target.parse(target),
-                                             epochs=epochs or (4 if quick else None), lr=lr,
-                                             oos_share=oos_share))
+                                             epochs=epochs or (4 if quick else None), lr=lr, batch_size=batch_size,
+                                             oos_share=oos_share, oos_training=oos_training,
+                                             holdout=holdout))
     build_s = time.perf_counter() - started
     assistant = Assistant.load(out)
+    known_test = [(t, OUT_OF_SCOPE) for t, label in test if label in known]
+    test = [(t, label) for t, label in test if label not in known]
     texts = [t for t, _ in test]
     labels = [OUT_OF_SCOPE if label in unseen else label for _, label in test]
     started = time.perf_counter()
@@ -106,7 +117,16 @@ def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
     result = evaluate_assistant(assistant, texts, labels).to_dict()
     eval_s = time.perf_counter() - started
     manifest = assistant.manifest
-    return {"model": model, "epochs": epochs, "lr": lr, "unseen_intents": unseen,
+    extra: dict[str, Any] = {}
+    if known:
+        in_scope = [(t, label) for t, label in zip(texts, labels) if label != OUT_OF_SCOPE]
+        known_texts = [t for t, _ in in_scope + known_test]
+        known_labels = [label for _, label in in_scope + known_test]
+        table = score_table(assistant, assistant.score(known_texts), known_labels)
+        extra = {"kb_out_of_scope": len(out_of_scope), "known_oos_intents": known, "oos_training": oos_training,
+                 "known_topics_scores": {name: {k: v for k, v in row.items() if k != "curve"}
+                                         for name, row in table.items()}}
+    return {**extra, "model": model, "epochs": epochs, "lr": lr, "unseen_intents": unseen,
             "kb_examples": manifest.counts["intent_examples"],
             "per_intent_cap": per_intent, "target": target, "oos_share_stated": oos_share,
             "build_seconds": round(build_s, 1), "eval_seconds": round(eval_s, 1), "calibration": manifest.calibration,
@@ -264,6 +284,14 @@ def main() -> None:
                         help="the classifier's encoder (minilm, mpnet or a local folder); results get a suffix")
     parser.add_argument("--epochs", type=int, help="the classifier's epochs (default: TuneLab's for the data)")
     parser.add_argument("--lr", type=float, help="the classifier's peak learning rate (default: TuneLab's)")
+    parser.add_argument("--batch-size", type=int, help="the classifier's batch size (default: TuneLab's for the data)")
+    parser.add_argument("--kb-oos", type=int, default=0,
+                        help="give the KB this many out_of_scope examples from 5 of the 10 unseen intents; the test "
+                             "then scores the other 5 (results get a -kboos<N>-<oos-training> suffix)")
+    parser.add_argument("--oos-training", default="auto", choices=("auto", "never"),
+                        help="with --kb-oos: train on half of them as an out-of-scope class (auto), or only calibrate")
+    parser.add_argument("--holdout", default="auto", choices=("auto", "always", "never"),
+                        help="the build's --holdout (always: simulate unseen intents with KB out_of_scope ones too)")
     parser.add_argument("--plot", default=str(BENCH / "results" / "assistant-ood.png"),
                         help="where the in-scope accuracy vs out-of-scope recall plot goes")
     args = parser.parse_args()
@@ -273,7 +301,12 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     command = "make bench-assistant-quick" if args.quick else "make bench-assistant"
     command += f" ASSISTANT_MODEL={args.model}" if args.model != "minilm" else ""
-    command += "".join(f" --{k} {v}" for k, v in (("epochs", args.epochs), ("lr", args.lr)) if v is not None)
+    options = (("epochs", args.epochs), ("lr", args.lr), ("batch-size", args.batch_size))
+    command += "".join(f" --{k} {v}" for k, v in options if v is not None)
+    variant = (f"-kboos{args.kb_oos}-{args.oos_training}" if args.kb_oos else "") \
+        + ("" if args.holdout == "auto" else f"-{args.holdout}")
+    command += f" --holdout {args.holdout}" if args.holdout != "auto" else ""
+    command += f" --kb-oos {args.kb_oos} --oos-training {args.oos_training}" if args.kb_oos else ""
     command += " (--reuse: evaluated again, built earlier)" if args.reuse else ""
     result: dict[str, Any] = {"command": command, "at": datetime.now(UTC).isoformat(timespec="seconds"),
                               "cpu": cpu_info()}
@@ -283,11 +316,13 @@ def main() -> None:
     if not args.skip_banking77:
         log("Banking77: unseen intents must be handed off")
         result["banking77"] = bench_banking77(work, args.quick, args.target, args.reuse, args.oos_share,
-                                              args.model, args.epochs, args.lr)
+                                              args.model, args.epochs, args.lr, args.kb_oos, args.oos_training,
+                                              args.batch_size, args.holdout)
         log(f"Banking77: {json.dumps(result['banking77']['test'])}")
         plot = args.plot.replace(".png", "-quick.png") if args.quick else args.plot
-        plot_curves(result["banking77"]["scores"], Path(plot.replace(".png", f"{_suffix(args.model)}.png")))
-    name = ("assistant-quick" if args.quick else "assistant") + _suffix(args.model)
+        plot_curves(result["banking77"]["scores"],
+                    Path(plot.replace(".png", f"{_suffix(args.model)}{variant}.png")))
+    name = ("assistant-quick" if args.quick else "assistant") + _suffix(args.model) + variant
     out = BENCH / "results" / f"{name}.json"
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -39,10 +39,14 @@ def build(
     target: Annotated[str, Opt(help="Out-of-scope target the thresholds are calibrated for: recall=0.8 or "
                                     "precision=0.9.")] = "recall=0.8",
     holdout: Annotated[str, Opt(help="Simulate out-of-scope questions by holding out intents/FAQ entries: auto "
-                                     "(when the KB has < 20 out_of_scope examples), always, never.")] = "auto",
+                                     "(when the KB has < 20 out_of_scope examples, or trains on them), always, "
+                                     "never.")] = "auto",
     ood_score: Annotated[str, Opt(help="The out-of-scope score that decides hand-offs: combined (default), "
-                                       "mahalanobis, relative_mahalanobis, knn, nearest, energy, msp, faq, or "
-                                       "thresholds (softmax and FAQ thresholds, as before).")] = "combined",
+                                       "mahalanobis, relative_mahalanobis, knn, nearest, energy, msp, faq, reject, "
+                                       "or thresholds (softmax and FAQ thresholds, as before).")] = "combined",
+    oos_training: Annotated[str, Opt(help="auto: when the KB has >= 40 out_of_scope examples, half of them train "
+                                          "the classifier as an out-of-scope class (the rest calibrate); never: "
+                                          "they only calibrate.")] = "auto",
     oos_share: Annotated[float | None, Opt(help="Expected share of out-of-scope questions in traffic (e.g. 0.13); "
                                                 "the calibration's precision is computed for it.")] = None,
     traffic: Annotated[str | None, Opt(help="Unlabelled traffic questions (.csv with a text column, or one per "
@@ -71,7 +75,7 @@ def build(
         raise UsageError("--holdout must be auto, always or never")
     options = BuildOptions(name=name, model=model, target=Target.parse(target), holdout=holdout, epochs=epochs,
                            batch_size=batch_size, lr=lr, seed=seed, precision=precision, show_progress=not quiet,
-                           ood_method=ood_score, oos_share=oos_share,
+                           ood_method=ood_score, oos_share=oos_share, oos_training=oos_training,
                            traffic=tuple(read_questions(traffic)) if traffic else ())
     store = _store(db) if register or handoffs else None
     summary, version = build_registered(kb, output, options, store, use_handoffs=handoffs, register=register)

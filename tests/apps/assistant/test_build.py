@@ -167,3 +167,44 @@ def test_the_classifier_trains_every_weight(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(KeyboardInterrupt):
         _train([("hi", "a"), ("yo", "b")], [], tmp_path / "data", tmp_path / "out", BuildOptions(name="x"))
     assert seen[0].word_embeddings == "train" and seen[0].frozen_layers == 0
+
+
+def test_out_of_scope_examples_train_a_reject_class(tmp_path: Path, tiny_model: Path) -> None:
+    """With enough out-of-scope examples, half train the classifier as an `out_of_scope` class (its probability is
+    the `reject` score, never an intent) and the other half calibrate: no question does both."""
+    from tests.conftest import INTENTS
+
+    oos = [f"zebra quantum violin number {i}" for i in range(8)]
+    intents = "intents:\n" + "".join(f"  - name: {n}\n    answer: A {n}.\n    examples: [{', '.join(e)}]\n"
+                                     for n, e in INTENTS.items())
+    kb_path = tmp_path / "kb.yaml"
+    kb_path.write_text(intents + f"out_of_scope: [{', '.join(oos)}]\n", encoding="utf-8")
+    kb = load_kb(kb_path)
+    plan = plan_calibration(kb, tiny_options(tiny_model, min_oos=3))
+    negatives = [t for t, label in plan.train if label == OUT_OF_SCOPE]
+    assert len(negatives) == 4 and not set(negatives) & set(plan.oos)
+    # the calibration also needs topics unlike the trained negatives: an intent is held out as well
+    held = plan.held_intents[0]
+    assert set(plan.oos) == set(oos) - set(negatives) | set(kb.intent(held).examples)
+    never = plan_calibration(kb, tiny_options(tiny_model, min_oos=3, oos_training="never"))
+    assert OUT_OF_SCOPE not in {label for _, label in never.train} and sorted(never.oos) == sorted(oos)
+    assert not never.held_intents
+    assert OUT_OF_SCOPE not in {label for _, label in plan_calibration(kb, tiny_options(tiny_model, min_oos=5)).train}
+
+    summary = run_build(kb_path, tmp_path / "a", tiny_options(tiny_model, min_oos=3, epochs=2))
+    assert summary.manifest.sources["out_of_scope_trained_on"] == 4
+    assistant = Assistant.load(tmp_path / "a")
+    assert OUT_OF_SCOPE in assistant.classifier.labels
+    assert assistant.ood is not None and assistant.ood.stats is not None
+    assert OUT_OF_SCOPE not in assistant.ood.stats.labels  # the distance scores measure distance to the intents
+    scores = assistant.score(["zebra quantum violin number 1", "where is my parcel"])
+    assert OUT_OF_SCOPE not in scores.intents and scores.probabilities.shape == (2, len(INTENTS))
+    assert scores.components is not None and "reject" in scores.components.names
+    full = assistant.classifier.predict_proba(["where is my parcel"])[0]
+    assert scores.components.values["reject"][1] == pytest.approx(full[OUT_OF_SCOPE], abs=1e-4)
+    assert scores.probabilities[1].sum() == pytest.approx(1 - full[OUT_OF_SCOPE], abs=1e-4)
+    for answer in assistant.answer(["zebra quantum violin number 1", "where is my parcel"]):
+        assert "reject" in answer.evidence["out_of_scope"]["components"]
+        assert answer.route in ("intent", "handoff") and (answer.route == "handoff") == (answer.label == OUT_OF_SCOPE)
+    with pytest.raises(UsageError, match="oos-training"):
+        run_build(kb_path, tmp_path / "b", tiny_options(tiny_model, oos_training="sometimes"))

@@ -9,6 +9,8 @@
     knn          1 - cosine similarity to the k-th nearest training question (normalised pooled features)
     nearest      the same for the nearest one (k = 1): sharper where an intent's phrasings are few and varied
     faq          1 - cosine similarity to the nearest FAQ phrasing
+    reject       the classifier's probability of its out-of-scope class (assistants whose knowledge base has enough
+                 out-of-scope examples to train on: the intents' scores above then leave that class out)
     combined     a logistic regression on the standardised scores above, fitted on the calibration split
 
 The statistics (intent means, shared precision matrix, background Gaussian, kNN bank) are fitted on the training
@@ -35,8 +37,8 @@ from tunelab.inference.outliers import (
     save_stats,
 )
 
-COMPONENTS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "nearest", "faq")
-CLASSIFIER_COMPONENTS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "nearest")
+COMPONENTS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "nearest", "faq", "reject")
+CLASSIFIER_COMPONENTS = ("msp", "energy", "mahalanobis", "relative_mahalanobis", "knn", "nearest", "reject")
 METHODS = ("combined", *COMPONENTS)
 MODEL_FILE = "ood.json"
 
@@ -62,8 +64,9 @@ class Components:
 
 
 def compute_components(stats: OodStats | None, features: np.ndarray | None, logits: np.ndarray | None,
-                       faq_similarity: np.ndarray | None) -> Components:
-    """The scores the inputs allow: the classifier's (logits, features + stats) and the FAQ's (best cosine)."""
+                       faq_similarity: np.ndarray | None, reject: np.ndarray | None = None) -> Components:
+    """The scores the inputs allow: the classifier's (the intents' logits, features + stats, the probability of its
+    out-of-scope class when it has one) and the FAQ's (best cosine)."""
     values: dict[str, np.ndarray] = {}
     if logits is not None and logits.shape[1] > 0:
         top = logits.max(1, keepdims=True)
@@ -78,6 +81,8 @@ def compute_components(stats: OodStats | None, features: np.ndarray | None, logi
         values["nearest"] = knn_distance(stats, features, k=1)
     if faq_similarity is not None:
         values["faq"] = (1 - faq_similarity).astype(np.float32)
+    if reject is not None:
+        values["reject"] = reject.astype(np.float32)
     return Components(values)
 
 

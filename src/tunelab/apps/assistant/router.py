@@ -175,20 +175,27 @@ def score_questions(questions: Sequence[str], classifier: Any, encoder: Sentence
                     index: FaqIndex | None, stats: OodStats | None = None, features: bool = False) -> Scores:
     """Intent probabilities from `classifier` (a Predictor) and FAQ similarities from `encoder` + `index`; with
     `features`, one pass that also gives the pooled features and the out-of-scope components (`stats`: the
-    training features' statistics behind Mahalanobis and kNN)."""
+    training features' statistics behind Mahalanobis and kNN). A classifier trained with an out-of-scope class
+    (the knowledge base's examples as negatives) scores the intents only; that class's probability is `reject`."""
     n = len(questions)
-    pooled = logits = None
+    pooled = logits = reject = None
     if classifier is not None and features:
-        intents = tuple(classifier.labels)
+        labels = tuple(classifier.labels)
         pooled, logits = classifier.features(list(questions), pooling=stats.pooling if stats else "head")
         shifted = np.exp(logits - logits.max(1, keepdims=True))
         probabilities = (shifted / shifted.sum(1, keepdims=True)).astype(np.float32).reshape(n, -1)
     elif classifier is not None:
-        intents = tuple(classifier.labels)
+        labels = tuple(classifier.labels)
         probs = classifier.predict_proba(list(questions))
-        probabilities = np.array([[p[name] for name in intents] for p in probs], dtype=np.float32).reshape(n, -1)
+        probabilities = np.array([[p[name] for name in labels] for p in probs], dtype=np.float32).reshape(n, -1)
     else:
-        intents, probabilities = (), np.zeros((n, 0), dtype=np.float32)
+        labels, probabilities = (), np.zeros((n, 0), dtype=np.float32)
+    intents = tuple(name for name in labels if name != OUT_OF_SCOPE)
+    if len(intents) < len(labels):  # trained with an out-of-scope class: its probability is a score, not an intent
+        keep = [j for j, name in enumerate(labels) if name != OUT_OF_SCOPE]
+        reject = probabilities[:, labels.index(OUT_OF_SCOPE)]
+        probabilities = probabilities[:, keep]
+        logits = logits[:, keep] if logits is not None else None
     if encoder is not None and index is not None and index.entry_ids:
         similarities, rows = index.entry_scores(encoder.embed(list(questions), QUESTION_ROLE))
         faq_ids = index.entry_ids
@@ -196,7 +203,7 @@ def score_questions(questions: Sequence[str], classifier: Any, encoder: Sentence
         faq_ids, similarities, rows = (), np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
     components = None
     if features:
-        components = compute_components(stats, pooled, logits, similarities.max(1) if faq_ids else None)
+        components = compute_components(stats, pooled, logits, similarities.max(1) if faq_ids else None, reject)
     return Scores(intents, probabilities, faq_ids, similarities, rows, components)
 
 
