@@ -169,7 +169,7 @@ def test_the_classifier_trains_every_weight(tmp_path: Path, monkeypatch: pytest.
     assert seen[0].word_embeddings == "train" and seen[0].frozen_layers == 0
 
 
-def test_out_of_scope_examples_train_a_reject_class(tmp_path: Path, tiny_model: Path) -> None:
+def test_out_of_scope_examples_train_a_reject_class(tmp_path: Path, tiny_model: Path, kb_file: Path) -> None:
     """With enough out-of-scope examples, half train the classifier as an `out_of_scope` class (its probability is
     the `reject` score, never an intent) and the other half calibrate: no question does both."""
     from tests.conftest import INTENTS
@@ -190,6 +190,8 @@ def test_out_of_scope_examples_train_a_reject_class(tmp_path: Path, tiny_model: 
     assert OUT_OF_SCOPE not in {label for _, label in never.train} and sorted(never.oos) == sorted(oos)
     assert not never.held_intents
     assert OUT_OF_SCOPE not in {label for _, label in plan_calibration(kb, tiny_options(tiny_model, min_oos=5)).train}
+    faq_only = kb.__class__(kb.path, (), load_kb(kb_file).faq, kb.out_of_scope)  # no classifier to train
+    assert sorted(plan_calibration(faq_only, tiny_options(tiny_model, min_oos=3)).oos) == sorted(oos)
 
     summary = run_build(kb_path, tmp_path / "a", tiny_options(tiny_model, min_oos=3, epochs=2))
     assert summary.manifest.sources["out_of_scope_trained_on"] == 4

@@ -289,9 +289,12 @@ def test_cli_reports_scores_and_rejects_bad_options(built: Path, tmp_path: Path,
                  ["build", str(kb_file), "--name", "x", "-o", str(tmp_path / "o"), "--no-register",
                   "--no-handoffs", "--ood-score", "tea-leaves"],
                  ["build", str(kb_file), "--name", "x", "-o", str(tmp_path / "o"), "--no-register",
-                  "--no-handoffs", "--oos-share", "0"]):
+                  "--no-handoffs", "--oos-share", "0"],
+                 ["build", str(kb_file), "--name", "x", "-o", str(tmp_path / "o"), "--no-register",
+                  "--no-handoffs", "--oos-training", "sometimes"]):
         code, _, err = invoke_cli(["assistant", *args], monkeypatch, capsys)
-        assert code == 2 and ("oos-share" in err or "tea-leaves" in err), err
+        assert code == 2 and ("oos-share" in err or "tea-leaves" in err or "oos-training" in err), err
+        assert not (tmp_path / "o").exists()
 
 
 def test_the_blend_keeps_weights_non_negative() -> None:

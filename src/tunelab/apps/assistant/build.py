@@ -180,7 +180,7 @@ def merge_examples(kb: KnowledgeBase, extra: Sequence[tuple[str, str]]) -> tuple
 def plan_calibration(kb: KnowledgeBase, options: BuildOptions) -> _Plan:
     """Which questions train the classifier and which are held out to calibrate the thresholds."""
     rng = random.Random(options.seed)
-    negatives = options.oos_training == "auto" and len(kb.out_of_scope) >= 2 * options.min_oos
+    negatives = bool(kb.intents) and options.oos_training == "auto" and len(kb.out_of_scope) >= 2 * options.min_oos
     # trained negatives make the KB's other out-of-scope examples easy to catch, and they say nothing about topics
     # unlike them: held-out intents keep the thresholds honest for those (Banking77 quick, 2026-12-06: calibrated
     # on the KB's examples alone, out-of-scope recall on unseen topics was 0.20 for a target of 0.8)
