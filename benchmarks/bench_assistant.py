@@ -77,7 +77,7 @@ def write_kb(path: Path, rows: list[tuple[str, str]], per_intent: int | None, ou
 def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
                     oos_share: float | None = None, model: str = "minilm", epochs: int | None = None,
                     lr: float | None = None, kb_oos: int = 0, oos_training: str = "auto",
-                    batch_size: int | None = None, holdout: str = "auto") -> dict[str, Any]:
+                    batch_size: int | None = None, holdout: str = "auto", seed: int = 42) -> dict[str, Any]:
     from tunelab.apps.assistant.build import BuildOptions, run_build
     from tunelab.apps.assistant.calibrate import Target
     from tunelab.apps.assistant.evaluation import evaluate_assistant
@@ -97,7 +97,8 @@ def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
     out_of_scope = [t for t, label in train if label in known][:kb_oos]
     kb_path = work / "banking77-kb.yaml"
     write_kb(kb_path, [(t, label) for t, label in train if label not in unseen], per_intent, out_of_scope)
-    variant = (f"-kboos{kb_oos}-{oos_training}" if kb_oos else "") + ("" if holdout == "auto" else f"-{holdout}")
+    variant = (f"-kboos{kb_oos}-{oos_training}" if kb_oos else "") + ("" if holdout == "auto" else f"-{holdout}") \
+        + ("" if seed == 42 else f"-seed{seed}")
     out = work / (("banking77-assistant-quick" if quick else "banking77-assistant") + _suffix(model) + variant)
     started = time.perf_counter()
     if not (reuse and (out / "assistant.json").is_file()):
@@ -105,7 +106,7 @@ def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
         run_build(kb_path, out, BuildOptions(name="banking77", model=model, target=Target.parse(target),
                                              epochs=epochs or (4 if quick else None), lr=lr, batch_size=batch_size,
                                              oos_share=oos_share, oos_training=oos_training,
-                                             holdout=holdout))
+                                             holdout=holdout, seed=seed))
     build_s = time.perf_counter() - started
     assistant = Assistant.load(out)
     known_test = [(t, OUT_OF_SCOPE) for t, label in test if label in known]
@@ -292,6 +293,7 @@ def main() -> None:
                         help="with --kb-oos: train on half of them as an out-of-scope class (auto), or only calibrate")
     parser.add_argument("--holdout", default="auto", choices=("auto", "always", "never"),
                         help="the build's --holdout (always: simulate unseen intents with KB out_of_scope ones too)")
+    parser.add_argument("--seed", type=int, default=42, help="the build's seed (calibration split and training)")
     parser.add_argument("--plot", default=str(BENCH / "results" / "assistant-ood.png"),
                         help="where the in-scope accuracy vs out-of-scope recall plot goes")
     args = parser.parse_args()
@@ -304,8 +306,9 @@ def main() -> None:
     options = (("epochs", args.epochs), ("lr", args.lr), ("batch-size", args.batch_size))
     command += "".join(f" --{k} {v}" for k, v in options if v is not None)
     variant = (f"-kboos{args.kb_oos}-{args.oos_training}" if args.kb_oos else "") \
-        + ("" if args.holdout == "auto" else f"-{args.holdout}")
+        + ("" if args.holdout == "auto" else f"-{args.holdout}") + ("" if args.seed == 42 else f"-seed{args.seed}")
     command += f" --holdout {args.holdout}" if args.holdout != "auto" else ""
+    command += f" --seed {args.seed}" if args.seed != 42 else ""
     command += f" --kb-oos {args.kb_oos} --oos-training {args.oos_training}" if args.kb_oos else ""
     command += " (--reuse: evaluated again, built earlier)" if args.reuse else ""
     result: dict[str, Any] = {"command": command, "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -317,7 +320,7 @@ def main() -> None:
         log("Banking77: unseen intents must be handed off")
         result["banking77"] = bench_banking77(work, args.quick, args.target, args.reuse, args.oos_share,
                                               args.model, args.epochs, args.lr, args.kb_oos, args.oos_training,
-                                              args.batch_size, args.holdout)
+                                              args.batch_size, args.holdout, args.seed)
         log(f"Banking77: {json.dumps(result['banking77']['test'])}")
         plot = args.plot.replace(".png", "-quick.png") if args.quick else args.plot
         plot_curves(result["banking77"]["scores"],
