@@ -97,8 +97,7 @@ def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
     out_of_scope = [t for t, label in train if label in known][:kb_oos]
     kb_path = work / "banking77-kb.yaml"
     write_kb(kb_path, [(t, label) for t, label in train if label not in unseen], per_intent, out_of_scope)
-    variant = (f"-kboos{kb_oos}-{oos_training}" if kb_oos else "") + ("" if holdout == "auto" else f"-{holdout}") \
-        + ("" if seed == 42 else f"-seed{seed}")
+    variant = _variant(kb_oos, oos_training, holdout, seed)
     out = work / (("banking77-assistant-quick" if quick else "banking77-assistant") + _suffix(model) + variant)
     started = time.perf_counter()
     if not (reuse and (out / "assistant.json").is_file()):
@@ -134,6 +133,12 @@ def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
             "calibration_sources": manifest.sources, "test": result, "test_curve": curve(scores, labels),
             "scores": score_table(assistant, scores, labels),
             "oos_share_estimate": share_estimate(assistant, scores, out)}
+
+
+def _variant(kb_oos: int, oos_training: str, holdout: str, seed: int) -> str:
+    """The suffix of a non-default build's work folder and result files: '' for the default benchmark."""
+    return ((f"-kboos{kb_oos}-{oos_training}" if kb_oos else "") + ("" if holdout == "auto" else f"-{holdout}")
+            + ("" if seed == 42 else f"-seed{seed}"))
 
 
 def _suffix(model: str) -> str:
@@ -305,8 +310,7 @@ def main() -> None:
     command += f" ASSISTANT_MODEL={args.model}" if args.model != "minilm" else ""
     options = (("epochs", args.epochs), ("lr", args.lr), ("batch-size", args.batch_size))
     command += "".join(f" --{k} {v}" for k, v in options if v is not None)
-    variant = (f"-kboos{args.kb_oos}-{args.oos_training}" if args.kb_oos else "") \
-        + ("" if args.holdout == "auto" else f"-{args.holdout}") + ("" if args.seed == 42 else f"-seed{args.seed}")
+    variant = _variant(args.kb_oos, args.oos_training, args.holdout, args.seed)
     command += f" --holdout {args.holdout}" if args.holdout != "auto" else ""
     command += f" --seed {args.seed}" if args.seed != 42 else ""
     command += f" --kb-oos {args.kb_oos} --oos-training {args.oos_training}" if args.kb_oos else ""
