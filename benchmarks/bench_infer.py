@@ -264,7 +264,8 @@ def systems(bf16_native: bool) -> list[tuple[str, str, dict[str, Any], str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="training subsets and test slices (its own RESULTS.md section)")
+    parser.add_argument("--quick", action="store_true",
+                        help="training subsets and test slices (its own RESULTS.md section)")
     parser.add_argument("--work", type=Path, default=BENCH / "work" / "infer", help="cache of trained models")
     parser.add_argument("--wait-idle", type=float, default=300.0)
     args = parser.parse_args(argv)

@@ -195,6 +195,8 @@ def test_out_of_scope_examples_train_a_reject_class(tmp_path: Path, tiny_model: 
 
     summary = run_build(kb_path, tmp_path / "a", tiny_options(tiny_model, min_oos=3, epochs=2))
     assert summary.manifest.sources["out_of_scope_trained_on"] == 4
+    # the thresholds are set on the held-out intent's questions, not on the KB's examples like the trained ones
+    assert summary.manifest.calibration["metrics"]["out_of_scope"] == len(plan.oos) - 4
     assistant = Assistant.load(tmp_path / "a")
     assert OUT_OF_SCOPE in assistant.classifier.labels
     assert assistant.ood is not None and assistant.ood.stats is not None
@@ -210,3 +212,9 @@ def test_out_of_scope_examples_train_a_reject_class(tmp_path: Path, tiny_model: 
         assert answer.route in ("intent", "handoff") and (answer.route == "handoff") == (answer.label == OUT_OF_SCOPE)
     with pytest.raises(UsageError, match="oos-training"):
         run_build(kb_path, tmp_path / "b", tiny_options(tiny_model, oos_training="sometimes"))
+    assert not summary.warnings
+    # trained negatives with nothing held out calibrate on questions like the trained ones: the build says so
+    lax = run_build(kb_path, tmp_path / "c", tiny_options(tiny_model, min_oos=3, epochs=1, holdout="never"))
+    assert lax.manifest.sources["out_of_scope_trained_on"] == 4
+    assert lax.manifest.calibration["metrics"]["out_of_scope"] == 4  # nothing else to set them on
+    assert any("--holdout" in w and "other topics" in w for w in lax.warnings)

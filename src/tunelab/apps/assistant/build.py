@@ -98,6 +98,10 @@ def run_build(kb_path: str | Path, output: str | Path, options: BuildOptions,
     check_ood_options(options)
     kb, warnings = merge_examples(load_kb(kb_path), extra)
     plan = plan_calibration(kb, options)
+    if any(label == OUT_OF_SCOPE for _, label in plan.train) and not plan.held_intents:
+        warnings.append("the classifier trains on out-of-scope examples but no intents are held out (--holdout "
+                        "never): the thresholds are calibrated on questions like the trained ones and will hand off "
+                        "fewer questions on other topics than the calibration reports; use --holdout auto")
     folder, staging = _prepare_output(Path(output))
     try:
         manifest = _build(kb, kb_path, plan, staging, options, len(extra), say)
@@ -120,11 +124,16 @@ def _build(kb: KnowledgeBase, kb_path: str | Path, plan: _Plan, staging: Path, o
     say("[3/3] calibrating the thresholds on the held-out questions")
     questions = [q for q, _ in plan.calib_in] + plan.oos
     gold = [label for _, label in plan.calib_in] + [OUT_OF_SCOPE] * len(plan.oos)
+    on = _threshold_questions(kb, plan, questions, gold)
+    if len(on) < len(questions):
+        say(f"      thresholds set on the held-out topics' questions: the KB's {len(questions) - len(on)} other "
+            "out-of-scope examples are like the trained ones and would make the recall look higher than on new topics")
     if options.ood_method == "thresholds":
         scores = score_questions(questions, classifiers.calibration, encoder, calib_index)
-        calibration = calibrate(scores.scored(), gold, options.target, oos_share=options.oos_share)
+        calibration = calibrate(scores.scored().take(on), [gold[i] for i in on], options.target,
+                                oos_share=options.oos_share)
     else:
-        scores, calibration = _calibrate_ood(questions, gold, classifiers, encoder, calib_index, staging, options)
+        scores, calibration = _calibrate_ood(questions, gold, on, classifiers, encoder, calib_index, staging, options)
     _save_calibration(staging, questions, gold, scores, calibration)
     shutil.rmtree(staging / ".calibration-classifier", ignore_errors=True)
     save_kb_copy(staging, kb)
@@ -271,10 +280,27 @@ def _fit_stats(classifier: Any, rows: list[tuple[str, str]], options: BuildOptio
     return fit_stats(features, [label for _, label in rows], pooling=FEATURE_POOLING)
 
 
-def _calibrate_ood(questions: list[str], gold: list[str], classifiers: _Classifiers, encoder: Any, calib_index: Any,
-                   staging: Path, options: BuildOptions) -> tuple[Scores, Calibration]:
+def _threshold_questions(kb: KnowledgeBase, plan: _Plan, questions: list[str], gold: list[str]) -> np.ndarray:
+    """Positions of the calibration questions the thresholds are chosen on: all of them, except that when the
+    classifier trained on some of the KB's out-of-scope examples, the rest of those examples are left out (when
+    other out-of-scope questions remain). They are easy to catch once their like is trained on, so counting them
+    would set the recall target for topics the classifier has, in effect, seen; the held-out intents stand for
+    topics nobody foresaw. Banking77 quick, --kb-oos 200, seeds 1, 2, 3, 7, 42 (benchmarks/RESULTS.md): out-of-scope
+    recall on unforeseen topics at the calibrated point, mean 0.778 -> 0.814 for a target of 0.8 (in-scope accuracy
+    0.725 -> 0.704). The blend is still fitted on every question."""
+    everything = np.arange(len(questions))
+    if not any(label == OUT_OF_SCOPE for _, label in plan.train):
+        return everything
+    examples = set(kb.out_of_scope)
+    unlike = np.array([g != OUT_OF_SCOPE or q not in examples for q, g in zip(questions, gold)])
+    return np.flatnonzero(unlike) if any(g == OUT_OF_SCOPE for g, u in zip(gold, unlike) if u) else everything
+
+
+def _calibrate_ood(questions: list[str], gold: list[str], on: np.ndarray, classifiers: _Classifiers, encoder: Any,
+                   calib_index: Any, staging: Path, options: BuildOptions) -> tuple[Scores, Calibration]:
     """Every out-of-scope score on the calibration questions, the blend fitted on them, the thresholds for the
-    chosen method under the stated share; saves the served statistics and the blend (ood.json)."""
+    chosen method under the stated share (chosen on the questions at `on`); saves the served statistics and the
+    blend (ood.json)."""
     scores = score_questions(questions, classifiers.calibration, encoder, calib_index, classifiers.calibration_stats,
                              features=True)
     assert scores.components is not None
@@ -291,7 +317,7 @@ def _calibrate_ood(questions: list[str], gold: list[str], classifiers: _Classifi
                                   classifiers.calibration_stats, features=True)
         assert traffic.components is not None and scores.ood is not None
         share = estimate_oos_share(calib_model.decision(traffic.components), scores.ood[~is_oos], scores.ood[is_oos])
-    calibration = calibrate_ood(scores.scored(), gold, options.target, share)
+    calibration = calibrate_ood(scores.scored().take(on), [gold[i] for i in on], options.target, share)
     save_ood_model(staging, OodModel(options.ood_method, classifiers.served_stats,
                                      _served_combiner(combiner, classifiers, [q for q, g in zip(questions, gold)
                                                                               if g != OUT_OF_SCOPE])))

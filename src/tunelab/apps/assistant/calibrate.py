@@ -58,6 +58,11 @@ class Scored:
     faq_s: np.ndarray  # (n,) float
     ood: np.ndarray | None = None  # (n,) the out-of-scope score that decides hand-offs (higher: more likely)
 
+    def take(self, index: np.ndarray) -> Scored:
+        """The questions at `index` (integer positions or a boolean mask)."""
+        return Scored(self.intent[index], self.intent_p[index], self.faq[index], self.faq_s[index],
+                      None if self.ood is None else self.ood[index])
+
 
 @dataclass(frozen=True)
 class RouteMetrics:
