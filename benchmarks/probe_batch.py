@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SHARED = BENCH.parent.parent / "shared" / "data"
-DATASETS = {"banking77": ("banking77", "train.csv", "test.csv", "category"),
-            "twitter": ("twitter_financial_news_sentiment", "sent_train.csv", "sent_valid.csv", "label")}
+sys.path.insert(0, str(BENCH))
+from bench_active import DATASETS, SHARED  # noqa: E402  (the same data sets, files and label columns)
 
 
 def main(argv: list[str]) -> int:
@@ -32,7 +31,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     name, size, seed, batch = argv[0], int(argv[1]), int(argv[2]), argv[3]
-    folder, train_file, test_file, label = DATASETS[name]
+    folder, train_file, test_file, label, _title = DATASETS[name]
     root = SHARED / folder
     with open(root / train_file, encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -87,6 +87,12 @@ class _Plan:
     held_intents: tuple[str, ...]
     held_faq: tuple[str, ...]
     calib_faq: list[tuple[str, list[str]]]  # the calibration index: entries and the phrasings left in
+    like_trained: tuple[str, ...] = ()  # the KB's out-of-scope examples in `oos` when others trained the classifier
+
+    @property
+    def trained_negatives(self) -> int:
+        """How many of the KB's out-of-scope examples train the classifier as its `out_of_scope` class."""
+        return sum(label == OUT_OF_SCOPE for _, label in self.train)
 
 
 def run_build(kb_path: str | Path, output: str | Path, options: BuildOptions,
@@ -98,7 +104,7 @@ def run_build(kb_path: str | Path, output: str | Path, options: BuildOptions,
     check_ood_options(options)
     kb, warnings = merge_examples(load_kb(kb_path), extra)
     plan = plan_calibration(kb, options)
-    if any(label == OUT_OF_SCOPE for _, label in plan.train) and not plan.held_intents:
+    if plan.trained_negatives and not plan.held_intents:
         warnings.append("the classifier trains on out-of-scope examples but no intents are held out (--holdout "
                         "never): the thresholds are calibrated on questions like the trained ones and will hand off "
                         "fewer questions on other topics than the calibration reports; use --holdout auto")
@@ -124,7 +130,7 @@ def _build(kb: KnowledgeBase, kb_path: str | Path, plan: _Plan, staging: Path, o
     say("[3/3] calibrating the thresholds on the held-out questions")
     questions = [q for q, _ in plan.calib_in] + plan.oos
     gold = [label for _, label in plan.calib_in] + [OUT_OF_SCOPE] * len(plan.oos)
-    on = _threshold_questions(kb, plan, questions, gold)
+    on = _threshold_questions(plan, questions, gold)
     if len(on) < len(questions):
         say(f"      thresholds set on the held-out topics' questions: the KB's {len(questions) - len(on)} other "
             "out-of-scope examples are like the trained ones and would make the recall look higher than on new topics")
@@ -203,6 +209,7 @@ def plan_calibration(kb: KnowledgeBase, options: BuildOptions) -> _Plan:
         k = min(len(oos) - options.min_oos, max(1, round(options.negatives_fraction * len(oos))))
         train += [(t, OUT_OF_SCOPE) for t in oos[:k]]
         oos = oos[k:]
+    like_trained = tuple(oos) if negatives else ()
     for intent in kb.intents:
         examples = list(intent.examples)
         rng.shuffle(examples)
@@ -227,7 +234,7 @@ def plan_calibration(kb: KnowledgeBase, options: BuildOptions) -> _Plan:
         raise UsageError("no out-of-scope questions to calibrate the hand-off threshold on",
                          hint=f"add at least {options.min_oos} `out_of_scope` examples to the knowledge base, "
                               "or have at least 3 intents or 2 FAQ entries so some can be held out (--holdout auto)")
-    return _Plan(train, calib_in, oos, held_intents, held_faq, calib_faq)
+    return _Plan(train, calib_in, oos, held_intents, held_faq, calib_faq, like_trained)
 
 
 def _pick(names: list[str], fraction: float, keep: int, rng: random.Random) -> tuple[str, ...]:
@@ -280,7 +287,7 @@ def _fit_stats(classifier: Any, rows: list[tuple[str, str]], options: BuildOptio
     return fit_stats(features, [label for _, label in rows], pooling=FEATURE_POOLING)
 
 
-def _threshold_questions(kb: KnowledgeBase, plan: _Plan, questions: list[str], gold: list[str]) -> np.ndarray:
+def _threshold_questions(plan: _Plan, questions: list[str], gold: list[str]) -> np.ndarray:
     """Positions of the calibration questions the thresholds are chosen on: all of them, except that when the
     classifier trained on some of the KB's out-of-scope examples, the rest of those examples are left out (when
     other out-of-scope questions remain). They are easy to catch once their like is trained on, so counting them
@@ -288,12 +295,11 @@ def _threshold_questions(kb: KnowledgeBase, plan: _Plan, questions: list[str], g
     topics nobody foresaw. Banking77 quick, --kb-oos 200, seeds 1, 2, 3, 7, 42 (benchmarks/RESULTS.md): out-of-scope
     recall on unforeseen topics at the calibrated point, mean 0.778 -> 0.814 for a target of 0.8 (in-scope accuracy
     0.725 -> 0.704). The blend is still fitted on every question."""
-    everything = np.arange(len(questions))
-    if not any(label == OUT_OF_SCOPE for _, label in plan.train):
-        return everything
-    examples = set(kb.out_of_scope)
-    unlike = np.array([g != OUT_OF_SCOPE or q not in examples for q, g in zip(questions, gold)])
-    return np.flatnonzero(unlike) if any(g == OUT_OF_SCOPE for g, u in zip(gold, unlike) if u) else everything
+    like = set(plan.like_trained)
+    unlike = np.array([g != OUT_OF_SCOPE or q not in like for q, g in zip(questions, gold)])
+    if not any(g == OUT_OF_SCOPE for g, u in zip(gold, unlike) if u):
+        return np.arange(len(questions))
+    return np.flatnonzero(unlike)
 
 
 def _calibrate_ood(questions: list[str], gold: list[str], on: np.ndarray, classifiers: _Classifiers, encoder: Any,
@@ -404,7 +410,7 @@ def _manifest(kb: KnowledgeBase, kb_path: Any, options: BuildOptions, calibratio
     sources = {"held_out_intents": list(plan.held_intents), "held_out_faq": list(plan.held_faq),
                "calibration_in_scope": len(plan.calib_in), "calibration_out_of_scope": len(plan.oos),
                "classifier_trained_on": len(plan.train),
-               "out_of_scope_trained_on": sum(label == OUT_OF_SCOPE for _, label in plan.train)}
+               "out_of_scope_trained_on": plan.trained_negatives}
     thresholds = {"intent": calibration.thresholds.intent, "faq": calibration.thresholds.faq}
     if calibration.thresholds.ood is not None:
         thresholds["ood"] = calibration.thresholds.ood
