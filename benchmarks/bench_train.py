@@ -327,6 +327,7 @@ class Ablation:
     label: str
     default: str
     against: str = "tunelab"
+    datasets: tuple[str, ...] = DATASETS  # where the default it undoes applies
 
 
 TUNELAB_ABLATIONS = (
@@ -335,6 +336,8 @@ TUNELAB_ABLATIONS = (
     Ablation("tunelab_embeddings_trained", {"frozen_layers": 0, "word_embeddings": "train"},
              "TuneLab, every layer and the word embeddings trained (ablation)", "the frozen word embeddings",
              against="tunelab_all_layers_trained"),
+    Ablation("tunelab_cross_entropy", {"loss": "cross_entropy"}, "TuneLab, cross-entropy loss (ablation)",
+             "LogitNorm", datasets=("banking77",)),  # a label per word keeps the cross-entropy anyway
 )
 
 
@@ -368,6 +371,8 @@ def run_dataset(dataset: str, mode: str, work: Path, args: argparse.Namespace) -
         return entry
     if not args.best_only or args.tunelab_ablations:
         for ablation in TUNELAB_ABLATIONS:
+            if dataset not in ablation.datasets or (args.ablation and ablation.side not in args.ablation):
+                continue
             name = ablation.side.replace("_", "-")
             entry["jobs"][ablation.side] = measure(f"{dataset}/{name}", {
                 **base, "side": ablation.side, "run_dir": str(runs / f"{dataset}-{name}"), "epochs": epochs,
@@ -669,6 +674,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retries", type=int, default=1, help="extra attempts for a disturbed job (0: none)")
     parser.add_argument("--tunelab-ablations", action="store_true",
                         help="run TuneLab's ablation sides (a default changed back) even with --best-only")
+    parser.add_argument("--ablation", action="append", choices=[a.side for a in TUNELAB_ABLATIONS],
+                        help="with --tunelab-ablations: run only this TuneLab ablation (repeatable)")
     parser.add_argument("--best-only", action="store_true",
                         help="run only TuneLab and the Trainer at its best (no fp32 and defaults ablations)")
     parser.add_argument("--child", help=argparse.SUPPRESS)

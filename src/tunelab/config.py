@@ -22,6 +22,7 @@ from tunelab.fields import Problems, field_docs, read_dataclass, read_yaml_mappi
 METHODS = ("full", "lora", "adalora", "probe")
 PRECISIONS = ("auto", "fp32", "bf16")
 FEW_SHOT_MODES = ("auto", "always", "never")  # not on/off: YAML reads those as booleans
+LOSSES = ("auto", "cross_entropy", "logit_norm")
 WORD_EMBEDDING_MODES = ("auto", "train", "freeze")
 
 
@@ -138,6 +139,14 @@ class TrainConfig:
     layer_cache_mb: int = 2048
     """Memory for the frozen layers' cached output; a data set whose cache would not fit trains with them frozen
     but recomputed every step (0 turns the cache off)."""
+    loss: str = "auto"
+    """Single-label classification: cross_entropy or logit_norm (the cross-entropy of the logits over their norm
+    times --logit-norm-tau; training/logit_norm.py), after which a temperature fitted on dev is folded into the
+    classification layer so its softmax is calibrated; auto: logit_norm for full fine-tuning with 20 or more
+    classes on encoders of at most 6 layers (MiniLM), cross_entropy otherwise (training/defaults.py has the
+    measurements). Other tasks always train with their own loss."""
+    logit_norm_tau: float = 0.04
+    """LogitNorm's temperature tau (the paper's 0.04)."""
     few_shot: str = "auto"
     """Few-shot recipe for single-label classification (contrastive pairs, then a logistic-regression head, as
     SetFit does): auto (when the median training examples per class is at most --few-shot-threshold), always
@@ -192,6 +201,10 @@ class RunConfig:
             (t.dp_max_grad_norm > 0, "train.dp_max_grad_norm", "must be > 0"),
             (t.word_embeddings in WORD_EMBEDDING_MODES, "train.word_embeddings",
              f"must be one of {', '.join(WORD_EMBEDDING_MODES)}, got {t.word_embeddings!r}"),
+            (t.loss in LOSSES, "train.loss", f"must be one of {', '.join(LOSSES)}, got {t.loss!r}"),
+            (t.loss != "logit_norm" or t.method in (None, "full"), "train.loss",
+             "logit_norm trains full fine-tuning only (its temperature is folded into the classification layer)"),
+            (0 < t.logit_norm_tau <= 1, "train.logit_norm_tau", f"must be in (0, 1], got {t.logit_norm_tau!r}"),
             (t.few_shot in FEW_SHOT_MODES, "train.few_shot",
              f"must be one of {', '.join(FEW_SHOT_MODES)}, got {t.few_shot!r}"),
             (t.few_shot_threshold is None or 0 < t.few_shot_threshold < math.inf, "train.few_shot_threshold",

@@ -72,8 +72,9 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
         new_config = replace(config, output=str(out),
                              model=replace(config.model, name=str(base), max_length=None),
                              train=replace(config.train, epochs=n_epochs, method="full", lr=lr,
-                                           few_shot="never"))  # KD needs the loop: a few-shot teacher's
-        # config would send the student to the contrastive recipe, which knows nothing of the teacher's logits
+                                           few_shot="never", loss="cross_entropy"))
+        # KD needs the loop: a few-shot teacher's config would send the student to the contrastive recipe, which
+        # knows nothing of the teacher's logits; and KD is the student's loss, not the teacher's LogitNorm
         run_train(new_config, show_progress=show_progress, task=task)
     return _gate_and_record(teacher_dir, out, reference, gate_set, ref_eval, ref_logits, tolerance, force,
                             {"student": student, "layers": layers, "kept_layers": kept, "epochs": n_epochs, "lr": lr,

@@ -37,7 +37,8 @@ from tunelab.training.defaults import (
 )
 from tunelab.training.distributed import World, barrier, close_world, init_world, threads_per_rank
 from tunelab.training.fewshot import choose_few_shot
-from tunelab.training.loop import TrainData, train
+from tunelab.training.logit_norm import calibrate
+from tunelab.training.loop import TrainData, TrainResult, train
 from tunelab.training.mfu import utilisation
 from tunelab.training.precision import choose_precision, set_threads
 from tunelab.training.privacy import check_private, plan, prepare_private
@@ -140,6 +141,10 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
 
         return TrainSummary(run_dir, load_manifest(run_dir), read_json(run_dir / "metrics.json"), bundle.warnings)
     evaluations: dict[str, Evaluation] = {"dev": result.dev} if result.dev else {}
+    if config.train.loss == "logit_norm" and task.spec.single_label and not few_shot.use:
+        result = _calibrate(model, task, labels, result, dev_data or train_data, config.train.logit_norm_tau,
+                            precision, int(tokenizer.pad_token_id or 0), say)
+        evaluations = {"dev": result.dev} if result.dev else {}
     if bundle.test:
         test_data = _encode(task, bundle.test, tokenizer, labels, max_length)
         evaluations["test"] = evaluate_examples(task, model, labels, test_data.examples, test_data.encoded,
@@ -190,6 +195,20 @@ def rebase_run(run_dir: Path, base_model: str) -> None:
     manifest.base_model = base_model
     write_model_card(run_dir, manifest, config)
     save_manifest(run_dir, manifest)
+
+
+def _calibrate(model: Any, task: Task, labels: Any, result: TrainResult, held_out: TrainData, tau: float,
+               precision: Any, pad_id: int, say: Any) -> TrainResult:
+    """After LogitNorm training: fold the temperature fitted on dev (the training data without one) into the
+    classification layer, and score dev again with the calibrated probabilities (its argmax is unchanged)."""
+    temperature = calibrate(model, held_out.encoded, tau, pad_id=pad_id, autocast=precision.autocast())
+    fitted_on = "dev" if result.dev else "train"
+    say(f"logit_norm: softmax temperature {temperature:.4g} fitted on {fitted_on} and folded into the classifier")
+    dev = None if result.dev is None else evaluate_examples(
+        task, model, labels, held_out.examples, held_out.encoded, pad_id=pad_id, autocast=precision.autocast(),
+        state=result.task_state)
+    state = {**result.task_state, "logit_norm": {"temperature": round(temperature, 6), "fitted_on": fitted_on}}
+    return replace(result, dev=dev, task_state=state)
 
 
 def _printer(enabled: bool) -> Any:
@@ -257,7 +276,8 @@ def _resolve(config: RunConfig, task: Task, bundle: DatasetBundle, tokenizer: An
              layers: int | None, embedding_weights: int | None, freezable: bool) -> RunConfig:
     limit = int(min(512, getattr(tokenizer, "model_max_length", 512) or 512))
     lengths = [len(e) for e in task.encode(bundle.train.examples, tokenizer, labels, limit)]
-    resolved = resolve_defaults(config, len(bundle.train), lengths, limit, layers, embedding_weights, freezable)
+    resolved = resolve_defaults(config, len(bundle.train), lengths, limit, layers, embedding_weights, freezable,
+                                len(labels))
     resolved.validate()
     frozen = resolved.train.frozen_layers or 0
     if layers and frozen >= layers:

@@ -23,6 +23,7 @@ from tunelab.training.checkpoint import (
 )
 from tunelab.training.distributed import World, barrier, mean_over_ranks, shard, wrap
 from tunelab.training.frozen_bottom import FrozenBottom, cache_bytes, find_stack
+from tunelab.training.logit_norm import logit_norm_loss
 from tunelab.training.precision import Precision
 from tunelab.training.privacy import PrivacyPlan, make_private, physical_batches, poisson_batches, skip_step
 from tunelab.training.progress import Progress
@@ -186,7 +187,7 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
             logits = forward(input_ids=batch["input_ids"].to(precision.device),
                              attention_mask=batch["attention_mask"].to(precision.device)).logits
         weight = share / max(sum(units), 1)
-        loss = task.loss(logits, batch["targets"].to(precision.device))
+        loss = _loss(task, cfg, logits, batch["targets"].to(precision.device))
         loss = loss * weight if clip else loss  # DP: Opacus un-averages each piece's mean itself
         if adalora is not None and n == 0:
             loss = loss + _orthogonal_penalty(model, adalora)
@@ -202,6 +203,13 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
         model.base_model.update_and_allocate(scheduler.last_epoch)
     optimizer.zero_grad(set_to_none=True)
     return total
+
+
+def _loss(task: Task, cfg: TrainConfig, logits: Any, targets: Any) -> Any:
+    """The task's own loss, or LogitNorm for a single-label classifier trained with train.loss logit_norm."""
+    if cfg.loss == "logit_norm" and task.spec.single_label:
+        return logit_norm_loss(logits, targets, cfg.logit_norm_tau)
+    return task.loss(logits, targets)
 
 
 def _trainable(model: Any) -> int:
