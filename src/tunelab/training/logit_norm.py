@@ -2,7 +2,8 @@
 
 LogitNorm (Wei et al., ICML 2022) takes the cross-entropy of the logits divided by their L2 norm times a temperature
 tau: the loss no longer falls by inflating the logits, only by pointing them at the right class. On TuneLab's
-bundled MiniLM it reaches a given accuracy in fewer steps (training/defaults.py has the measurements).
+bundled MiniLM with 77 classes its test accuracy was higher after every epoch (training/defaults.py has the
+measurements).
 
 The loss says nothing about the raw logits' scale, so their softmax is no probability after it. Once training is
 over, `fit_temperature` finds the T whose softmax(logits / T) has the least negative log-likelihood on held-out
@@ -28,31 +29,21 @@ def logit_norm_loss(logits: Any, targets: Any, tau: float) -> Any:
 
 def fit_temperature(logits: np.ndarray, gold: np.ndarray, bounds: tuple[float, float] = (1e-3, 1e3)) -> float:
     """The T within `bounds` minimising the mean negative log-likelihood of softmax(logits / T) at the `gold` class
-    indices (golden-section search on log T: the likelihood is unimodal in it). Held-out examples that are all
-    classified right with room to spare want T -> 0; the lower bound stops it there."""
+    indices (scipy's bounded scalar search on log T). Held-out examples that are all classified right with room to
+    spare want T -> 0; the lower bound stops it there."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import logsumexp
+
     z = np.asarray(logits, dtype=np.float64)
-    rows = np.arange(len(z))
+    picked = z[np.arange(len(z)), gold]
 
     def nll(log_t: float) -> float:
-        scaled = z / np.exp(log_t)
-        top = scaled.max(axis=1, keepdims=True)
-        log_norm = np.log(np.exp(scaled - top).sum(axis=1)) + top[:, 0]
-        return float(np.mean(log_norm - scaled[rows, gold]))
+        t = np.exp(log_t)
+        return float(np.mean(logsumexp(z / t, axis=1) - picked / t))
 
-    lo, hi = np.log(bounds[0]), np.log(bounds[1])
-    ratio = (np.sqrt(5.0) - 1) / 2
-    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-    fa, fb = nll(a), nll(b)
-    for _ in range(80):
-        if fa <= fb:
-            hi, b, fb = b, a, fa
-            a = hi - ratio * (hi - lo)
-            fa = nll(a)
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + ratio * (hi - lo)
-            fb = nll(b)
-    return float(np.exp((lo + hi) / 2))
+    found = minimize_scalar(nll, bounds=(np.log(bounds[0]), np.log(bounds[1])), method="bounded",
+                            options={"xatol": 1e-6})
+    return float(np.exp(found.x))
 
 
 def fold_temperature(layer: Any, temperature: float) -> None:
