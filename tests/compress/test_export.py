@@ -100,6 +100,7 @@ def test_gate_refuses_a_drop_beyond_tolerance_and_reports_classes() -> None:
     assert "REFUSED" in result.message
     forced = gate(ref, worse, logits_ref, logits_new, tolerance_points=1.0, force=True)
     assert forced.passed and forced.forced
+    assert forced.message.startswith("kept by --force despite the accuracy gate")  # not "passed"
     assert gate(ref, worse, logits_ref, logits_new, tolerance_points=2.5).passed
 
 

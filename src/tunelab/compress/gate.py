@@ -55,7 +55,7 @@ class GateResult:
 
     @property
     def message(self) -> str:
-        verdict = "passed" if self.passed else ("REFUSED" if not self.forced else "kept by --force despite")
+        verdict = "kept by --force despite" if self.forced else ("passed" if self.passed else "REFUSED")
         return (f"{verdict} the accuracy gate: dev {self.metric_name} {self.candidate:.4f} vs {self.reference:.4f} "
                 f"fp32 ({-self.drop_points:+.2f} points, tolerance {self.tolerance_points:g}); label agreement "
                 f"{self.label_agreement:.2%}, max |logit diff| {self.max_abs_logit_diff:.3g}")
