@@ -89,8 +89,10 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
                       word_embedding_weights(model_path), bottom_freezable(model_path))
     few_shot = choose_few_shot(config.train, task.spec, _class_of_each(task, bundle.train),
                                distributed=world.distributed)
-    if few_shot.use:  # the few-shot recipe trains the whole encoder, embeddings included (as SetFit does)
-        config = replace(config, train=replace(config.train, word_embeddings="train", frozen_layers=0))
+    if few_shot.use:  # the few-shot recipe trains the whole encoder, embeddings included (as SetFit does), with
+        # its own pair loss and a fitted head
+        config = replace(config, train=replace(config.train, word_embeddings="train", frozen_layers=0,
+                                               loss="cross_entropy"))
     _seed_everything(config.train.seed)
     private = config.train.privacy == "dp"
     check_private(config.train, task.spec.per_token, resume is not None)
@@ -141,7 +143,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
 
         return TrainSummary(run_dir, load_manifest(run_dir), read_json(run_dir / "metrics.json"), bundle.warnings)
     evaluations: dict[str, Evaluation] = {"dev": result.dev} if result.dev else {}
-    if config.train.loss == "logit_norm" and task.spec.single_label and not few_shot.use:
+    if config.train.loss == "logit_norm":
         result = _calibrate(model, task, labels, result, dev_data or train_data, config.train.logit_norm_tau,
                             precision, int(tokenizer.pad_token_id or 0), say)
         evaluations = {"dev": result.dev} if result.dev else {}

@@ -140,13 +140,15 @@ def choose_loss(given: str, method: str, single_label: bool, private: bool, laye
                 classes: int | None = None) -> str:
     """LogitNorm for full fine-tuning of a single-label classifier with at least LOGIT_NORM_FROM_CLASSES classes on
     an encoder of at most SHALLOW_LAYERS layers (not under DP, whose probe trains a head alone); cross-entropy
-    otherwise. `given` other than auto is kept (a task with another loss ignores it)."""
+    otherwise. `given` other than auto is kept where it applies: other tasks train with their own loss, so the
+    resolved config says cross_entropy for them."""
+    if not single_label:
+        return "cross_entropy"
     if given != "auto":
         return given
     shallow = layers is not None and layers <= SHALLOW_LAYERS
     many = classes is not None and classes >= LOGIT_NORM_FROM_CLASSES
-    return "logit_norm" if single_label and method == "full" and shallow and many and not private \
-        else "cross_entropy"
+    return "logit_norm" if method == "full" and shallow and many and not private else "cross_entropy"
 
 
 def choose_lr(method: str, layers: int | None = None) -> float:

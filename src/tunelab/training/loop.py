@@ -206,8 +206,8 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
 
 
 def _loss(task: Task, cfg: TrainConfig, logits: Any, targets: Any) -> Any:
-    """The task's own loss, or LogitNorm for a single-label classifier trained with train.loss logit_norm."""
-    if cfg.loss == "logit_norm" and task.spec.single_label:
+    """The task's own loss, or LogitNorm (resolved only for single-label classification: training/defaults.py)."""
+    if cfg.loss == "logit_norm":
         return logit_norm_loss(logits, targets, cfg.logit_norm_tau)
     return task.loss(logits, targets)
 
