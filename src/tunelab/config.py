@@ -23,6 +23,7 @@ METHODS = ("full", "lora", "adalora", "probe")
 PRECISIONS = ("auto", "fp32", "bf16")
 FEW_SHOT_MODES = ("auto", "always", "never")  # not on/off: YAML reads those as booleans
 LOSSES = ("auto", "cross_entropy", "logit_norm")
+KEEP_CHECKPOINTS = ("latest_within_noise", "best")
 WORD_EMBEDDING_MODES = ("auto", "train", "freeze")
 
 
@@ -99,6 +100,10 @@ class TrainConfig:
     """Seed for splits, shuffling, initialisation and dropout."""
     patience: int = 3
     """Early stopping: evaluations without dev improvement before stopping (0 disables)."""
+    keep_checkpoint: str = "latest_within_noise"
+    """Which dev-scored checkpoint becomes the model: latest_within_noise (the latest whose dev metric is within one
+    standard error of the best so far, sqrt(m(1 - m) / n) for n dev examples: dev cannot tell it from the best, and it
+    is further down the decaying schedule) or best (the highest dev metric, the first on a tie)."""
     eval_every: int | None = None
     """Evaluate on dev every N steps (default: once per epoch)."""
     checkpoint_every: int = 200
@@ -201,6 +206,8 @@ class RunConfig:
             (t.dp_max_grad_norm > 0, "train.dp_max_grad_norm", "must be > 0"),
             (t.word_embeddings in WORD_EMBEDDING_MODES, "train.word_embeddings",
              f"must be one of {', '.join(WORD_EMBEDDING_MODES)}, got {t.word_embeddings!r}"),
+            (t.keep_checkpoint in KEEP_CHECKPOINTS, "train.keep_checkpoint",
+             f"must be one of {', '.join(KEEP_CHECKPOINTS)}, got {t.keep_checkpoint!r}"),
             (t.loss in LOSSES, "train.loss", f"must be one of {', '.join(LOSSES)}, got {t.loss!r}"),
             (t.loss != "logit_norm" or t.method in (None, "full"), "train.loss",
              "logit_norm trains full fine-tuning only (its temperature is folded into the classification layer)"),

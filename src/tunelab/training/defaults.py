@@ -127,7 +127,8 @@ def choose_frozen_layers(given: int | None, method: str, layers: int | None, wor
 # encoders. MiniLM, TuneLab's other defaults, one run per cell, 2026-12-06 (AMD EPYC, avx512_bf16; test accuracy,
 # cross-entropy -> LogitNorm at tau 0.04): Banking77 (77 classes) 2,310 questions 0.877 -> 0.891 and 3,850
 # 0.901 -> 0.914 (benchmarks/probe_batch.py, seed 0); all 10,003, seed 42: higher after every epoch (after the
-# last 0.929 -> 0.938), the best-dev checkpoint 0.938 in one run but 0.924 (epoch 4) against 0.927 in bench-train's
+# last 0.929 -> 0.938), the best-dev checkpoint 0.938 in one run but 0.924 (epoch 4) against 0.927 in bench-train's,
+# where keeping the latest checkpoint within dev's noise (train.keep_checkpoint) reports 0.938 against 0.929
 # (benchmarks/RESULTS.md); the assistant's quick classifier (67 intents x 40 questions) 0.858 -> 0.909. But
 # Twitter financial news (3 classes), 3,000 tweets: 0.837 -> 0.832. So it is the default from
 # LOGIT_NORM_FROM_CLASSES classes, a line drawn between the two data sets measured (nothing between 3 and 67
