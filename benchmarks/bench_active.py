@@ -320,7 +320,11 @@ def summarise(curves: dict[str, list[list[dict[str, Any]]]], full_accuracy: floa
         # random not there by its last point: it needs more labels than that, so twice ours within it is enough
         random_last = means["random"][-1]["labels"] if means.get("random") else 0
         met = ours is not None and (ours <= random_ / 2 if random_ is not None else 2 * ours <= random_last)
+        # each seed's own count: a full-mode curve stops at the target, so the mean curve ends with its shortest seed
+        per_seed = {s: [next((p["labels"] for p in curve if p["accuracy"] >= target), None) for curve in seeds]
+                    for s, seeds in curves.items()}
         summary.update({"full_data_accuracy": full_accuracy, "target_accuracy": target, "labels_to_target": reach,
+                        "labels_to_target_per_seed": per_seed,
                         "target_met": met, "target_met_by_bound": met and random_ is None})
     return summary
 
@@ -382,6 +386,15 @@ def render(result: dict[str, Any], command: str) -> str:
                   f"**{'met' if s['target_met'] else 'not met or not measurable within the budget'}**"
                   + (" (random had not reached the target by its last point, which is at least twice "
                      "uncertainty+diversity's count)." if s.get("target_met_by_bound") else ".")]
+    per_seed = s.get("labels_to_target_per_seed") or {}
+    if len(result["seeds"]) > 1 and {"uncertainty+diversity", "random"} <= set(per_seed):
+        cells = []
+        for seed, ours, theirs in zip(result["seeds"], per_seed["uncertainty+diversity"], per_seed["random"],
+                                      strict=True):
+            ratio = f" ({ours / theirs:.0%})" if ours and theirs else ""
+            cells.append(f"seed {seed}: {f'{ours:,}' if ours else 'not reached'} / "
+                         f"{f'{theirs:,}' if theirs else 'not reached'}{ratio}")
+        lines += ["", "Labels needed per seed (uncertainty+diversity / random): " + "; ".join(cells) + "."]
     lines += notes(result)
     lines += ["", f"Plot: `benchmarks/results/{result['plot']}`."]
     return "\n".join(lines)
