@@ -306,8 +306,8 @@ def mean_curve(curves: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return out
 
 
-def labels_to_reach(curve: list[dict[str, Any]], target: float) -> int | None:
-    return next((p["labels"] for p in curve if p["mean"] >= target), None)
+def labels_to_reach(curve: list[dict[str, Any]], target: float, key: str = "mean") -> int | None:
+    return next((p["labels"] for p in curve if p[key] >= target), None)
 
 
 def summarise(curves: dict[str, list[list[dict[str, Any]]]], full_accuracy: float | None) -> dict[str, Any]:
@@ -321,8 +321,7 @@ def summarise(curves: dict[str, list[list[dict[str, Any]]]], full_accuracy: floa
         random_last = means["random"][-1]["labels"] if means.get("random") else 0
         met = ours is not None and (ours <= random_ / 2 if random_ is not None else 2 * ours <= random_last)
         # each seed's own count: a full-mode curve stops at the target, so the mean curve ends with its shortest seed
-        per_seed = {s: [next((p["labels"] for p in curve if p["accuracy"] >= target), None) for curve in seeds]
-                    for s, seeds in curves.items()}
+        per_seed = {s: [labels_to_reach(curve, target, "accuracy") for curve in seeds] for s, seeds in curves.items()}
         summary.update({"full_data_accuracy": full_accuracy, "target_accuracy": target, "labels_to_target": reach,
                         "labels_to_target_per_seed": per_seed,
                         "target_met": met, "target_met_by_bound": met and random_ is None})
