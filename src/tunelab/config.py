@@ -154,10 +154,11 @@ class TrainConfig:
     """LogitNorm's temperature tau (the paper's 0.04)."""
     few_shot: str = "auto"
     """Few-shot recipe for single-label classification (contrastive pairs, then a logistic-regression head, as
-    SetFit does): auto (when the median training examples per class is at most --few-shot-threshold), always
-    or never."""
+    SetFit does): auto (when the median and the mean training examples per class are both at most
+    --few-shot-threshold), always or never."""
     few_shot_threshold: float | None = None
-    """auto few-shot: switch when the median training examples per class is at most this; default 16."""
+    """auto few-shot: switch when the median and the mean training examples per class are both at most this;
+    default 16."""
     few_shot_iterations: int = 20
     """Few-shot: pair-generation rounds; each gives every training example one same-class and one
     other-class partner (SetFit's num_iterations)."""

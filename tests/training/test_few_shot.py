@@ -46,7 +46,7 @@ def test_default_threshold_switches_small_data_to_few_shot(intent_csv: Path, tin
     record = summary.manifest.few_shot
     per_class = summary.manifest.splits["train"]["examples"] / 3
     assert record["used"] is True and record["threshold"] == 16.0
-    assert record["median_examples_per_class"] <= 16 and "<= threshold 16" in record["reason"]
+    assert record["median_examples_per_class"] <= 16 and "both <= threshold 16" in record["reason"]
     assert record["pairs"] == 4 * 2 * summary.manifest.splits["train"]["examples"]
     assert summary.manifest.timings["steps"] == math.ceil(record["pairs"] / 16)
     assert abs(record["median_examples_per_class"] - per_class) <= 1
@@ -85,7 +85,7 @@ def test_above_the_threshold_the_loop_trains(intent_csv: Path, tiny_model: Path,
     summary = tunelab.train(data=str(intent_csv), model=str(tiny_model), output=str(tmp_path / "loop"),
                             few_shot_threshold=2, epochs=2, batch_size=4, **COMMON)
     record = summary.manifest.few_shot
-    assert record["used"] is False and "> few-shot threshold 2" in record["reason"]
+    assert record["used"] is False and "not both <= few-shot threshold 2" in record["reason"]
     assert "pairs" not in record
     n = summary.manifest.splits["train"]["examples"]
     assert summary.manifest.timings["steps"] == 2 * math.ceil(n / 4)  # the loop's batches, not pairs
@@ -197,3 +197,18 @@ def test_a_pruned_few_shot_run_keeps_its_mean_pooling(intent_csv: Path, tiny_mod
     write_pruned(run, 1, tmp_path / "pruned", "classification")
     assert json.loads((tmp_path / "pruned" / "config.json").read_text())["tunelab"]["pooling"] == "mean"
     assert pooling_of(load_pretrained(auto_model_class("classification"), tmp_path / "pruned")) == "mean"
+
+
+def test_auto_needs_both_the_median_and_the_mean_class_small() -> None:
+    """Imbalanced picks (most classes at the threshold, a few large) have a small median but a large mean: the
+    loop trains them (the median alone sent 1,386 active-learning picks to the slower, worse recipe)."""
+    cfg = TrainConfig(few_shot_threshold=16)
+    balanced = [c for c in "abcd" for _ in range(16)]
+    small = choose_few_shot(cfg, CLASSIFICATION, balanced)
+    assert small.use and small.median_per_class == 16 and small.mean_per_class == 16
+    imbalanced = [c for c in "abc" for _ in range(16)] + ["d"] * 40
+    large = choose_few_shot(cfg, CLASSIFICATION, imbalanced)
+    assert not large.use and large.median_per_class == 16 and large.mean_per_class == 22
+    assert "mean 22" in large.reason and large.record()["mean_examples_per_class"] == 22
+    few_big = [c for c in "abc" for _ in range(30)] + ["d", "e"]  # median 30: the mean alone would switch
+    assert not choose_few_shot(cfg, CLASSIFICATION, few_big).use

@@ -27,11 +27,13 @@ class FewShotChoice:
     median_per_class: float
     threshold: float
     iterations: int
+    mean_per_class: float = 0.0
 
     def record(self, pairs: int = 0, pooling: str | None = None) -> dict[str, Any]:
         """The manifest's `few_shot`; `pairs` trained on and the `pooling` used when the recipe ran."""
         out: dict[str, Any] = {"used": self.use, "mode": self.mode, "reason": self.reason,
-                               "median_examples_per_class": self.median_per_class, "threshold": self.threshold}
+                               "median_examples_per_class": self.median_per_class,
+                               "mean_examples_per_class": self.mean_per_class, "threshold": self.threshold}
         if self.use:
             out.update({"pair_iterations": self.iterations, "pairs": pairs, "head": HEAD,
                         "pooling": pooling or "the architecture's own"})
@@ -54,15 +56,20 @@ def choose_few_shot(cfg: TrainConfig, spec: TaskSpec, train_labels: Sequence[str
                     distributed: bool = False) -> FewShotChoice:
     """The few-shot decision for a run whose training examples carry `train_labels` (one label each).
 
-    auto: single-label classification, full fine-tuning, not DP, one process, at least two classes, and a median
-    of at most `cfg.few_shot_threshold` examples per class. always: the same conditions except the size, each
-    broken one a UsageError. never: the fine-tuning loop."""
+    auto: single-label classification, full fine-tuning, not DP, one process, at least two classes, and both the
+    median and the mean number of examples per class at most `cfg.few_shot_threshold`. always: the same
+    conditions except the size, each broken one a UsageError. never: the fine-tuning loop.
+
+    The mean guards the median on imbalanced sets: 1,386 active-learning picks over Banking77's 77 intents had a
+    median of 16 per class (mean 18) and took the recipe (55k pairs, 32 minutes, test accuracy 0.758) where the
+    loop reached 0.884 on the same examples (`benchmarks/RESULTS.md`, active learning)."""
     counts = Counter(train_labels)
     median = float(statistics.median(counts.values())) if counts else 0.0
+    mean = len(train_labels) / len(counts) if counts else 0.0
     threshold = float(cfg.few_shot_threshold or 0)
 
     def choice(use: bool, reason: str) -> FewShotChoice:
-        return FewShotChoice(use, cfg.few_shot, reason, median, threshold, cfg.few_shot_iterations)
+        return FewShotChoice(use, cfg.few_shot, reason, median, threshold, cfg.few_shot_iterations, round(mean, 2))
 
     if cfg.few_shot == "never":
         return choice(False, "few-shot recipe turned off (--few-shot never)")
@@ -71,12 +78,12 @@ def choose_few_shot(cfg: TrainConfig, spec: TaskSpec, train_labels: Sequence[str
         if cfg.few_shot == "always":
             raise UsageError(f"--few-shot always cannot run here: {blocker}", hint="use --few-shot auto or never")
         return choice(False, f"fine-tuning loop: {blocker}")
-    size = f"median {median:g} training examples per class"
+    size = f"median {median:g} and mean {mean:.3g} training examples per class"
     if cfg.few_shot == "always":
         return choice(True, f"few-shot recipe asked for (--few-shot always); {size}")
-    if median <= threshold:
-        return choice(True, f"{size} <= threshold {threshold:g}")
-    return choice(False, f"fine-tuning loop: {size} > few-shot threshold {threshold:g}")
+    if max(median, mean) <= threshold:
+        return choice(True, f"{size}, both <= threshold {threshold:g}")
+    return choice(False, f"fine-tuning loop: {size}, not both <= few-shot threshold {threshold:g}")
 
 
 def _blocker(cfg: TrainConfig, spec: TaskSpec, classes: int, distributed: bool) -> str | None:
