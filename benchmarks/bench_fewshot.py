@@ -70,6 +70,19 @@ def run_tunelab(train: Path, test: Path, work: Path, seed: int, threads: int) ->
             "total_seconds": round(total, 2), "pairs": manifest.few_shot.get("pairs")}
 
 
+def run_loop(train: Path, test: Path, work: Path, seed: int, threads: int) -> dict[str, Any]:
+    """TuneLab's fine-tuning loop on the same examples, every setting its default (the dev split, epochs, precision
+    and loss `auto` would give it): what the few-shot switch chooses against."""
+    import tunelab
+
+    started = time.perf_counter()
+    summary = tunelab.train(data=str(train), test=str(test), output=str(work), model="minilm", few_shot="never",
+                            seed=seed, threads=threads, show_progress=False)
+    manifest = summary.manifest
+    return {"accuracy": manifest.metrics["test"]["accuracy"], "train_seconds": manifest.timings["train_seconds"],
+            "total_seconds": round(time.perf_counter() - started, 2), "steps": manifest.timings["steps"]}
+
+
 def run_setfit(model_path: Path, train: list[tuple[str, str]], test: list[tuple[str, str]], seed: int,
                work: Path) -> dict[str, Any]:
     from datasets import Dataset
@@ -123,7 +136,8 @@ def earlier_runs(path: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
 
 
 def measure(sizes: tuple[int, ...], seeds: tuple[int, ...], test_rows: list[tuple[str, str]], work: Path,
-            threads: int, with_setfit: bool, earlier: dict[tuple[str, str, int], dict[str, Any]]) -> dict[str, Any]:
+            threads: int, with_setfit: bool, earlier: dict[tuple[str, str, int], dict[str, Any]],
+            with_loop: bool = False) -> dict[str, Any]:
     from tunelab.models.resolve import resolve_model_path
 
     model_path = resolve_model_path("minilm")  # the bundled folder; nothing downloads
@@ -131,13 +145,16 @@ def measure(sizes: tuple[int, ...], seeds: tuple[int, ...], test_rows: list[tupl
     test_path = bench_train.write_rows(work / "test.csv", test_rows)
     results: dict[str, Any] = {}
     for n in sizes:
-        runs: dict[str, list[dict[str, Any]]] = {"tunelab": [], "setfit": []}
+        runs: dict[str, list[dict[str, Any]]] = {"tunelab": [], "setfit": [], "tunelab-loop": []}
         for seed in seeds:
             train = sample(train_rows, n, seed)
             train_path = bench_train.write_rows(work / f"train-{n}-{seed}.csv", train)
             jobs = {"tunelab": partial(run_tunelab, train_path, test_path, work / f"tunelab-{n}-{seed}", seed, threads)}
             if with_setfit:
                 jobs["setfit"] = partial(run_setfit, model_path, train, test_rows, seed, work / f"setfit-{n}-{seed}")
+            if with_loop:
+                jobs["tunelab-loop"] = partial(run_loop, train_path, test_path, work / f"loop-{n}-{seed}", seed,
+                                               threads)
             for name, job in jobs.items():
                 kept = earlier.get((str(n), name, seed))
                 run = kept or {**job(), "seed": seed, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
@@ -166,13 +183,17 @@ def render(payload: dict[str, Any]) -> str:
                          f"{s['train_seconds']} | {s['total_seconds']} |")
     dates = sorted({run["finished"][:16] for by_library in payload["results"].values()
                     for entry in by_library.values() for run in entry["runs"] if "finished" in run})
-    if len(dates) > 1:
+    if len(dates) > 1 and "--resume" in payload.get("flags", ""):
         lines.append(f"\nRuns kept from earlier invocations (`--resume`) finished at different times: "
                      f"{', '.join(dates)} (UTC); the TuneLab code may differ between them, the recipe did not.")
     lines.append(f"\nThe training samples are balanced; the test set is not: its largest class (neutral) is "
                  f"{payload['majority_share']:.1%} of it, the accuracy of always answering that class.")
     if payload["setfit_note"]:
         lines.append(f"\nSetFit not measured: {payload['setfit_note']}.")
+    if any("tunelab-loop" in by_library for by_library in payload["results"].values()):
+        lines.append("\ntunelab-loop: TuneLab's fine-tuning loop on the same examples with every default (its own "
+                     "dev split, epochs, bf16 where the CPU has it, loss), the choice the few-shot switch makes "
+                     "against; the pair-round settings above are the recipe's, not the loop's.")
     lines.append("\nBoth pool the normalised mean of the token states; TuneLab writes its fitted head into the "
                  "classifier layer of a standard sequence classifier (safetensors), SetFit keeps a pickled "
                  "scikit-learn head. Published anchor (other data): SetFit with MiniLM-L6 at 8 per class, 83.1 on "
@@ -189,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=None,
                         help="examples per class, comma-separated (default: 8,64; quick 8); other sizes than the "
                              "default get their own results file and RESULTS.md section")
+    parser.add_argument("--loop", action="store_true",
+                        help="also TuneLab's fine-tuning loop on the same examples, all defaults (tunelab-loop)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs (same size, library and seed) of this mode's earlier results file and "
                              "run only the missing seeds")
@@ -215,10 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     suffix = "" if mode == "full" else f"-{mode}"
     results_path = BENCH / "results" / f"fewshot{suffix}.json"
     earlier = earlier_runs(results_path) if args.resume else {}
-    results = measure(sizes, seeds, test_rows, work, args.threads, with_setfit=note is None, earlier=earlier)
+    results = measure(sizes, seeds, test_rows, work, args.threads, with_setfit=note is None, earlier=earlier,
+                      with_loop=args.loop)
     majority = max(Counter(label for _, label in test_rows).values()) / len(test_rows)
     flags = (f" --sizes {args.sizes}" if args.sizes else "") + (f" --seeds {args.seeds}" if args.seeds else "") + (
-        " --resume" if args.resume else "")
+        " --resume" if args.resume else "") + (" --loop" if args.loop else "") + (
+        " --no-setfit" if args.no_setfit else "")
     payload = {"mode": mode, "flags": flags, "machine": machine,
                "threads": args.threads, "seeds": list(seeds),
                "test_examples": len(test_rows), "majority_share": round(majority, 4), "setfit_note": note,

@@ -159,6 +159,8 @@ class TrainConfig:
     few_shot_threshold: float | None = None
     """auto few-shot: switch when the median and the mean training examples per class are both at most this;
     default 16."""
+    few_shot_max_examples: int | None = None
+    """auto few-shot: and at most this many training examples in all; default 512 (the loop won at 693)."""
     few_shot_iterations: int = 20
     """Few-shot: pair-generation rounds; each gives every training example one same-class and one
     other-class partner (SetFit's num_iterations)."""
@@ -218,6 +220,8 @@ class RunConfig:
             (t.few_shot_threshold is None or 0 < t.few_shot_threshold < math.inf, "train.few_shot_threshold",
              f"must be a number of examples per class > 0, got {t.few_shot_threshold!r}"),
             (t.few_shot_iterations > 0, "train.few_shot_iterations", "must be > 0"),
+            (t.few_shot_max_examples is None or t.few_shot_max_examples > 0, "train.few_shot_max_examples",
+             f"must be a number of training examples > 0, got {t.few_shot_max_examples!r}"),
         ]
         return [ConfigProblem(path, message) for ok, path, message in checks if not ok]
 

@@ -28,12 +28,14 @@ class FewShotChoice:
     threshold: float
     iterations: int
     mean_per_class: float = 0.0
+    max_examples: int | None = None
 
     def record(self, pairs: int = 0, pooling: str | None = None) -> dict[str, Any]:
         """The manifest's `few_shot`; `pairs` trained on and the `pooling` used when the recipe ran."""
         out: dict[str, Any] = {"used": self.use, "mode": self.mode, "reason": self.reason,
                                "median_examples_per_class": self.median_per_class,
-                               "mean_examples_per_class": self.mean_per_class, "threshold": self.threshold}
+                               "mean_examples_per_class": self.mean_per_class, "threshold": self.threshold,
+                               "max_examples": self.max_examples}
         if self.use:
             out.update({"pair_iterations": self.iterations, "pairs": pairs, "head": HEAD,
                         "pooling": pooling or "the architecture's own"})
@@ -57,8 +59,9 @@ def choose_few_shot(cfg: TrainConfig, spec: TaskSpec, train_labels: Sequence[str
     """The few-shot decision for a run whose training examples carry `train_labels` (one label each).
 
     auto: single-label classification, full fine-tuning, not DP, one process, at least two classes, and both the
-    median and the mean number of examples per class at most `cfg.few_shot_threshold`. always: the same
-    conditions except the size, each broken one a UsageError. never: the fine-tuning loop.
+    median and the mean number of examples per class at most `cfg.few_shot_threshold`, and at most
+    `cfg.few_shot_max_examples` in all (with many classes the loop has enough examples to beat the recipe). always:
+    the same conditions except the size, each broken one a UsageError. never: the fine-tuning loop.
 
     The mean guards the median on imbalanced sets: 1,386 active-learning picks over Banking77's 77 intents had a
     median of 16 per class (mean 18) and took the recipe (55k pairs, 32 minutes, test accuracy 0.758) where the
@@ -69,7 +72,8 @@ def choose_few_shot(cfg: TrainConfig, spec: TaskSpec, train_labels: Sequence[str
     threshold = float(cfg.few_shot_threshold or 0)
 
     def choice(use: bool, reason: str) -> FewShotChoice:
-        return FewShotChoice(use, cfg.few_shot, reason, median, threshold, cfg.few_shot_iterations, round(mean, 2))
+        return FewShotChoice(use, cfg.few_shot, reason, median, threshold, cfg.few_shot_iterations, round(mean, 2),
+                             cfg.few_shot_max_examples)
 
     if cfg.few_shot == "never":
         return choice(False, "few-shot recipe turned off (--few-shot never)")
@@ -81,9 +85,13 @@ def choose_few_shot(cfg: TrainConfig, spec: TaskSpec, train_labels: Sequence[str
     size = f"median {median:g} and mean {mean:.3g} training examples per class"
     if cfg.few_shot == "always":
         return choice(True, f"few-shot recipe asked for (--few-shot always); {size}")
-    if max(median, mean) <= threshold:
-        return choice(True, f"{size}, both <= threshold {threshold:g}")
-    return choice(False, f"fine-tuning loop: {size}, not both <= few-shot threshold {threshold:g}")
+    most = cfg.few_shot_max_examples
+    if max(median, mean) > threshold:
+        return choice(False, f"fine-tuning loop: {size}, not both <= few-shot threshold {threshold:g}")
+    if most is not None and len(train_labels) > most:
+        return choice(False, f"fine-tuning loop: {len(train_labels)} training examples > {most} "
+                             f"(--few-shot-max-examples), though {size} <= {threshold:g}")
+    return choice(True, f"{size}, both <= threshold {threshold:g}; {len(train_labels)} examples")
 
 
 def _blocker(cfg: TrainConfig, spec: TaskSpec, classes: int, distributed: bool) -> str | None:
