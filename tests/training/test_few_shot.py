@@ -210,6 +210,8 @@ def test_auto_needs_both_the_median_and_the_mean_class_small() -> None:
     large = choose_few_shot(cfg, CLASSIFICATION, imbalanced)
     assert not large.use and large.median_per_class == 16 and large.mean_per_class == 22
     assert "mean 22" in large.reason and large.record()["mean_examples_per_class"] == 22
+    just_over = choose_few_shot(cfg, CLASSIFICATION, balanced + ["d"])  # mean 16.25: the reason shows it
+    assert not just_over.use and "mean 16.25" in just_over.reason
     few_big = [c for c in "abc" for _ in range(30)] + ["d", "e"]  # median 30: the mean alone would switch
     assert not choose_few_shot(cfg, CLASSIFICATION, few_big).use
 

@@ -82,7 +82,7 @@ def choose_few_shot(cfg: TrainConfig, spec: TaskSpec, train_labels: Sequence[str
         if cfg.few_shot == "always":
             raise UsageError(f"--few-shot always cannot run here: {blocker}", hint="use --few-shot auto or never")
         return choice(False, f"fine-tuning loop: {blocker}")
-    size = f"median {median:g} and mean {mean:.3g} training examples per class"
+    size = f"median {median:g} and mean {mean:.4g} training examples per class"
     if cfg.few_shot == "always":
         return choice(True, f"few-shot recipe asked for (--few-shot always); {size}")
     most = cfg.few_shot_max_examples
