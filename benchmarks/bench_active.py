@@ -329,14 +329,12 @@ def summarise(curves: dict[str, list[list[dict[str, Any]]]], full_accuracy: floa
         summary.update({"full_data_accuracy": full_accuracy, "target_accuracy": target, "labels_to_target": reach,
                         "labels_to_target_per_seed": per_seed,
                         "target_met": met, "target_met_by_bound": met and random_ is None})
-        if by_seed:
-            counts = [per_seed.get(k) or [None] for k in ("uncertainty+diversity", "random")]
-            if all(n is not None for seeds in counts for n in seeds):  # every seed of both reached the target
-                ratio = statistics.fmean(counts[0]) / statistics.fmean(counts[1])
-                summary.update({"per_seed_ratio": round(ratio, 4), "target_met": ratio <= 0.5,
-                                "target_met_by_bound": False})
-            else:
-                summary.update({"per_seed_ratio": None, "target_met": False, "target_met_by_bound": False})
+        if by_seed:  # measurable only when every seed of both strategies reached the target
+            ours_n, random_n = per_seed.get("uncertainty+diversity") or [None], per_seed.get("random") or [None]
+            ratio = (round(statistics.fmean(ours_n) / statistics.fmean(random_n), 4)
+                     if None not in ours_n + random_n else None)
+            summary.update({"per_seed_ratio": ratio, "target_met": ratio is not None and ratio <= 0.5,
+                            "target_met_by_bound": False})
     return summary
 
 

@@ -57,30 +57,24 @@ def sample(rows: list[tuple[str, str]], per_class: int, seed: int) -> list[tuple
     return out
 
 
-def run_tunelab(train: Path, test: Path, work: Path, seed: int, threads: int) -> dict[str, Any]:
+# The recipe with SetFit's settings; the loop (tunelab-loop) with every default (the dev split, epochs, precision and
+# loss `auto` would give it): what the few-shot switch chooses against.
+RECIPE = {"few_shot": "always", "few_shot_iterations": ITERATIONS, "dev_fraction": 0.0, "precision": "fp32"}
+LOOP = {"few_shot": "never"}
+
+
+def run_tunelab(train: Path, test: Path, work: Path, seed: int, threads: int,
+                options: dict[str, Any] = RECIPE) -> dict[str, Any]:
     import tunelab
 
     started = time.perf_counter()
-    summary = tunelab.train(data=str(train), test=str(test), output=str(work), model="minilm", few_shot="always",
-                            few_shot_iterations=ITERATIONS, dev_fraction=0.0, seed=seed, precision="fp32",
-                            threads=threads, show_progress=False)
+    summary = tunelab.train(data=str(train), test=str(test), output=str(work), model="minilm", seed=seed,
+                            threads=threads, show_progress=False, **options)
     total = time.perf_counter() - started
     manifest = summary.manifest
     return {"accuracy": manifest.metrics["test"]["accuracy"], "train_seconds": manifest.timings["train_seconds"],
-            "total_seconds": round(total, 2), "pairs": manifest.few_shot.get("pairs")}
-
-
-def run_loop(train: Path, test: Path, work: Path, seed: int, threads: int) -> dict[str, Any]:
-    """TuneLab's fine-tuning loop on the same examples, every setting its default (the dev split, epochs, precision
-    and loss `auto` would give it): what the few-shot switch chooses against."""
-    import tunelab
-
-    started = time.perf_counter()
-    summary = tunelab.train(data=str(train), test=str(test), output=str(work), model="minilm", few_shot="never",
-                            seed=seed, threads=threads, show_progress=False)
-    manifest = summary.manifest
-    return {"accuracy": manifest.metrics["test"]["accuracy"], "train_seconds": manifest.timings["train_seconds"],
-            "total_seconds": round(time.perf_counter() - started, 2), "steps": manifest.timings["steps"]}
+            "total_seconds": round(total, 2), "pairs": manifest.few_shot.get("pairs"),
+            "steps": manifest.timings["steps"]}
 
 
 def run_setfit(model_path: Path, train: list[tuple[str, str]], test: list[tuple[str, str]], seed: int,
@@ -153,8 +147,8 @@ def measure(sizes: tuple[int, ...], seeds: tuple[int, ...], test_rows: list[tupl
             if with_setfit:
                 jobs["setfit"] = partial(run_setfit, model_path, train, test_rows, seed, work / f"setfit-{n}-{seed}")
             if with_loop:
-                jobs["tunelab-loop"] = partial(run_loop, train_path, test_path, work / f"loop-{n}-{seed}", seed,
-                                               threads)
+                jobs["tunelab-loop"] = partial(run_tunelab, train_path, test_path, work / f"loop-{n}-{seed}", seed,
+                                               threads, LOOP)
             for name, job in jobs.items():
                 kept = earlier.get((str(n), name, seed))
                 run = kept or {**job(), "seed": seed, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
