@@ -87,7 +87,9 @@ class TrainConfig:
     """Memory bound on one step's activations: a batch estimated above it runs as micro-batches whose gradients add
     up to the same step (same examples per update). 0 turns the split off."""
     lr: float | None = None
-    """Peak learning rate; default depends on the method (and is larger under --privacy dp: 0.2 for probe)."""
+    """Peak learning rate; default depends on the method and the encoder (full fine-tuning: 2e-4 for encoders of up
+    to 6 layers, 1e-4 there for classifiers with fewer than 20 classes, 3e-5 for deeper ones), and is larger under
+    --privacy dp (0.2 for probe)."""
     warmup_ratio: float = 0.06
     """Share of steps with linear warm-up."""
     power: float = 1.0

@@ -106,6 +106,25 @@ def test_full_fine_tuning_of_deeper_encoders_defaults_to_a_smaller_rate(tmp_path
     assert resolve_defaults(load_config(None, ["train.lr=1e-4"]), 1000, [20], 512, 12).train.lr == 1e-4
 
 
+
+def test_few_class_classifiers_fine_tune_small_encoders_at_half_the_rate() -> None:
+    from tunelab.config import load_config
+    from tunelab.training.defaults import FEW_CLASS_FULL_LR, LOGIT_NORM_FROM_CLASSES, choose_lr, resolve_defaults
+
+    assert choose_lr("full", 6, 3) == FEW_CLASS_FULL_LR == 1e-4  # Twitter sentiment: +8 points at 2,000 tweets
+    assert choose_lr("full", 6, LOGIT_NORM_FROM_CLASSES - 1) == 1e-4
+    assert choose_lr("full", 6, LOGIT_NORM_FROM_CLASSES) == 2e-4  # many classes (LogitNorm) keep the higher rate
+    assert choose_lr("full", 12, 3) == 3e-5  # deeper encoders keep theirs
+    assert choose_lr("lora", 6, 3) == 5e-4  # and adapters
+
+    def lr(overrides: list[str], classes: int) -> float:
+        return resolve_defaults(load_config(None, overrides), 2000, [20] * 10, 512, 6, classes=classes).train.lr
+
+    assert lr([], 3) == 1e-4 and lr([], 77) == 2e-4
+    assert lr(["data.task=ner"], 9) == 2e-4  # a label per word: 9 tags are not 9 classes (CoNLL preferred 2e-4)
+    assert lr(["data.task=multilabel"], 5) == 2e-4  # unmeasured: the rate it had
+    assert lr(["train.lr=3e-4"], 3) == 3e-4  # a given rate is kept
+
 def test_large_word_embedding_matrices_are_frozen_by_default(tmp_path) -> None:
     import json
 
