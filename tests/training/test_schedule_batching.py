@@ -106,7 +106,6 @@ def test_full_fine_tuning_of_deeper_encoders_defaults_to_a_smaller_rate(tmp_path
     assert resolve_defaults(load_config(None, ["train.lr=1e-4"]), 1000, [20], 512, 12).train.lr == 1e-4
 
 
-
 def test_few_class_classifiers_fine_tune_small_encoders_at_half_the_rate() -> None:
     from tunelab.config import load_config
     from tunelab.training.defaults import FEW_CLASS_FULL_LR, LOGIT_NORM_FROM_CLASSES, choose_lr, resolve_defaults
