@@ -64,7 +64,7 @@ LOOP = {"few_shot": "never"}
 
 
 def run_tunelab(train: Path, test: Path, work: Path, seed: int, threads: int,
-                options: dict[str, Any] = RECIPE) -> dict[str, Any]:
+                options: dict[str, Any]) -> dict[str, Any]:
     import tunelab
 
     started = time.perf_counter()
@@ -143,7 +143,8 @@ def measure(sizes: tuple[int, ...], seeds: tuple[int, ...], test_rows: list[tupl
         for seed in seeds:
             train = sample(train_rows, n, seed)
             train_path = bench_train.write_rows(work / f"train-{n}-{seed}.csv", train)
-            jobs = {"tunelab": partial(run_tunelab, train_path, test_path, work / f"tunelab-{n}-{seed}", seed, threads)}
+            jobs = {"tunelab": partial(run_tunelab, train_path, test_path, work / f"tunelab-{n}-{seed}", seed, threads,
+                                         RECIPE)}
             if with_setfit:
                 jobs["setfit"] = partial(run_setfit, model_path, train, test_rows, seed, work / f"setfit-{n}-{seed}")
             if with_loop:

@@ -52,7 +52,8 @@ def main(argv: list[str]) -> int:
         writer.writerows([rows[i]["text"], rows[i][label]] for i in picked)
     started = time.perf_counter()
     options: dict[str, float | int] = {} if batch == "default" else {"batch_size": int(batch)}
-    options.update({"lr": lr} if lr else {})
+    if lr:
+        options["lr"] = lr
     summary = tunelab.train(data=str(work / "train.csv"), test=str(root / test_file), output=str(work / "run"),
                             label_column=label, seed=seed, show_progress=False, model="minilm", **options)
     print(json.dumps({"data": name, "size": size, "seed": seed, "batch": batch, "lr": lr or "default",

@@ -124,6 +124,7 @@ def test_few_class_classifiers_fine_tune_small_encoders_at_half_the_rate() -> No
     assert lr(["data.task=multilabel"], 5) == 2e-4  # unmeasured: the rate it had
     assert lr(["train.lr=3e-4"], 3) == 3e-4  # a given rate is kept
 
+
 def test_large_word_embedding_matrices_are_frozen_by_default(tmp_path) -> None:
     import json
 

@@ -242,23 +242,23 @@ def resolve_defaults(config: RunConfig, n_train: int, token_lengths: Sequence[in
                      freezable: bool = True, classes: int | None = None) -> RunConfig:
     """A copy of `config` with every None (or auto) hyper-parameter filled in (`layers`: the base model's depth;
     `embedding_weights`: the size of its word-embedding matrix; `freezable`: its bottom layers can be frozen)."""
-    train, private = config.train, config.train.privacy == "dp"
+    train, private, spec = config.train, config.train.privacy == "dp", get_spec(config.data.task)
     method = train.method or (DP_METHOD if private else "full")
     frozen = choose_frozen_layers(train.frozen_layers, method, layers if freezable else None, train.word_embeddings,
-                                  get_spec(config.data.task).per_token, private)
+                                  spec.per_token, private)
     train = replace(
         train,
         method=method,
         epochs=train.epochs or choose_epochs(n_train, config.data.task,
                                              deep_full=method == "full" and (layers or 0) > SHALLOW_LAYERS),
         batch_size=train.batch_size or (choose_dp_batch_size(n_train) if private else choose_batch_size(n_train)),
-        lr=train.lr or (DP_LEARNING_RATES[method] if private else choose_lr(
-            method, layers, classes if get_spec(config.data.task).single_label else None)),
+        lr=train.lr or (DP_LEARNING_RATES[method] if private
+                        else choose_lr(method, layers, classes if spec.single_label else None)),
         few_shot_threshold=train.few_shot_threshold or FEW_SHOT_MEDIAN,
         few_shot_max_examples=train.few_shot_max_examples or FEW_SHOT_MAX_EXAMPLES,
         frozen_layers=frozen,
         word_embeddings=choose_word_embeddings(train.word_embeddings, embedding_weights, layers, frozen),
-        loss=choose_loss(train.loss, method, get_spec(config.data.task).single_label, private, layers, classes),
+        loss=choose_loss(train.loss, method, spec.single_label, private, layers, classes),
     )
     # a frozen encoder's dropout only blurs the features the private head learns from
     dropout = 0.0 if "dropout" in dp_defaults_taken(config) else config.model.dropout
