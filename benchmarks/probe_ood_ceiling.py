@@ -135,14 +135,13 @@ def main(argv: list[str]) -> int:
                               "build_blend": row(scores.ood)}
     hidden_train = token_means(assistant.classifier, [t for t, _ in train])
     hidden_test = token_means(assistant.classifier, texts)
-    layers: dict[str, Any] = {}
-    for layer in range(hidden_train.shape[1]):
-        found = distance_scores(hidden_train[:, layer], labels, hidden_test[:, layer])
-        layers[f"layer {layer}"] = {name: row(v) for name, v in found.items()}
-    found = distance_scores(hidden_train[:, 1:].mean(1), labels, hidden_test[:, 1:].mean(1))
-    layers["mean of layers 1-last"] = {name: row(v) for name, v in found.items()}
-    result["layers"] = layers
-    last = distance_scores(hidden_train[:, -1], labels, hidden_test[:, -1])
+    per_layer = [distance_scores(hidden_train[:, layer], labels, hidden_test[:, layer])
+                 for layer in range(hidden_train.shape[1])]
+    averaged = distance_scores(hidden_train[:, 1:].mean(1), labels, hidden_test[:, 1:].mean(1))
+    result["layers"] = {**{f"layer {layer}": {name: row(v) for name, v in found.items()}
+                           for layer, found in enumerate(per_layer)},
+                        "mean of layers 1-last": {name: row(v) for name, v in averaged.items()}}
+    last = per_layer[-1]
 
     encoder = SentenceEncoder.load(resolve_model_path(assistant.manifest.base_model))
     pre = distance_scores(encoder.embed([t for t, _ in train], "query"), labels, encoder.embed(texts, "query"))
@@ -164,16 +163,16 @@ def main(argv: list[str]) -> int:
     in_scope = [q["question"] for q in calibration if q["gold"] != OUT_OF_SCOPE]
     served = score_questions(in_scope, assistant.classifier, None, None, assistant.ood.stats, features=True)
     assert served.components is not None
-    blends = {}
-    targets = (("out of scope (the build's)", calib_oos), ("out of scope or answered wrongly", calib_oos | wrong))
-    for name, target in targets:
-        combiner = fit_combiner(calib, target).recentred(served.components, CLASSIFIER_COMPONENTS)
-        blends[name] = {**row(combiner.score(scores.components)),
-                        "weights": dict(zip(combiner.names, combiner.weights.round(3).tolist()))}
-    oracle = fit_combiner(scores.components, is_oos)
-    blends["oracle: fitted on the test split"] = {**row(oracle.score(scores.components)),
-                                                  "weights": dict(zip(oracle.names, oracle.weights.round(3).tolist()))}
-    result["blends"] = blends
+    def blend(combiner: Any) -> dict[str, Any]:
+        return {**row(combiner.score(scores.components)),
+                "weights": dict(zip(combiner.names, combiner.weights.round(3).tolist()))}
+
+    result["blends"] = {
+        "out of scope (the build's)": blend(fit_combiner(calib, calib_oos).recentred(served.components,
+                                                                                      CLASSIFIER_COMPONENTS)),
+        "out of scope or answered wrongly": blend(fit_combiner(calib, calib_oos | wrong).recentred(
+            served.components, CLASSIFIER_COMPONENTS)),
+        "oracle: fitted on the test split": blend(fit_combiner(scores.components, is_oos))}
     out = BENCH / "results" / "assistant-ood-ceiling.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
