@@ -60,6 +60,16 @@ def read_banking(path: Path) -> list[tuple[str, str]]:
         return [(r["text"], r["category"]) for r in csv.DictReader(handle)]
 
 
+def banking77_split() -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]:
+    """(training questions in the benchmark's shuffled order, test questions, the UNSEEN intents left out of the
+    knowledge base): the one split every Banking77 hand-off script reads."""
+    folder = SHARED / "banking77"
+    train, test = read_banking(folder / "train.csv"), read_banking(folder / "test.csv")
+    unseen = sorted(random.Random(0).sample(sorted({label for _, label in train}), UNSEEN))
+    random.Random(1).shuffle(train)
+    return train, test, unseen
+
+
 def write_kb(path: Path, rows: list[tuple[str, str]], per_intent: int | None, out_of_scope: list[str]) -> None:
     import yaml
 
@@ -84,12 +94,7 @@ def bench_banking77(work: Path, quick: bool, target: str, reuse: bool = False,
     from tunelab.apps.assistant.kb import OUT_OF_SCOPE
     from tunelab.apps.assistant.router import Assistant
 
-    folder = SHARED / "banking77"
-    train, test = read_banking(folder / "train.csv"), read_banking(folder / "test.csv")
-    intents = sorted({label for _, label in train})
-    unseen = sorted(random.Random(0).sample(intents, UNSEEN))
-    rng = random.Random(1)
-    rng.shuffle(train)
+    train, test, unseen = banking77_split()
     per_intent = 40 if quick else None
     # --kb-oos: half the unseen intents ("known" out-of-scope topics) give the KB's out_of_scope examples; the test
     # scores hand-offs of the other half's questions, topics nothing in the build has seen

@@ -19,14 +19,13 @@ The statistics are fitted on exactly the build's training questions (its calibra
 from __future__ import annotations
 
 import json
-import random
 import sys
 from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from bench_assistant import SHARED, UNSEEN, cpu_info, read_banking  # noqa: E402  (the benchmark's split)
+from bench_assistant import banking77_split, cpu_info  # noqa: E402  (the benchmark's split)
 
 RFF_FEATURES = 2048
 RFF_LENGTH_SCALE = 0.5  # times the median distance between unit training features
@@ -114,9 +113,7 @@ def main(argv: list[str]) -> int:
     plan = plan_calibration(load_kb_copy(folder), BuildOptions(name="probe", seed=42))
     train = [(t, label) for t, label in plan.train if label != OUT_OF_SCOPE]
     labels = [label for _, label in train]
-    banking = read_banking(SHARED / "banking77" / "train.csv")
-    unseen = set(random.Random(0).sample(sorted({label for _, label in banking}), UNSEEN))
-    test = read_banking(SHARED / "banking77" / "test.csv")
+    _, test, unseen = banking77_split()
     texts = [t for t, _ in test]
     gold = np.array([OUT_OF_SCOPE if label in unseen else label for _, label in test], dtype=object)
     is_oos = gold == OUT_OF_SCOPE

@@ -34,8 +34,8 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from bench_assistant import SHARED, UNSEEN, cpu_info, read_banking, write_kb  # noqa: E402  (the benchmark's split)
-from probe_ood_ceiling import recall_at  # noqa: E402  (exact recall at in-scope accuracy 0.90)
+from bench_assistant import banking77_split, cpu_info, write_kb  # noqa: E402  (the benchmark's split)
+from probe_ood_ceiling import distance_scores, recall_at  # noqa: E402  (the same scores, exact recall)
 
 HEADS = ("linear", "sngp", "cosface")
 LR, BATCH, SEED, EPOCHS, MAX_LENGTH = 2e-4, 32, 0, 6, 64
@@ -89,12 +89,12 @@ def build_net(path: Path, classes: int, head: str, cls: bool, features: int, sca
 def main(argv: list[str]) -> int:
     import numpy as np
     import torch
+    from scipy.special import logsumexp, softmax
     from sklearn.metrics import roc_auc_score
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
     from tunelab.apps.assistant.build import BuildOptions, plan_calibration
     from tunelab.apps.assistant.kb import OUT_OF_SCOPE, load_kb
-    from tunelab.inference.outliers import fit_stats, knn_distance, mahalanobis
     from tunelab.models.resolve import resolve_model_path
     from tunelab.training.logit_norm import logit_norm_loss
     from tunelab.training.precision import cpu_has_bf16
@@ -111,10 +111,7 @@ def main(argv: list[str]) -> int:
     torch.manual_seed(SEED)
     bf16 = cpu_has_bf16()
 
-    folder = SHARED / "banking77"
-    train_all, test = read_banking(folder / "train.csv"), read_banking(folder / "test.csv")
-    unseen = sorted(random.Random(0).sample(sorted({label for _, label in train_all}), UNSEEN))
-    random.Random(1).shuffle(train_all)
+    train_all, test, unseen = banking77_split()
     kb_path = BENCH / "work" / "probe-ood-training-kb.yaml"
     kb_path.parent.mkdir(parents=True, exist_ok=True)
     write_kb(kb_path, [(t, label) for t, label in train_all if label not in unseen], None, [])
@@ -185,7 +182,9 @@ def main(argv: list[str]) -> int:
             mean, inputs = mean.float(), inputs.float()
             if head == "sngp":
                 phis.append(net.phi(inputs))
-            logits.append((COS_S * net.cosine(inputs)) if head == "cosface" else net.logits(inputs))
+                logits.append(net.out(phis[-1]))
+            else:
+                logits.append(net.logits(inputs) * (COS_S if head == "cosface" else 1.0))
             means.append(mean)
         return (torch.cat(logits).numpy().astype(np.float64), torch.cat(means).numpy(),
                 torch.cat(phis).numpy().astype(np.float64) if phis else None)
@@ -197,19 +196,16 @@ def main(argv: list[str]) -> int:
     correct = (np.array([labels[i] for i in test_logits.argmax(1)], dtype=object) == gold) & ~is_oos
 
     def top_probability(z: Any) -> Any:
-        p = np.exp(z - z.max(1, keepdims=True))
-        return (p / p.sum(1, keepdims=True)).max(1)
+        return softmax(z, axis=1).max(1)
 
     def row(values: Any) -> dict[str, float]:
         values = np.asarray(values, dtype=np.float64)
         return {"auroc": round(float(roc_auc_score(is_oos, values)), 4),
                 "recall_at_acc_0.90": recall_at(values, is_oos, correct)}
 
-    shifted = test_logits - test_logits.max(1, keepdims=True)
-    scores = {"msp": -top_probability(test_logits), "energy": -np.log(np.exp(shifted).sum(1)) - test_logits.max(1)}
-    stats = fit_stats(train_means, [label for _, label in train], pooling="mean")
-    scores.update(mahalanobis=mahalanobis(stats, test_means), nearest=knn_distance(stats, test_means, k=1),
-                  knn10=knn_distance(stats, test_means))
+    distances = distance_scores(train_means, [label for _, label in train], test_means)
+    scores = {"msp": -top_probability(test_logits), "energy": -logsumexp(test_logits, axis=1),
+              "mahalanobis": distances["mahalanobis"], "nearest": distances["nearest"], "knn10": distances["knn"]}
     if head == "sngp":
         for ridge in (1.0, 1e-2):
             covariance = np.linalg.inv(train_phi.T @ train_phi + ridge * np.eye(args.features))
