@@ -5,8 +5,9 @@ uncertainty+diversity against random sampling.
 Start from 10 labelled questions per class; each round the strategy picks a batch from the unlabelled rest of the
 training split, the annotator reveals their gold labels, the model is retrained and scored on the test split.
 
-    uncertainty+diversity  TuneLab's `loop suggest` ranking: margin uncertainty, k-means on the embeddings,
-                           the most uncertain text per cluster round-robin (tunelab.loop.suggest.rank_features)
+    uncertainty+diversity  TuneLab's `loop suggest` ranking: margin uncertainty, k-means on the embeddings of
+                           the 2 x batch most uncertain texts, the most uncertain text per cluster round-robin
+                           (tunelab.loop.suggest.rank_features)
     uncertainty            the most uncertain texts only (margin), no diversity
     random                 a uniform sample of the unlabelled rest
 
@@ -112,7 +113,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
 
 
 def choose(strategy: str, head: Any, x: np.ndarray, pool: np.ndarray, batch: int, n_classes: int,
-           rng: np.random.Generator, seed: int) -> np.ndarray:
+           rng: np.random.Generator, seed: int, candidates: float | None = None) -> np.ndarray:
     """`batch` indices of `pool` (indices into x) to reveal next."""
     from tunelab.loop.embeddings import TextFeatures
     from tunelab.loop.suggest import rank_features, uncertainty
@@ -125,7 +126,7 @@ def choose(strategy: str, head: Any, x: np.ndarray, pool: np.ndarray, batch: int
         return pool[np.argsort(-uncertainty(proba), kind="stable")[:batch]]
     ones = np.ones(len(pool), dtype=np.int64)
     features = TextFeatures(x[pool], proba, ones, ones * 0)
-    chosen, _scores, _clusters = rank_features(features, batch, seed=seed)
+    chosen, _scores, _clusters = rank_features(features, batch, seed=seed, candidates=candidates)
     return pool[np.array(chosen)]
 
 
@@ -134,7 +135,8 @@ def start_set(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate(picks)
 
 
-def run_quick_curve(strategy: str, seed: int, data: dict[str, Any], rounds: int, batch: int) -> list[dict[str, Any]]:
+def run_quick_curve(strategy: str, seed: int, data: dict[str, Any], rounds: int, batch: int,
+                    candidates: float | None = None) -> list[dict[str, Any]]:
     x, y, xt, yt = data["x"], data["y"], data["x_test"], data["y_test"]
     rng = np.random.default_rng(seed)
     labelled = start_set(y, rng)
@@ -147,7 +149,7 @@ def run_quick_curve(strategy: str, seed: int, data: dict[str, Any], rounds: int,
         if step < rounds:
             pool = np.setdiff1d(np.arange(len(y)), labelled)
             labelled = np.concatenate([labelled, choose(strategy, head, x, pool, batch, data["classes"], rng,
-                                                        seed)])
+                                                        seed, candidates)])
         log(f"{strategy:<22} seed {seed} round {step}: {curve[-1]['labels']} labels, accuracy {accuracy:.4f} "
             f"({time.perf_counter() - started:.1f} s)")
     return curve
@@ -445,7 +447,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="banking77")
+    parser.add_argument("--candidates", type=float, default=None,
+                        help="quick mode: uncertainty+diversity draws from this many times the batch of the most "
+                             "uncertain texts (default: `loop suggest`'s; 13 with --batch 770 clusters the whole pool, "
+                             "the ranking before 2026-12-07); results go to their own files and section")
     args = parser.parse_args(argv)
+    if args.candidates is not None and not args.quick:
+        parser.error("--candidates is for --quick (the full mode's cached curves are kept by strategy, not by it)")
     title = use_dataset(args.dataset)
     if not DATA.is_dir():
         raise SystemExit(f"{DATA} is absent: this benchmark needs ../shared/data/{DATA.name}")
@@ -463,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         full_accuracy = round(float((fit_head(data["x"], data["y"], 0).predict(data["x_test"]) == data["y_test"])
                                     .mean()), 4)
         log(f"head on all training labels: accuracy {full_accuracy:.4f}")
-        curves = {s: [run_quick_curve(s, seed, data, args.rounds, args.batch) for seed in seeds] for s in STRATEGIES}
+        curves = {s: [run_quick_curve(s, seed, data, args.rounds, args.batch, args.candidates) for seed in seeds]
+                  for s in STRATEGIES}
     else:
         full_accuracy = full_data_accuracy(work)
         curves = {s: [] for s in ("uncertainty+diversity", "random")}
@@ -476,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = bench_train.machine_info()
     machine["cpu_flags"] = " ".join(sorted(f for f in cpu_flags() if f.startswith(("avx", "amx"))))
-    suffix = "" if args.dataset == "banking77" else f"-{args.dataset}"
+    suffix = ("" if args.dataset == "banking77" else f"-{args.dataset}") \
+        + ("" if args.candidates is None else f"-candidates{args.candidates:g}")
     name = f"active-{mode}{suffix}"
     train_labels, test_labels = read_split("train")[1], read_split("test")[1]
     result = {"mode": mode, "dataset": args.dataset, "dataset_title": title, "machine": machine, "seeds": seeds,
@@ -491,7 +501,8 @@ def main(argv: list[str] | None = None) -> int:
     flags = " --quick" if args.quick else ""
     command = (f"`make bench-active` (ran as `.venv/bin/python benchmarks/bench_active.py{flags} "
                f"--rounds {args.rounds} --batch {args.batch} --seeds {args.seeds} --threads {args.threads}"
-               + (f" --dataset {args.dataset}" if suffix else "") + "`)")
+               + (f" --dataset {args.dataset}" if args.dataset != "banking77" else "")
+               + (f" --candidates {args.candidates:g}" if args.candidates is not None else "") + "`)")
     section = render(result, command)
     bench_train.update_results_md(BENCH / "RESULTS.md", mode + suffix, section, bench="bench-active")
     print(section)

@@ -121,7 +121,7 @@ def test_suggest_from_a_file_prints_json_with_reasons(registry_url, tmp_path, mo
     texts = tmp_path / "pool.txt"
     texts.write_text("\n".join(support_texts("support_test.csv")[:30]) + "\n", encoding="utf-8")
     result = invoke_cli(["loop", "suggest", "support", "-n", "5", "--texts", str(texts), "--strategy", "entropy",
-                         "--json", "--db", registry_url], monkeypatch, capsys)
+                         "--candidates", "1.5", "--json", "--db", registry_url], monkeypatch, capsys)
     assert result.code == 0, result.err
     batch = json.loads(result.out)
     assert [s["rank"] for s in batch] == [1, 2, 3, 4, 5] and all(s["prediction_id"] is None for s in batch)
@@ -136,6 +136,8 @@ def test_bad_options_are_usage_errors(registry_url, monkeypatch, capsys) -> None
     bad = invoke_cli(["loop", "suggest", "support", "--strategy", "variance", "--db", registry_url], monkeypatch,
                      capsys)
     assert bad.code == 2 and "unknown uncertainty" in bad.err
+    few = invoke_cli(["loop", "suggest", "support", "--candidates", "0.5", "--db", registry_url], monkeypatch, capsys)
+    assert few.code == 2 and "--candidates" in few.err
 
 
 def test_models_that_are_not_single_label_are_refused() -> None:

@@ -45,6 +45,25 @@ def test_fifty_copies_of_one_question_do_not_fill_the_batch() -> None:
     assert scores[chosen[0]] == scores.max()
 
 
+def test_the_batch_comes_from_the_most_uncertain_texts_only() -> None:
+    """Forty confident texts in four tight clusters and eight uncertain ones in one: clustering the whole pool
+    would take a confident text from each confident cluster; the batch is drawn from the 2 x n most uncertain, and
+    only those are clustered."""
+    rng = np.random.default_rng(2)
+    centres = np.eye(5) * 10
+    embeddings = np.stack([centres[min(i // 10, 4)] + rng.normal(scale=0.1, size=5) for i in range(48)])
+    top = np.concatenate([np.full(40, 0.99), np.linspace(0.5, 0.6, 8)])
+    probabilities = np.stack([top, 1 - top], axis=1).astype(np.float32)
+    features = TextFeatures(embeddings, probabilities, np.ones(48, dtype=np.int64), np.zeros(48, dtype=np.int64))
+    chosen, scores, clusters = rank_features(features, 4, clusters=2)
+    assert len(chosen) == 4 and min(chosen) >= 40
+    assert (clusters[:40] == -1).all() and (clusters[40:] >= 0).all()
+    whole_pool, _, _ = rank_features(features, 4, clusters=5, candidates=48 / 4)
+    assert sum(1 for i in whole_pool if i < 40) == 4 - 1
+    with pytest.raises(UsageError, match="candidates"):
+        rank_features(features, 4, candidates=0.5)
+
+
 def test_round_robin_order() -> None:
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
     clusters = np.array([0, 0, 0, 1, 1])

@@ -112,6 +112,8 @@ def suggest(
     pool: Annotated[int, Opt(help="How many of the newest unlabelled logged predictions to choose from.")] = 5000,
     strategy: Annotated[str, Opt(help="Uncertainty: margin or entropy.")] = "margin",
     clusters: Annotated[int | None, Opt(help="k-means clusters for diversity (default: about n/4).")] = None,
+    candidates: Annotated[float | None, Opt(help="Draw the batch from this many times n of the most uncertain "
+                                                 "texts, clustered for diversity (default: 2).")] = None,
     db: Db = None,
     as_json: AsJson = False,
 ) -> None:
@@ -129,7 +131,10 @@ def suggest(
         traffic = recent_traffic(store, model, limit=pool, unlabelled=True, dedupe=True)
         version = traffic.version
         pool_texts, ids = [t.text for t in traffic.texts], [t.prediction_id for t in traffic.texts]
-    batch = choose(_predictor(version.run_path), pool_texts, n, ids=ids, strategy=strategy, clusters=clusters)
+    if candidates is not None and candidates < 1:
+        raise typer.BadParameter("must be at least 1 (times n)", param_hint="--candidates")
+    batch = choose(_predictor(version.run_path), pool_texts, n, ids=ids, strategy=strategy, clusters=clusters,
+                   candidates=candidates)
     if output:
         write_batch_csv(Path(output), batch)
     if as_json:
