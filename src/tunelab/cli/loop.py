@@ -124,6 +124,8 @@ def suggest(
 
     if n < 1:
         raise typer.BadParameter("must be at least 1", param_hint="-n")
+    if candidates is not None and candidates < 1:
+        raise typer.BadParameter("must be at least 1 (times n)", param_hint="--candidates")
     store = _store(db)
     if texts:
         version, pool_texts, ids = resolve_model(store, model), list(dict.fromkeys(_file_texts(texts))), None
@@ -131,8 +133,6 @@ def suggest(
         traffic = recent_traffic(store, model, limit=pool, unlabelled=True, dedupe=True)
         version = traffic.version
         pool_texts, ids = [t.text for t in traffic.texts], [t.prediction_id for t in traffic.texts]
-    if candidates is not None and candidates < 1:
-        raise typer.BadParameter("must be at least 1 (times n)", param_hint="--candidates")
     batch = choose(_predictor(version.run_path), pool_texts, n, ids=ids, strategy=strategy, clusters=clusters,
                    candidates=candidates)
     if output:
