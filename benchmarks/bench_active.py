@@ -276,23 +276,26 @@ def cached_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: P
     return run_full_curve(strategy, seed, rounds, batch, work, target=target, done=done, on_point=save)
 
 
-def full_data_accuracy(work: Path) -> float:
-    """Test accuracy of TuneLab's defaults fine-tuned on every training label (seed 0): the target's reference,
-    trained the way every round is (kept in `work`)."""
+def full_data_accuracy(work: Path, seed: int) -> float:
+    """Test accuracy of TuneLab's defaults fine-tuned on every training label with `seed`: one seed's part of the
+    target's reference, trained the way every round is (kept in `work`)."""
     import tunelab
 
-    path = work / "full-curves" / f"{DATA.name}-all-labels.json"
-    if path.is_file():
-        return float(json.loads(path.read_text(encoding="utf-8"))["accuracy"])
-    log(f"fine-tuning on every training label of {DATA.name} (the reference)")
-    output = work / f"full-{DATA.name}-all"
+    curves = work / "full-curves"
+    path = curves / f"{DATA.name}-all-labels-s{seed}.json"
+    legacy = curves / f"{DATA.name}-all-labels.json"  # seed 0's, written before the reference took every seed
+    for known in (path, legacy) if seed == 0 else (path,):
+        if known.is_file():
+            return float(json.loads(known.read_text(encoding="utf-8"))["accuracy"])
+    log(f"fine-tuning on every training label of {DATA.name}, seed {seed} (the reference)")
+    output = work / f"full-{DATA.name}-all-s{seed}"
     shutil.rmtree(output, ignore_errors=True)  # an interrupted earlier attempt
     summary = tunelab.train(data=str(DATA / TRAIN_FILE), test=str(DATA / TEST_FILE), output=str(output),
-                            label_column=LABEL, seed=0, show_progress=False, model="minilm")
+                            label_column=LABEL, seed=seed, show_progress=False, model="minilm")
     accuracy = round(float(summary.manifest.metrics["test"]["accuracy"]), 4)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    bench_train.write_json_atomic(path, {"accuracy": accuracy, "run": str(output)})
-    log(f"every training label: accuracy {accuracy:.4f}")
+    curves.mkdir(parents=True, exist_ok=True)
+    bench_train.write_json_atomic(path, {"accuracy": accuracy, "seed": seed, "run": str(output)})
+    log(f"every training label, seed {seed}: accuracy {accuracy:.4f}")
     return accuracy
 
 
@@ -396,8 +399,12 @@ def render(result: dict[str, Any], command: str) -> str:
         if s.get("per_seed_ratio") is not None:
             verdict = (f"{'met' if s['target_met'] else 'not met'}: {s['per_seed_ratio']:.0%} "
                        "(the mean of the seeds' counts)")
-        lines += ["", f"{reference} on all {result['train_size']:,} labels: accuracy {s['full_data_accuracy']:.4f}; "
-                  f"target {s['target_accuracy']:.4f} (full data - 1 point). {reading}",
+        per_seed_reference = result.get("reference_per_seed") or []
+        spread = (f" (the mean of seeds {result['seeds'][0]}-{result['seeds'][-1]}: "
+                  + ", ".join(f"{a:.4f}" for a in per_seed_reference)
+                  + f"; std {statistics.pstdev(per_seed_reference):.4f})" if len(per_seed_reference) > 1 else "")
+        lines += ["", f"{reference} on all {result['train_size']:,} labels: accuracy {s['full_data_accuracy']:.4f}"
+                  f"{spread}; target {s['target_accuracy']:.4f} (full data - 1 point). {reading}",
                   f"Issue 20's target (uncertainty+diversity reaches it with at most half the labels random needs): "
                   f"**{verdict}**"
                   + (" (random had not reached the target by its last point, which is at least twice "
@@ -465,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     work = BENCH / "work" / "active"
     seeds = list(range(args.seeds))
-    full_accuracy = None
+    full_accuracy, references = None, []
     if args.quick:
         data = quick_data(work)
         full_accuracy = round(float((fit_head(data["x"], data["y"], 0).predict(data["x_test"]) == data["y_test"])
@@ -474,7 +481,10 @@ def main(argv: list[str] | None = None) -> int:
         curves = {s: [run_quick_curve(s, seed, data, args.rounds, args.batch, args.candidates) for seed in seeds]
                   for s in STRATEGIES}
     else:
-        full_accuracy = full_data_accuracy(work)
+        # The target's reference is the mean over the curves' seeds: one seed's full-data run lay up to 0.24 points
+        # from their mean (Banking77, seeds 0-4: 0.9331-0.9367), more than the margins that decide the verdict.
+        references = [full_data_accuracy(work, seed) for seed in seeds]
+        full_accuracy = round(statistics.fmean(references), 4)
         curves = {s: [] for s in ("uncertainty+diversity", "random")}
         for seed in seeds:  # seed by seed: a run cut short still has both strategies for its first seeds
             for strategy, done in curves.items():
@@ -493,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
               "rounds": args.rounds, "batch": args.batch,
               "start_labels": len(set(train_labels)) * START_PER_CLASS,
               "train_size": len(train_labels), "test_size": len(test_labels),
-              "raw": curves, "summary": summary, "plot": f"{name}.png",
+              "raw": curves, "summary": summary, "plot": f"{name}.png", "reference_per_seed": references,
               "wall_s": time.perf_counter() - started, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
     plot(summary["curves"], summary.get("target_accuracy"), BENCH / "results" / f"{name}.png",
          f"{title} active learning ({mode}: {'frozen MiniLM + LR' if args.quick else 'fine-tuned MiniLM'})")
