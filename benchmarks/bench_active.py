@@ -20,6 +20,10 @@ Modes:
     .venv/bin/python benchmarks/bench_active.py --quick --dataset twitter --batch 150 --rounds 20
     .venv/bin/python benchmarks/bench_active.py   # full mode
 
+Target (issue 20): the full-data accuracy minus one point with at most half of random's labels. The full-data
+accuracy is the head on every label (quick) or TuneLab's defaults fine-tuned on every label, averaged over the run's
+seeds (full; each seed's run is cached like the curves).
+
 Results: benchmarks/results/active-{quick,full}[-twitter].json and .png, and a section of RESULTS.md each.
 """
 
@@ -167,7 +171,7 @@ def quick_data(work: Path) -> dict[str, Any]:
             "y_test": np.array([index[n] for n in test_labels]), "classes": len(names)}
 
 
-# ---- full mode: fine-tune per round (written, not run in the recorded results) -----------------------------------
+# ---- full mode: fine-tune per round ------------------------------------------------------------------------------
 
 
 def run_full_curve(strategy: str, seed: int, rounds: int, batch: int, work: Path, *, target: float | None = None,
