@@ -166,7 +166,7 @@ def test_large_word_embedding_matrices_are_frozen_by_default(tmp_path) -> None:
 def test_the_bottom_third_of_a_small_encoder_is_frozen_by_default() -> None:
     from tunelab.config import load_config
     from tunelab.errors import ConfigError
-    from tunelab.training.defaults import resolve_defaults
+    from tunelab.training.defaults import ALL_LAYERS_PER_TOKEN_FROM, resolve_defaults
 
     def frozen(*overrides: str, layers: int | None = 6, freezable: bool = True) -> int | None:
         return resolve_defaults(load_config(None, list(overrides)), 1000, [20], 512, layers,
@@ -178,6 +178,10 @@ def test_the_bottom_third_of_a_small_encoder_is_frozen_by_default() -> None:
     assert frozen(layers=12) == 0 and frozen(layers=None) == 0  # deeper or unknown: every layer trains
     assert frozen("train.method=lora") == 0 and frozen("train.word_embeddings=train") == 0
     assert frozen("data.task=ner") == 1  # a label per word: a sixth
+    many = ALL_LAYERS_PER_TOKEN_FROM
+    assert resolve_defaults(load_config(None, ["data.task=ner"]), many, [20], 512, 6, 30522 * 384).train.frozen_layers \
+        == 0  # ... until it has enough sentences to train every layer
+    assert resolve_defaults(load_config(None, []), many, [20], 512, 6, 30522 * 384).train.frozen_layers == 2
     assert frozen(freezable=False) == 0 and frozen("train.frozen_layers=1", freezable=False) == 1
     assert frozen("train.privacy=dp", "train.epsilon=8", "train.method=full") == 0
     assert frozen("train.frozen_layers=4") == 4 and frozen("train.frozen_layers=1", layers=12) == 1
