@@ -78,7 +78,7 @@ FROZEN_BOTTOM_SHARE_PER_TOKEN = 1 / 6
 # 0.8608 / 0.8589 (seeds 42 / 1) with its bottom layer frozen and 0.8664 / 0.8633 with every layer trained (dev
 # 0.9054 / - against 0.9058 / 0.9048), at 0.88x the training samples/s (198.5 -> 174.0, seed 42, same session): the
 # frozen layer did not hold accuracy. On 2,000 of its sentences it did (F1 0.8128 / 0.8137 frozen, 0.8147 / 0.8150
-# not; dev 0.8510 / 0.8469 against 0.8480 / 0.8504) and saved 17% of the time, so it stays below the line, drawn
+# not; dev 0.8510 / 0.8469 against 0.8480 / 0.8504) and saved 15-18% of the time, so it stays below the line, drawn
 # between the two sizes measured. benchmarks/RESULTS.md, "Every layer for a label per word".
 ALL_LAYERS_PER_TOKEN_FROM = 10000
 
