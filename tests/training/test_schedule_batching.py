@@ -168,8 +168,8 @@ def test_the_bottom_third_of_a_small_encoder_is_frozen_by_default() -> None:
     from tunelab.errors import ConfigError
     from tunelab.training.defaults import ALL_LAYERS_PER_TOKEN_FROM, resolve_defaults
 
-    def frozen(*overrides: str, layers: int | None = 6, freezable: bool = True) -> int | None:
-        return resolve_defaults(load_config(None, list(overrides)), 1000, [20], 512, layers,
+    def frozen(*overrides: str, layers: int | None = 6, freezable: bool = True, n_train: int = 1000) -> int | None:
+        return resolve_defaults(load_config(None, list(overrides)), n_train, [20], 512, layers,
                                 30522 * 384, freezable).train.frozen_layers
 
     assert frozen() == 2  # MiniLM: 2 of 6, and the embeddings with them
@@ -179,9 +179,8 @@ def test_the_bottom_third_of_a_small_encoder_is_frozen_by_default() -> None:
     assert frozen("train.method=lora") == 0 and frozen("train.word_embeddings=train") == 0
     assert frozen("data.task=ner") == 1  # a label per word: a sixth
     many = ALL_LAYERS_PER_TOKEN_FROM
-    assert resolve_defaults(load_config(None, ["data.task=ner"]), many, [20], 512, 6, 30522 * 384).train.frozen_layers \
-        == 0  # ... until it has enough sentences to train every layer
-    assert resolve_defaults(load_config(None, []), many, [20], 512, 6, 30522 * 384).train.frozen_layers == 2
+    assert frozen("data.task=ner", n_train=many) == 0  # ... until it has enough sentences to train every layer
+    assert frozen(n_train=many) == 2
     assert frozen(freezable=False) == 0 and frozen("train.frozen_layers=1", freezable=False) == 1
     assert frozen("train.privacy=dp", "train.epsilon=8", "train.method=full") == 0
     assert frozen("train.frozen_layers=4") == 4 and frozen("train.frozen_layers=1", layers=12) == 1
