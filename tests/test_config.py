@@ -48,7 +48,8 @@ def test_nested_unknown_key_in_yaml(tmp_path: Path) -> None:
     path.write_text("model:\n  name: minilm\n  heads: 3\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"c\.yaml: model\.heads: unknown key") as caught:
         load_config(path)
-    assert caught.value.problems == [ConfigProblem("model.heads", "unknown key (known: dropout, max_length, name)")]
+    known = "case_feature, dropout, max_length, name"
+    assert caught.value.problems == [ConfigProblem("model.heads", f"unknown key (known: {known})")]
 
 
 def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None:

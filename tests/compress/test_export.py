@@ -83,6 +83,24 @@ def test_ner_export_keeps_spans(exported: dict[str, Path]) -> None:
         assert [(s.start, s.end, s.label) for s in a.spans] == [(s.start, s.end, s.label) for s in b.spans]
 
 
+def test_ner_export_carries_the_words_case(exported: dict[str, Path]) -> None:
+    from tunelab.models.casing import case_id_base
+    from tunelab.models.forward import predict_logits
+    from tunelab.tasks import wrap_texts
+
+    run = exported["ner"]
+    logits = []
+    for backend in ("torch", "onnx-fp32"):
+        predictor = Predictor.load(run, backend=backend)
+        assert case_id_base(predictor.tokenizer)  # trained with the case feature (the tiny tokenizer lowercases)
+        examples = wrap_texts(predictor.task, ["Alice visited Paris", "alice visited paris"])
+        encoded = predictor.task.encode(examples, predictor.tokenizer, predictor.label_set, 32)
+        logits.append(predict_logits(predictor.model, encoded, batch_size=2, pad_id=0, per_token=True))
+    for torch_row, onnx_row in zip(*logits):
+        assert np.abs(torch_row - onnx_row).max() < 1e-4  # the graph unpacks the ids as the torch model does
+    assert np.abs(logits[1][0] - logits[1][1]).max() > 1e-3  # and the case changes what it reads
+
+
 def _evaluation(metric: float, per_class: dict[str, float]) -> Evaluation:
     report = {"per_class": {k: {"f1": v} for k, v in per_class.items()}}
     return Evaluation("accuracy", metric, report, [])

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.artifacts.files import read_json, sha256_file, write_json_atomic
+from tunelab.models.casing import SETTING as CASE_SETTING
 
 ADAPTER_DIR = "adapter"
 CONFIG_KEY = "tunelab"  # config.json["tunelab"]: InferenceSettings, for plain transformers users
@@ -20,12 +21,14 @@ class InferenceSettings:
     `from_pretrained` keeps it as `model.config.tunelab`): texts are truncated to `max_length` tokens, and a
     multi-label run predicts a label when sigmoid(logit) >= `thresholds[label]` (tuned on dev). `pooling`: "mean"
     when the classifier reads the masked mean of the token states (the few-shot recipe; models/pooling.py) instead
-    of the architecture's own [CLS] pooling."""
+    of the architecture's own [CLS] pooling. `case_id_base`: the words' case travels packed in the token ids with this
+    base (models/casing.py)."""
 
     task: str
     max_length: int
     thresholds: dict[str, float] | None = None
     pooling: str | None = None
+    case_id_base: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"task": self.task, "max_length": self.max_length}
@@ -33,6 +36,8 @@ class InferenceSettings:
             out["thresholds"] = dict(self.thresholds)
         if self.pooling is not None:
             out["pooling"] = self.pooling
+        if self.case_id_base is not None:
+            out[CASE_SETTING] = self.case_id_base
         return out
 
 

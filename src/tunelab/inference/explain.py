@@ -10,6 +10,7 @@ import numpy as np
 
 from tunelab.errors import UnknownLabelError, UsageError
 from tunelab.inference.predictor import Predictor
+from tunelab.models.casing import unpack, with_case_of
 from tunelab.tasks.base import Encoded, sigmoid, softmax
 from tunelab.types import ClassPrediction, Example, MultiLabelPrediction, NerPrediction, Prediction, Span
 
@@ -179,11 +180,13 @@ def _score_fn(target: _Target) -> Callable[[Any], Any]:
 
 def _baseline_ids(tokenizer: Any, ids: Sequence[int], pieces: Sequence[tuple[int, int, int] | None],
                   baseline: str) -> list[int]:
-    """The input with every text piece replaced by [PAD] (or [MASK]); special tokens kept."""
+    """The input with every text piece replaced by [PAD] (or [MASK]); special tokens kept, and each piece's case
+    where the model reads it (models/casing.py): the attributions are the words', given their case."""
     fill = tokenizer.mask_token_id if baseline == "mask" else tokenizer.pad_token_id
     if fill is None:
         raise UsageError(f"this model's tokenizer has no {baseline} token; use the other baseline")
-    return [int(fill) if piece is not None else int(i) for i, piece in zip(ids, pieces)]
+    return [with_case_of(int(fill), int(i), tokenizer) if piece is not None else int(i)
+            for i, piece in zip(ids, pieces)]
 
 
 def _attribute(model: Any, ids: Sequence[int], base: Sequence[int], score: Callable[[Any], Any], method: str,
@@ -235,8 +238,13 @@ def _gradient_x_input(model: Any, inputs: Any, baselines: Any, score: Callable[[
     finally:
         hook.remove()
     (gradient,) = torch.autograd.grad(value, captured[0])
-    with torch.no_grad():
-        attributions = (gradient * (captured[0] - layer(baselines))).sum(dim=-1)
+    with torch.no_grad():  # the baseline's embedding as the model makes it (ids may carry the words' case)
+        hook = layer.register_forward_hook(lambda _m, _a, out: captured.append(out))
+        try:
+            model(input_ids=baselines, attention_mask=baselines.new_ones(baselines.shape))
+        finally:
+            hook.remove()
+        attributions = (gradient * (captured[0] - captured[-1])).sum(dim=-1)
     return attributions[0].detach().float().numpy()
 
 
@@ -258,7 +266,7 @@ def piece_spans(tokenizer: Any, example: Example, encoded: Encoded) -> list[tupl
         spans = [(starts[w][0] + s, starts[w][0] + e, w) if w is not None else (0, 0, None)
                  for (s, e), w in zip(full["offset_mapping"], full.word_ids())]
     full_ids, out, i = list(full["input_ids"]), [], 0
-    for token in encoded.input_ids:
+    for token in unpack(encoded.input_ids, tokenizer):  # without the words' case a model may carry in its ids
         while i < len(full_ids) and full_ids[i] != token:
             i += 1
         start, end, word = spans[i] if i < len(full_ids) else (0, 0, None)

@@ -8,6 +8,7 @@ from typing import Any
 
 from tunelab.config import TrainConfig
 from tunelab.errors import ModelNotFoundError, UsageError
+from tunelab.models.casing import mark_recorded_case
 from tunelab.models.heads import load_pretrained
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ def quiet_transformers() -> None:
 
 
 def load_tokenizer(path: Path) -> Any:
+    """The folder's fast tokenizer; marked to pack the words' case into the ids when the folder's config.json
+    records the case feature (models/casing.py)."""
     from transformers import AutoTokenizer
 
     quiet_transformers()
@@ -36,7 +39,7 @@ def load_tokenizer(path: Path) -> Any:
         raise ModelNotFoundError(f"cannot load a tokenizer from {path}: {exc}") from None
     if not getattr(tokenizer, "is_fast", True):
         raise UsageError(f"{path}: TuneLab needs a fast (tokenizers-backed) tokenizer for word alignment")
-    return tokenizer
+    return mark_recorded_case(tokenizer, path)
 
 
 def build_model(auto_class: Any, path: Path, labels: tuple[str, ...], *, dropout: float | None = None,

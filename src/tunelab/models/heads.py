@@ -102,13 +102,15 @@ def prune_more(model: Any, drop: dict[int, list[int]]) -> dict[int, list[int]]:
 
 def load_pretrained(auto_class: Any, path: Path, config: Any = None) -> Any:
     """`auto_class.from_pretrained(path)` (safetensors only), also for models with pruned heads, with the pooling
-    its config records (a few-shot run's mean pooling, see models/pooling.py)."""
+    its config records (a few-shot run's mean pooling, see models/pooling.py) and the words' case feature
+    (models/casing.py)."""
     from transformers import AutoConfig
 
+    from tunelab.models.casing import apply_recorded_case
     from tunelab.models.pooling import apply_recorded_pooling
 
     config = config if config is not None else AutoConfig.from_pretrained(str(path))
-    return apply_recorded_pooling(_load_weights(auto_class, path, config), config)
+    return apply_recorded_case(apply_recorded_pooling(_load_weights(auto_class, path, config), config), config)
 
 
 def _load_weights(auto_class: Any, path: Path, config: Any) -> Any:

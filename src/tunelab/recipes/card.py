@@ -98,7 +98,7 @@ Fine-tuned from `{manifest.base_model}`{origin} with TuneLab (method: {manifest.
 - Training: {manifest.timings.get("train_seconds")} s, {manifest.timings.get("samples_per_second")} samples/s,
   best step {manifest.timings.get("best_step")}
 - Licence: {data.license or "not known locally: see the base model's and your data's terms"}
-{privacy_line(manifest.privacy)}{few_shot_line(manifest.few_shot)}
+{privacy_line(manifest.privacy)}{few_shot_line(manifest.few_shot)}{case_line(config)}
 ## Results
 
 | split | metric | value |
@@ -139,6 +139,16 @@ def few_shot_line(few_shot: dict[str, Any]) -> str:
             "did not apply" + ("; the classifier reads the normalised mean of the token states (config.json: "
                                "tunelab.pooling = mean), which `tunelab.load` restores and plain transformers "
                                "does not ([CLS] pooling)" if mean else "") + "\n")
+
+
+def case_line(config: RunConfig) -> str:
+    """The model card's line on the words' case feature (empty when the run did not use it)."""
+    if config.model.case_feature != "on":
+        return ""
+    return ("- Words' case: each word piece reads its word's case (lower, Title, UPPER, MiXed) through the "
+            "token-type embedding, packed into the token ids (config.json: tunelab.case_id_base), which "
+            "`tunelab.load` restores; plain transformers runs the model with every word read as lower case, so "
+            "its tags can differ\n")
 
 
 def privacy_line(privacy: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from tunelab.config import RunConfig, load_config, save_config
 from tunelab.data import load_dataset
 from tunelab.errors import UsageError
 from tunelab.models.build import apply_method, load_tokenizer
+from tunelab.models.casing import add_case_rows, case_id_base, mark_tokenizer, model_case_id_base
 from tunelab.models.pooling import pooling_of
 from tunelab.models.resolve import resolve_model_path
 from tunelab.recipes.card import write_model_card
@@ -30,6 +31,7 @@ from tunelab.training.batching import count_steps
 from tunelab.training.contrastive import train_few_shot
 from tunelab.training.defaults import (
     bottom_freezable,
+    case_capable,
     dp_defaults_taken,
     model_depth,
     resolve_defaults,
@@ -86,7 +88,8 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     labels = task.build_labels(bundle.train.examples)
     dp_defaults = dp_defaults_taken(config)
     config = _resolve(config, task, bundle, tokenizer, labels, model_depth(model_path),
-                      word_embedding_weights(model_path), bottom_freezable(model_path))
+                      word_embedding_weights(model_path), bottom_freezable(model_path),
+                      task.spec.per_token and case_capable(model_path, tokenizer))
     few_shot = choose_few_shot(config.train, task.spec, _class_of_each(task, bundle.train),
                                distributed=world.distributed)
     if few_shot.use:  # the few-shot recipe trains the whole encoder, embeddings included (as SetFit does), with
@@ -113,12 +116,16 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
         _start_run_dir(run_dir, config, bundle)
     barrier(world)
     max_length = int(config.model.max_length or 128)
+    # the words' case packed into the ids from here on (models/casing.py); a base trained with it keeps its id base
+    case_base = mark_tokenizer(tokenizer, case_id_base(tokenizer)) if config.model.case_feature == "on" else None
     train_data = _encode(task, bundle.train, tokenizer, labels, max_length)
     dev_data = _encode(task, bundle.dev, tokenizer, labels, max_length) if bundle.dev else None
     t = config.train
     total = min(t.max_steps or 10**12, count_steps([len(e) for e in train_data.encoded], t.batch_size, t.seed,
                                                    t.epochs, t.max_tokens))
     model = task.build_model(model_path, labels, config.model.dropout)
+    if case_base is not None:
+        add_case_rows(model, case_base)
     _eager_attention_on_cpu(model, precision.device)
     model = apply_method(model, config.train, task.peft_task_type, total).to(precision.device)
     privacy = None
@@ -165,7 +172,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     write_json_atomic(run_dir / "history.json", state.history)
     thresholds = result.task_state.get("thresholds")
     settings = InferenceSettings(task.name, max_length, dict(zip(labels.names, map(float, thresholds)))
-                                 if thresholds else None, pooling_of(model))
+                                 if thresholds else None, pooling_of(model), model_case_id_base(model))
     artifacts = export_model(model, tokenizer, run_dir, settings)
     timings["total_seconds"] = round(time.perf_counter() - started, 3)
     manifest = Manifest(
@@ -275,12 +282,17 @@ def _check_resume_data(run_dir: Path, bundle: DatasetBundle, resume: Any) -> Non
 
 
 def _resolve(config: RunConfig, task: Task, bundle: DatasetBundle, tokenizer: Any, labels: Any,
-             layers: int | None, embedding_weights: int | None, freezable: bool) -> RunConfig:
+             layers: int | None, embedding_weights: int | None, freezable: bool, can_case: bool) -> RunConfig:
     limit = int(min(512, getattr(tokenizer, "model_max_length", 512) or 512))
     lengths = [len(e) for e in task.encode(bundle.train.examples, tokenizer, labels, limit)]
     resolved = resolve_defaults(config, len(bundle.train), lengths, limit, layers, embedding_weights, freezable,
-                                len(labels))
+                                len(labels), can_case)
     resolved.validate()
+    if resolved.model.case_feature == "on" and not can_case:
+        raise UsageError(f"model.case_feature on: {config.model.name} cannot take the words' case here",
+                         hint="it needs a label per word (--task ner), an encoder with a token-type table (BERT "
+                              "family; not MPNet or DistilBERT) and a tokenizer that lowercases (a cased one sees "
+                              "the case already); set --case-feature auto or off")
     frozen = resolved.train.frozen_layers or 0
     if layers and frozen >= layers:
         raise UsageError(f"train.frozen_layers is {frozen}, but {config.model.name} has {layers} layers",

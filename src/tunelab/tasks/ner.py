@@ -62,7 +62,10 @@ class NerTask:
 
     def encode(self, examples: Sequence[Example], tokenizer: Any, labels: LabelSet,
                max_length: int) -> list[Encoded]:
+        from tunelab.models.casing import case_id_base, pack
+
         index = {name: i for i, name in enumerate(labels.names)}
+        id_base = case_id_base(tokenizer)  # set: the words' case goes into the ids (models/casing.py)
         words = [list(e.tokens) for e in examples]  # type: ignore[union-attr]
         # twice the length: dropping lone "▁" pieces can halve a sequence; cut to max_length after it
         batch = tokenizer(words, is_split_into_words=True, truncation=True, max_length=2 * max_length)
@@ -78,6 +81,8 @@ class NerTask:
                 else:
                     seen.add(word)
                     targets.append(index.get(example.tags[word], 0))  # type: ignore[union-attr]
+            if id_base is not None:
+                input_ids = pack(input_ids, word_ids, example.tokens, id_base)  # type: ignore[union-attr]
             out.append(Encoded(input_ids, targets, list(word_ids)))
         return out
 

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,6 +83,24 @@ FROZEN_BOTTOM_SHARE_PER_TOKEN = 1 / 6
 # between the two sizes measured. benchmarks/RESULTS.md, "Every layer for a label per word".
 ALL_LAYERS_PER_TOKEN_FROM = 10000
 
+# The words' case for a label per word through a lowercasing tokenizer (models/casing.py). MiniLM, every layer
+# trained, 2026-12-07 (AMD EPYC avx512_bf16), test F1 without -> with it (seeds 42 / 1): 2,000 CoNLL-2003 sentences
+# 0.8147 / 0.8150 -> 0.8362 / 0.8465 (dev 0.8480 / 0.8504 -> 0.8702 / 0.8696); all 14,041 0.8664 / 0.8633 ->
+# 0.8837 / 0.8806 (dev 0.9054 / 0.9048 -> 0.9293 / 0.9264). The case rows learn in the embeddings, so the bottom
+# layers cannot stay frozen and cached with it; on 2,000 sentences, where one frozen layer is the default without
+# it, that layer held 0.8128 / 0.8137, two to three points under the case. benchmarks/RESULTS.md, "The words' case
+# for a label per word".
+
+
+def choose_case_feature(given: str, method: str, per_token: bool, private: bool, capable: bool,
+                        frozen_layers: int | None) -> str:
+    """on for full fine-tuning without DP on a label per word when the tokenizer lowercases and the encoder has a
+    token-type table (`capable`) and no frozen bottom layers were asked for; a given on or off as it is."""
+    if given != "auto":
+        return given
+    use = capable and per_token and method == "full" and not private and not frozen_layers
+    return "on" if use else "off"
+
 
 def _model_config(folder: Path) -> dict[str, object]:
     try:
@@ -110,6 +129,14 @@ def bottom_freezable(folder: Path) -> bool:
     return _model_config(folder).get("model_type") in FREEZABLE_MODEL_TYPES
 
 
+def case_capable(folder: Path, tokenizer: Any) -> bool:
+    """Whether the case feature (models/casing.py) can serve a model folder: its tokenizer lowercases and its
+    config.json describes a token-type table."""
+    from tunelab.models.casing import has_type_embeddings, lowercases
+
+    return has_type_embeddings(_model_config(folder)) and lowercases(tokenizer)
+
+
 def word_embedding_weights(folder: Path) -> int | None:
     """Vocabulary x embedding width from a model folder's config.json (None when it cannot tell)."""
     config = _model_config(folder)
@@ -129,14 +156,17 @@ def choose_word_embeddings(given: str, embedding_weights: int | None, layers: in
 
 
 def choose_frozen_layers(given: int | None, method: str, layers: int | None, word_embeddings: str = "auto",
-                         per_token: bool = False, private: bool = False, n_train: int = 0) -> int:
+                         per_token: bool = False, private: bool = False, n_train: int = 0,
+                         case_feature: str = "off") -> int:
     """Bottom layers to freeze and cache (training/frozen_bottom.py) in full fine-tuning of an encoder of at most
     SHALLOW_LAYERS layers: a third of them for a label per text, a sixth for a label per word under
-    ALL_LAYERS_PER_TOKEN_FROM training sentences; none when the word embeddings were asked to train, or under DP
-    (which refuses a given value: training/privacy.py)."""
+    ALL_LAYERS_PER_TOKEN_FROM training sentences; none when the word embeddings were asked to train, with the
+    case feature (its rows train in the embeddings), or under DP (which refuses a given value:
+    training/privacy.py)."""
     if given is not None:
         return given
-    if method != "full" or private or layers is None or layers > SHALLOW_LAYERS or word_embeddings == "train":
+    if method != "full" or private or layers is None or layers > SHALLOW_LAYERS or word_embeddings == "train" \
+            or case_feature == "on":
         return 0
     if per_token and n_train >= ALL_LAYERS_PER_TOKEN_FROM:
         return 0
@@ -273,13 +303,16 @@ def choose_max_length(token_lengths: Sequence[int], model_limit: int) -> int:
 
 def resolve_defaults(config: RunConfig, n_train: int, token_lengths: Sequence[int],
                      model_limit: int, layers: int | None = None, embedding_weights: int | None = None,
-                     freezable: bool = True, classes: int | None = None) -> RunConfig:
+                     freezable: bool = True, classes: int | None = None, case_capable: bool = False) -> RunConfig:
     """A copy of `config` with every None (or auto) hyper-parameter filled in (`layers`: the base model's depth;
-    `embedding_weights`: the size of its word-embedding matrix; `freezable`: its bottom layers can be frozen)."""
+    `embedding_weights`: the size of its word-embedding matrix; `freezable`: its bottom layers can be frozen;
+    `case_capable`: its tokenizer lowercases and it has a token-type table, models/casing.py)."""
     train, private, spec = config.train, config.train.privacy == "dp", get_spec(config.data.task)
     method = train.method or (DP_METHOD if private else "full")
+    case = choose_case_feature(config.model.case_feature, method, spec.per_token, private, case_capable,
+                               train.frozen_layers)
     frozen = choose_frozen_layers(train.frozen_layers, method, layers if freezable else None, train.word_embeddings,
-                                  spec.per_token, private, n_train)
+                                  spec.per_token, private, n_train, case)
     train = replace(
         train,
         method=method,
@@ -298,5 +331,5 @@ def resolve_defaults(config: RunConfig, n_train: int, token_lengths: Sequence[in
     dropout = 0.0 if "dropout" in dp_defaults_taken(config) else \
         choose_dropout(config.model.dropout, method, spec.per_token, layers, n_train, private)
     model = replace(config.model, max_length=config.model.max_length
-                    or choose_max_length(token_lengths, model_limit), dropout=dropout)
+                    or choose_max_length(token_lengths, model_limit), dropout=dropout, case_feature=case)
     return replace(config, train=train, model=model)
