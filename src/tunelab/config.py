@@ -25,7 +25,7 @@ FEW_SHOT_MODES = ("auto", "always", "never")  # not on/off: YAML reads those as 
 LOSSES = ("auto", "cross_entropy", "logit_norm")
 KEEP_CHECKPOINTS = ("latest_within_noise", "best")
 WORD_EMBEDDING_MODES = ("auto", "train", "freeze")
-CASE_FEATURE_MODES = ("auto", "on", "off")
+CASE_FEATURE_MODES = ("auto", "always", "never")  # not on/off: YAML reads those as booleans
 
 
 @dataclass
@@ -70,10 +70,11 @@ class ModelConfig:
     on a label per word from 10,000 sentences: as accurate on CoNLL-2003 and 1.14-1.17x faster)."""
     case_feature: str = "auto"
     """A label per word through a tokenizer that lowercases (MiniLM's, MPNet's): give each word piece its word's
-    case (lower, Title, UPPER, MiXed) through the encoder's token-type embedding (models/casing.py); on, off, or
-    auto: on for full fine-tuning without DP of an encoder with a token-type table (BERT family; not MPNet) when
-    no frozen layers are asked for, and then every layer trains (the case rows sit in the embeddings). MiniLM on
-    CoNLL-2003: test F1 +1.7 points at two seeds (training/defaults.py has the measurements)."""
+    case (lower, Title, UPPER, MiXed) through the encoder's token-type embedding (models/casing.py). always;
+    never (this run adds no case rows; a base model trained with them keeps them); or auto: always for full
+    fine-tuning without DP of an encoder with a token-type table (BERT family; not MPNet) when no frozen layers are
+    asked for, and then every layer trains (the case rows sit in the embeddings). MiniLM on CoNLL-2003: test F1
+    +1.7 points at two seeds (training/defaults.py has the measurements)."""
 
 
 @dataclass
@@ -220,12 +221,12 @@ class RunConfig:
             (t.dp_max_grad_norm > 0, "train.dp_max_grad_norm", "must be > 0"),
             (m.case_feature in CASE_FEATURE_MODES, "model.case_feature",
              f"must be one of {', '.join(CASE_FEATURE_MODES)}, got {m.case_feature!r}"),
-            (not (m.case_feature == "on" and t.frozen_layers), "model.case_feature",
-             "on learns the case rows in the embeddings, which train.frozen_layers freezes (set one of them)"),
-            (m.case_feature != "on" or t.method in (None, "full"), "model.case_feature",
-             "on needs full fine-tuning (adapters and probes leave the embeddings untrained)"),
-            (m.case_feature != "on" or t.privacy == "none", "model.case_feature",
-             "on is not available with --privacy dp"),
+            (not (m.case_feature == "always" and t.frozen_layers), "model.case_feature",
+             "always learns the case rows in the embeddings, which train.frozen_layers freezes (set one of them)"),
+            (m.case_feature != "always" or t.method in (None, "full"), "model.case_feature",
+             "always needs full fine-tuning (adapters and probes leave the embeddings untrained)"),
+            (m.case_feature != "always" or t.privacy == "none", "model.case_feature",
+             "always is not available with --privacy dp"),
             (t.word_embeddings in WORD_EMBEDDING_MODES, "train.word_embeddings",
              f"must be one of {', '.join(WORD_EMBEDDING_MODES)}, got {t.word_embeddings!r}"),
             (t.keep_checkpoint in KEEP_CHECKPOINTS, "train.keep_checkpoint",
@@ -277,6 +278,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         found.items.extend(p for p in config.problems() if not found.has(p.path))
     found.raise_any(str(path) if path is not None else None)
     assert config is not None  # read_dataclass returns None only with a problem found
+    return config
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    """A run folder's resolved config.yaml, as the run's model was trained: a run saved before `model.case_feature`
+    existed has no case rows in its model, so a missing key reads as never (not auto, which could add them to a
+    resumed checkpoint or a pruned copy)."""
+    path = Path(run_dir) / "config.yaml"
+    config = load_config(path)
+    model = read_yaml_mapping(path).get("model")
+    if not (isinstance(model, dict) and "case_feature" in model):
+        config.model.case_feature = "never"
     return config
 
 

@@ -163,6 +163,10 @@ def test_ner_and_multilabel_students(served_runs: dict[str, Path], tiny_model: P
 
     teacher = tmp_path / run
     shutil.copytree(served_runs[run], teacher)
+    config_yaml = teacher / "config.yaml"  # a teacher trained without the words' case: the student decides anew
+    config_yaml.write_text(config_yaml.read_text().replace("case_feature: always", "case_feature: never"))
     card = run_distill(teacher, student=str(tiny_model), layers=1, epochs=1, tolerance=100.0, show_progress=False)
     assert card["passed"] and card["metric_name"] == metric
     assert len(Predictor.load(card["run_path"]).predict(["Alice flew to Paris"])) == 1
+    student = load_config(Path(card["run_path"]) / "config.yaml")
+    assert student.model.case_feature == ("always" if run == "ner" else "never")

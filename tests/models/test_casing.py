@@ -89,7 +89,7 @@ def _train(data: Path, model: Path, out: Path, **extra: object):
 def test_the_case_feature_learns_what_only_the_case_tells(tiny_model: Path, tmp_path: Path) -> None:
     data = _by_case_data(tmp_path)
     with_case = _train(data, tiny_model, tmp_path / "on")
-    without = _train(data, tiny_model, tmp_path / "off", case_feature="off")
+    without = _train(data, tiny_model, tmp_path / "off", case_feature="never")
     assert with_case.manifest.metrics["test"]["f1"] >= 0.99
     # "we like Apple" and "we like apple" are the same ids without the case: they get the same tags
     assert without.manifest.metrics["test"]["f1"] < 0.7
@@ -114,9 +114,9 @@ def _resolved(**model: object) -> RunConfig:
 
 
 @pytest.mark.parametrize(("n_train", "capable", "given", "expect_case", "expect_frozen"), [
-    (2000, True, {}, "on", 0),  # the case rows train in the embeddings: no frozen bottom layer
-    (2000, False, {}, "off", 1),  # a cased tokenizer or no token-type table: the frozen layer stays
-    (20000, True, {"case_feature": "off"}, "off", 0),
+    (2000, True, {}, "always", 0),  # the case rows train in the embeddings: no frozen bottom layer
+    (2000, False, {}, "never", 1),  # a cased tokenizer or no token-type table: the frozen layer stays
+    (20000, True, {"case_feature": "never"}, "never", 0),
 ])
 def test_case_feature_defaults(n_train: int, capable: bool, given: dict[str, object], expect_case: str,
                                expect_frozen: int) -> None:
@@ -128,11 +128,11 @@ def test_case_feature_defaults(n_train: int, capable: bool, given: dict[str, obj
 def test_case_feature_is_off_where_the_embeddings_do_not_train() -> None:
     config = _resolved()
     config.train.frozen_layers = 2
-    assert resolve_defaults(config, 2000, [20], 128, layers=6, case_capable=True).model.case_feature == "off"
+    assert resolve_defaults(config, 2000, [20], 128, layers=6, case_capable=True).model.case_feature == "never"
     config = _resolved()
     config.train.method = "lora"
-    assert resolve_defaults(config, 2000, [20], 128, layers=6, case_capable=True).model.case_feature == "off"
-    config = _resolved(case_feature="on")
+    assert resolve_defaults(config, 2000, [20], 128, layers=6, case_capable=True).model.case_feature == "never"
+    config = _resolved(case_feature="always")
     config.train.frozen_layers = 1
     assert [p.path for p in config.problems()] == ["model.case_feature"]
 
@@ -143,7 +143,48 @@ def test_case_feature_on_where_it_cannot_serve_is_refused_before_the_run_folder(
 
     data = tmp_path / "intents.csv"
     data.write_text("text,label\nwhere is my parcel,track\nrefund please,refund\n" * 4, encoding="utf-8")
-    with pytest.raises(UsageError, match="case_feature on"):
+    with pytest.raises(UsageError, match="case_feature always"):
         tunelab.train(data=str(data), dev=str(data), task="classification", model=str(tiny_model),
-                      output=str(tmp_path / "run"), epochs=1, case_feature="on", show_progress=False)
+                      output=str(tmp_path / "run"), epochs=1, case_feature="always", show_progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_yaml_reads_the_modes_and_a_run_saved_before_the_feature_reads_as_never(tmp_path: Path) -> None:
+    from tunelab.config import load_config, load_run_config, save_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  task: ner\nmodel:\n  case_feature: always\n", encoding="utf-8")
+    assert load_config(path).model.case_feature == "always"
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(load_config(path), run / "config.yaml")
+    assert load_run_config(run).model.case_feature == "always"
+    (run / "config.yaml").write_text("data:\n  task: ner\nmodel:\n  name: minilm\n", encoding="utf-8")
+    assert load_config(run / "config.yaml").model.case_feature == "auto"
+    assert load_run_config(run).model.case_feature == "never"  # its checkpoints have no case rows
+
+
+def test_an_adapter_wrapped_model_still_reports_its_case(tiny_model: Path) -> None:
+    from transformers import AutoModelForTokenClassification
+
+    from tunelab.config import TrainConfig
+    from tunelab.models.build import apply_method, build_model
+
+    model = build_model(AutoModelForTokenClassification, tiny_model, ("O", "B-PER"))
+    add_case_rows(model, 1000, fresh=True)
+    wrapped = apply_method(model, TrainConfig(method="lora"), "TOKEN_CLS", 10)
+    assert model_case_id_base(wrapped) == 1000
+
+
+def test_a_fresh_model_with_a_long_token_type_table_starts_its_case_rows_from_row_0(tiny_model: Path) -> None:
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    from tunelab.models.build import build_model
+
+    model = build_model(AutoModelForTokenClassification, tiny_model, ("O", "B-PER"))
+    table = torch.nn.Embedding(6, model.config.hidden_size)  # as pretrained with six token types
+    model.base_model.embeddings.token_type_embeddings = table
+    assert not torch.equal(table.weight[TITLE], table.weight[0])
+    add_case_rows(model, 1000, fresh=True)
+    assert table.num_embeddings == 6 and all(torch.equal(table.weight[r], table.weight[0]) for r in (2, 3, 4))

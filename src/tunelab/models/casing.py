@@ -67,14 +67,21 @@ def mark_tokenizer(tokenizer: Any, id_base: int | None = None) -> int:
     return base
 
 
-def mark_recorded_case(tokenizer: Any, folder: Path) -> Any:
-    """`tokenizer`, marked when `folder`'s config.json records the case feature (a run trained with it)."""
+def recorded_case_id_base(folder: Path) -> int | None:
+    """The id base `folder`'s config.json records (a model trained with the case feature), else None."""
     try:
         settings = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8")).get("tunelab")
     except (OSError, ValueError, AttributeError):
-        return tokenizer
-    if isinstance(settings, dict) and isinstance(settings.get(SETTING), int):
-        mark_tokenizer(tokenizer, settings[SETTING])
+        return None
+    base = settings.get(SETTING) if isinstance(settings, dict) else None
+    return base if isinstance(base, int) and not isinstance(base, bool) and base > 0 else None
+
+
+def mark_recorded_case(tokenizer: Any, folder: Path) -> Any:
+    """`tokenizer`, marked when `folder`'s config.json records the case feature (a run trained with it)."""
+    base = recorded_case_id_base(folder)
+    if base is not None:
+        mark_tokenizer(tokenizer, base)
     return tokenizer
 
 
@@ -96,13 +103,18 @@ def with_case_of(new_id: int, packed_id: int, tokenizer: Any) -> int:
     return new_id if base is None else new_id + (packed_id // base) * base
 
 
-def add_case_rows(model: Any, id_base: int) -> None:
+def add_case_rows(model: Any, id_base: int, *, fresh: bool = False) -> None:
     """Grow `model`'s token-type table to CASE_ROWS (new rows copy row 0) and unpack packed ids before its
-    embeddings; idempotent (a model loaded with the feature keeps its trained rows)."""
+    embeddings; idempotent (a model loaded with the feature keeps its trained rows). `fresh`: the model has not
+    read the case before, so a table that is already CASE_ROWS long gets its case rows reset to row 0 too (its
+    pretrained rows past the second segment's, never used for one text, would otherwise start as case rows)."""
     import torch
 
     embeddings = _embeddings(model)
     table = embeddings.token_type_embeddings
+    if fresh and table.num_embeddings >= CASE_ROWS:
+        with torch.no_grad():
+            table.weight[TITLE:CASE_ROWS] = table.weight[0]
     if table.num_embeddings < CASE_ROWS:
         grown = torch.nn.Embedding(CASE_ROWS, table.embedding_dim, device=table.weight.device,
                                    dtype=table.weight.dtype)
@@ -117,7 +129,8 @@ def add_case_rows(model: Any, id_base: int) -> None:
 
 
 def model_case_id_base(model: Any) -> int | None:
-    """The id base `model` unpacks (None: it has no case feature)."""
+    """The id base `model` unpacks (None: it has no case feature); an adapter-wrapped model is looked into."""
+    model = model.get_base_model() if hasattr(model, "get_base_model") else model
     base = getattr(model, "base_model", model)
     return getattr(getattr(base, "embeddings", None), _MARK, None)
 
@@ -137,7 +150,7 @@ def _embeddings(model: Any) -> Any:
     embeddings = getattr(base, "embeddings", None)
     if getattr(embeddings, "token_type_embeddings", None) is None:
         raise UsageError(f"{type(model).__name__} has no token-type embedding to carry the words' case",
-                         hint="train with --case-feature off")
+                         hint="train with --case-feature never")
     return embeddings
 
 
@@ -158,4 +171,4 @@ def _unpack(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple
 
 __all__ = ["CASE_ROWS", "LOWER", "MIXED", "SETTING", "TITLE", "UPPER", "add_case_rows", "apply_recorded_case",
            "case_id_base", "has_type_embeddings", "lowercases", "mark_recorded_case", "mark_tokenizer",
-           "model_case_id_base", "pack", "unpack", "with_case_of", "word_case"]
+           "model_case_id_base", "recorded_case_id_base", "pack", "unpack", "with_case_of", "word_case"]

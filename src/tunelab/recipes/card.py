@@ -50,18 +50,23 @@ def build_card_data(manifest: Manifest, config: RunConfig, name: str, auto: str)
                          library_name="transformers", tags=["tunelab", manifest.task], eval_results=results or None)
 
 
-def render_model_card(manifest: Manifest, config: RunConfig, name: str = "tunelab-model") -> str:
-    """The whole README.md: YAML metadata, then what the model is, how it was made and how good it is."""
+def render_model_card(manifest: Manifest, config: RunConfig, name: str = "tunelab-model",
+                      reads_case: bool = False) -> str:
+    """The whole README.md: YAML metadata, then what the model is, how it was made and how good it is
+    (`reads_case`: the saved model reads the words' case, models/casing.py)."""
     from huggingface_hub import ModelCard
 
     auto = get_spec(manifest.task).auto_model
     data = build_card_data(manifest, config, name, auto)
-    card = ModelCard(f"---\n{data.to_yaml()}\n---\n{_body(manifest, config, data, auto)}")
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n{_body(manifest, config, data, auto, reads_case)}")
     return str(card)
 
 
 def write_model_card(run_dir: Path, manifest: Manifest, config: RunConfig) -> None:
-    write_text_atomic(run_dir / "README.md", render_model_card(manifest, config, run_dir.name))
+    from tunelab.models.casing import recorded_case_id_base
+
+    write_text_atomic(run_dir / "README.md", render_model_card(manifest, config, run_dir.name,
+                                                               recorded_case_id_base(run_dir) is not None))
 
 
 def plain_transformers_snippet(manifest: Manifest, auto: str) -> str:
@@ -79,7 +84,7 @@ def _dataset_name(config: RunConfig, split: str) -> str:
     return source if given else f"{source} (split carved from it)"
 
 
-def _body(manifest: Manifest, config: RunConfig, data: Any, auto: str) -> str:
+def _body(manifest: Manifest, config: RunConfig, data: Any, auto: str, reads_case: bool = False) -> str:
     labels = ", ".join(manifest.labels[:40]) + (" ..." if len(manifest.labels) > 40 else "")
     metric_rows = "\n".join(f"| {split} | {name} | {value:.4f} |" for split, values in manifest.metrics.items()
                             for name, value in values.items())
@@ -98,7 +103,7 @@ Fine-tuned from `{manifest.base_model}`{origin} with TuneLab (method: {manifest.
 - Training: {manifest.timings.get("train_seconds")} s, {manifest.timings.get("samples_per_second")} samples/s,
   best step {manifest.timings.get("best_step")}
 - Licence: {data.license or "not known locally: see the base model's and your data's terms"}
-{privacy_line(manifest.privacy)}{few_shot_line(manifest.few_shot)}{case_line(config)}
+{privacy_line(manifest.privacy)}{few_shot_line(manifest.few_shot)}{case_line(reads_case)}
 ## Results
 
 | split | metric | value |
@@ -141,9 +146,9 @@ def few_shot_line(few_shot: dict[str, Any]) -> str:
                                "does not ([CLS] pooling)" if mean else "") + "\n")
 
 
-def case_line(config: RunConfig) -> str:
-    """The model card's line on the words' case feature (empty when the run did not use it)."""
-    if config.model.case_feature != "on":
+def case_line(reads_case: bool) -> str:
+    """The model card's line on the words' case feature (empty when the model does not read it)."""
+    if not reads_case:
         return ""
     return ("- Words' case: each word piece reads its word's case (lower, Title, UPPER, MiXed) through the "
             "token-type embedding, packed into the token ids (config.json: tunelab.case_id_base), which "

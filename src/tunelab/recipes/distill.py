@@ -70,7 +70,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
         _say(show_progress, f"student {student}" + (f" cut to layers {kept}" if kept else "")
              + f"; {n_epochs} epoch(s), alpha {settings.alpha:g}, T {settings.temperature:g}")
         new_config = replace(config, output=str(out),
-                             model=replace(config.model, name=str(base), max_length=None),
+                             model=replace(config.model, name=str(base), max_length=None, case_feature="auto"),
                              train=replace(config.train, epochs=n_epochs, method="full", lr=lr,
                                            few_shot="never", loss="cross_entropy"))
         # KD needs the loop: a few-shot teacher's config would send the student to the contrastive recipe, which

@@ -23,7 +23,7 @@ from tunelab.artifacts.files import write_json_atomic
 from tunelab.artifacts.manifest import record_cards
 from tunelab.compress.gate import GateSet, gate
 from tunelab.compress.prune import check_heads, write_head_pruned, write_pruned
-from tunelab.config import RunConfig, load_config
+from tunelab.config import RunConfig, load_run_config
 from tunelab.errors import UsageError
 from tunelab.inference import Predictor
 from tunelab.recipes.export import dev_examples
@@ -49,7 +49,7 @@ def run_prune(run: str | Path, *, layers: int | None = None, keep: list[int] | N
     out = Path(output) if output else run_dir.with_name(f"{run_dir.name}-pruned")
     if out.exists():
         raise UsageError(f"{out} exists already", hint="pass --output NEW_FOLDER or remove it")
-    config = load_config(run_dir / "config.yaml")
+    config = load_run_config(run_dir)  # what the run's model was trained with, case feature included
     gate_set = GateSet.of(original, dev_examples(run_dir, None))
     reference, ref_logits = gate_set.score(original.model, original.manifest.task_state)
     recovery = epochs or max(1, int(config.train.epochs or 2) // 2)

@@ -16,7 +16,7 @@ import numpy as np
 from tunelab.artifacts.export import InferenceSettings, export_model
 from tunelab.artifacts.files import write_json_atomic
 from tunelab.artifacts.manifest import MANIFEST, Manifest, library_versions, load_manifest, save_manifest
-from tunelab.config import RunConfig, load_config, save_config
+from tunelab.config import RunConfig, load_config, load_run_config, save_config
 from tunelab.data import load_dataset
 from tunelab.errors import UsageError
 from tunelab.models.build import apply_method, load_tokenizer
@@ -117,7 +117,8 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     barrier(world)
     max_length = int(config.model.max_length or 128)
     # the words' case packed into the ids from here on (models/casing.py); a base trained with it keeps its id base
-    case_base = mark_tokenizer(tokenizer, case_id_base(tokenizer)) if config.model.case_feature == "on" else None
+    base_reads_case = case_id_base(tokenizer) is not None
+    case_base = mark_tokenizer(tokenizer, case_id_base(tokenizer)) if config.model.case_feature == "always" else None
     train_data = _encode(task, bundle.train, tokenizer, labels, max_length)
     dev_data = _encode(task, bundle.dev, tokenizer, labels, max_length) if bundle.dev else None
     t = config.train
@@ -125,7 +126,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
                                                    t.epochs, t.max_tokens))
     model = task.build_model(model_path, labels, config.model.dropout)
     if case_base is not None:
-        add_case_rows(model, case_base)
+        add_case_rows(model, case_base, fresh=not base_reads_case)
     _eager_attention_on_cpu(model, precision.device)
     model = apply_method(model, config.train, task.peft_task_type, total).to(precision.device)
     privacy = None
@@ -260,7 +261,7 @@ def _prepare_run_dir(config: RunConfig, resume: str | Path | None,
             raise UsageError(f"{run_dir} is not a TuneLab run folder (no config.yaml) and cannot be resumed")
         if (run_dir / MANIFEST).is_file():
             raise UsageError(f"{run_dir} already finished; nothing to resume")
-        return run_dir, load_config(run_dir / "config.yaml")
+        return run_dir, load_run_config(run_dir)
     if not config.output:
         raise UsageError("no output folder given", hint="pass --output runs/NAME")
     run_dir = Path(config.output)
@@ -288,11 +289,11 @@ def _resolve(config: RunConfig, task: Task, bundle: DatasetBundle, tokenizer: An
     resolved = resolve_defaults(config, len(bundle.train), lengths, limit, layers, embedding_weights, freezable,
                                 len(labels), can_case)
     resolved.validate()
-    if resolved.model.case_feature == "on" and not can_case:
-        raise UsageError(f"model.case_feature on: {config.model.name} cannot take the words' case here",
+    if resolved.model.case_feature == "always" and not can_case:
+        raise UsageError(f"model.case_feature always: {config.model.name} cannot take the words' case here",
                          hint="it needs a label per word (--task ner), an encoder with a token-type table (BERT "
                               "family; not MPNet or DistilBERT) and a tokenizer that lowercases (a cased one sees "
-                              "the case already); set --case-feature auto or off")
+                              "the case already); set --case-feature auto or never")
     frozen = resolved.train.frozen_layers or 0
     if layers and frozen >= layers:
         raise UsageError(f"train.frozen_layers is {frozen}, but {config.model.name} has {layers} layers",

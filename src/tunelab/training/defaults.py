@@ -95,11 +95,11 @@ ALL_LAYERS_PER_TOKEN_FROM = 10000
 def choose_case_feature(given: str, method: str, per_token: bool, private: bool, capable: bool,
                         frozen_layers: int | None) -> str:
     """on for full fine-tuning without DP on a label per word when the tokenizer lowercases and the encoder has a
-    token-type table (`capable`) and no frozen bottom layers were asked for; a given on or off as it is."""
+    token-type table (`capable`) and no frozen bottom layers were asked for; "always" or "never" as given."""
     if given != "auto":
         return given
     use = capable and per_token and method == "full" and not private and not frozen_layers
-    return "on" if use else "off"
+    return "always" if use else "never"
 
 
 def _model_config(folder: Path) -> dict[str, object]:
@@ -157,7 +157,7 @@ def choose_word_embeddings(given: str, embedding_weights: int | None, layers: in
 
 def choose_frozen_layers(given: int | None, method: str, layers: int | None, word_embeddings: str = "auto",
                          per_token: bool = False, private: bool = False, n_train: int = 0,
-                         case_feature: str = "off") -> int:
+                         case_feature: str = "never") -> int:
     """Bottom layers to freeze and cache (training/frozen_bottom.py) in full fine-tuning of an encoder of at most
     SHALLOW_LAYERS layers: a third of them for a label per text, a sixth for a label per word under
     ALL_LAYERS_PER_TOKEN_FROM training sentences; none when the word embeddings were asked to train, with the
@@ -166,7 +166,7 @@ def choose_frozen_layers(given: int | None, method: str, layers: int | None, wor
     if given is not None:
         return given
     if method != "full" or private or layers is None or layers > SHALLOW_LAYERS or word_embeddings == "train" \
-            or case_feature == "on":
+            or case_feature == "always":
         return 0
     if per_token and n_train >= ALL_LAYERS_PER_TOKEN_FROM:
         return 0
