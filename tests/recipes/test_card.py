@@ -134,6 +134,25 @@ def test_plain_transformers_reproduces_classification_predictions(served_runs: d
         assert row == pytest.approx(list(prediction.probabilities.values()), abs=1e-5)
 
 
+def test_plain_transformers_reproduces_a_case_reading_ner_model(served_runs: dict[str, Path]) -> None:
+    import numpy as np
+
+    from tunelab.models.forward import predict_logits
+    from tunelab.tasks import wrap_texts
+
+    run, texts = served_runs["ner"], ["Alice visited Paris today", "BOB SMITH works at acme"]
+    assert "Words' case" in (run / "README.md").read_text(encoding="utf-8")  # the tiny tokenizer lowercases
+    ours = tunelab.load(run)
+    encoded = ours.task.encode(wrap_texts(ours.task, texts), ours.tokenizer, ours.label_set, 128)
+    expected = predict_logits(ours.model, encoded, batch_size=2, pad_id=0, per_token=True)
+    scope = card_snippet(run, texts)
+    for row, want in enumerate(expected):
+        assert np.abs(scope["logits"][row, : len(want)].numpy() - want).max() < 1e-4
+    del scope["batch"]["token_type_ids"]  # without the case the model reads every word as lower case
+    plain = scope["model"](**scope["batch"]).logits.detach()
+    assert np.abs(plain[0, : len(expected[0])].numpy() - expected[0]).max() > 1e-3
+
+
 def test_ner_snippet_runs_with_plain_transformers(served_runs: dict[str, Path]) -> None:
     scope = card_snippet(served_runs["ner"], ["Alice flew to Paris"])
     assert len(scope["tags"]) == 1 and all(t == "O" or t[:2] in ("B-", "I-") for t in scope["tags"][0])

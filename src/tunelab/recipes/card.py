@@ -26,6 +26,31 @@ batch = tokenizer(["some text"], truncation=True, max_length={length}, padding=T
 with torch.no_grad():
     logits = model(**batch).logits
 '''
+LOAD_CASED_WORDS = '''import torch
+from transformers import {auto}, AutoTokenizer
+
+folder = "path/to/this/folder"
+model = {auto}.from_pretrained(folder).eval()
+tokenizer = AutoTokenizer.from_pretrained(folder)
+
+
+def case(word):  # each word's case, which this model reads as its token type: 0 lower, 2 Title, 3 UPPER, 4 MiXed
+    letters = [c for c in word if c.isalpha()]
+    if not any(c.isupper() for c in letters):
+        return 0
+    if len(letters) > 1 and all(c.isupper() for c in letters):
+        return 3
+    return 2 if letters[0].isupper() and not any(c.isupper() for c in letters[1:]) else 4
+
+
+words = [text.split() for text in ["some text"]]
+batch = tokenizer(words, is_split_into_words=True, truncation=True, max_length={length}, padding=True,
+                  return_tensors="pt")
+batch["token_type_ids"] = torch.tensor([[0 if w is None else case(ws[w]) for w in batch.word_ids(row)]
+                                        for row, ws in enumerate(words)])
+with torch.no_grad():
+    logits = model(**batch).logits
+'''
 DECODE_SINGLE = '''labels = [model.config.id2label[i] for i in logits.softmax(-1).argmax(-1).tolist()]
 '''
 DECODE_MULTI = '''names = [model.config.id2label[i] for i in range(logits.shape[-1])]
@@ -69,9 +94,13 @@ def write_model_card(run_dir: Path, manifest: Manifest, config: RunConfig) -> No
                                                                recorded_case_id_base(run_dir) is not None))
 
 
-def plain_transformers_snippet(manifest: Manifest, auto: str) -> str:
-    """Python that reproduces TuneLab's predictions with transformers alone (config.json's "tunelab" key)."""
+def plain_transformers_snippet(manifest: Manifest, auto: str, reads_case: bool = False) -> str:
+    """Python that reproduces TuneLab's predictions with transformers alone (config.json's "tunelab" key); a model
+    that reads the words' case (models/casing.py) is given them as token types."""
     thresholds = bool(manifest.task_state.get("thresholds"))
+    if auto == "AutoModelForTokenClassification" and reads_case:
+        return LOAD_CASED_WORDS.format(auto=auto, length='min(512, model.config.max_position_embeddings)') + \
+            DECODE_TOKENS
     if auto == "AutoModelForTokenClassification":  # long texts: TuneLab tags up to the position limit
         return LOAD.format(auto=auto, extra="", length='min(512, model.config.max_position_embeddings)') + DECODE_TOKENS
     return LOAD.format(auto=auto, extra=", thresholds" if thresholds else "", length='settings["max_length"]') + (
@@ -125,7 +154,7 @@ With plain transformers, `config.json` carries what the predictions depend on be
 predicted when its sigmoid score reaches its threshold, tuned on dev):
 
 ```python
-{plain_transformers_snippet(manifest, auto)}```
+{plain_transformers_snippet(manifest, auto, reads_case)}```
 
 ## Limits
 
@@ -150,10 +179,10 @@ def case_line(reads_case: bool) -> str:
     """The model card's line on the words' case feature (empty when the model does not read it)."""
     if not reads_case:
         return ""
-    return ("- Words' case: each word piece reads its word's case (lower, Title, UPPER, MiXed) through the "
-            "token-type embedding, packed into the token ids (config.json: tunelab.case_id_base), which "
-            "`tunelab.load` restores; plain transformers runs the model with every word read as lower case, so "
-            "its tags can differ\n")
+    return ("- Words' case: each word piece reads its word's case (lower, Title, UPPER, MiXed) as its token type "
+            "(TuneLab packs it into the token ids: config.json's tunelab.case_id_base, which `tunelab.load` "
+            "restores); with plain transformers pass the case as `token_type_ids`, as the snippet below does, or "
+            "every word reads as lower case and the tags can differ\n")
 
 
 def privacy_line(privacy: dict[str, Any]) -> str:
