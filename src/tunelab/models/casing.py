@@ -13,7 +13,8 @@ every path that hands ids to the model (training, evaluation, the Predictor, ONN
 A forward pre-hook on the embeddings unpacks it into `input_ids` and `token_type_ids`, and it is part of a traced
 ONNX graph. The run records `case_id_base` in config.json's "tunelab" settings: `load_pretrained` puts the hook
 back and `load_tokenizer` marks the tokenizer, so the task's encoder packs again. Plain transformers loads such a
-folder and runs it, but without the hook and the packing its words all read as lower case."""
+folder; given each piece's case class as `token_type_ids` (the model card's snippet) it tags as TuneLab does, and
+without them every word reads as lower case."""
 
 from __future__ import annotations
 
