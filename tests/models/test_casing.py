@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import tunelab
+from tests.tasks.test_overfit_roundtrip import overfit
 from tunelab.config import RunConfig
 from tunelab.models.casing import (
     LOWER,
@@ -80,16 +81,10 @@ def _by_case_data(tmp_path: Path) -> Path:
     return path
 
 
-def _train(data: Path, model: Path, out: Path, **extra: object):
-    return tunelab.train(data=str(data), dev=str(data), test=str(data), task="ner", model=str(model),
-                         output=str(out), epochs=40, batch_size=6, lr=3e-3, warmup_ratio=0.0, patience=0,
-                         precision="fp32", dropout=0.0, show_progress=False, **extra)
-
-
 def test_the_case_feature_learns_what_only_the_case_tells(tiny_model: Path, tmp_path: Path) -> None:
     data = _by_case_data(tmp_path)
-    with_case = _train(data, tiny_model, tmp_path / "on")
-    without = _train(data, tiny_model, tmp_path / "off", case_feature="never")
+    with_case = overfit("ner", data, tiny_model, tmp_path / "on")
+    without = overfit("ner", data, tiny_model, tmp_path / "off", case_feature="never")
     assert with_case.manifest.metrics["test"]["f1"] >= 0.99
     # "we like Apple" and "we like apple" are the same ids without the case: they get the same tags
     assert without.manifest.metrics["test"]["f1"] < 0.7

@@ -10,7 +10,7 @@ import numpy as np
 
 from tunelab.errors import UnknownLabelError, UsageError
 from tunelab.inference.predictor import Predictor
-from tunelab.models.casing import unpack, with_case_of
+from tunelab.models.casing import model_case_id_base, unpack, with_case_of
 from tunelab.tasks.base import Encoded, sigmoid, softmax
 from tunelab.types import ClassPrediction, Example, MultiLabelPrediction, NerPrediction, Prediction, Span
 
@@ -238,13 +238,10 @@ def _gradient_x_input(model: Any, inputs: Any, baselines: Any, score: Callable[[
     finally:
         hook.remove()
     (gradient,) = torch.autograd.grad(value, captured[0])
-    with torch.no_grad():  # the baseline's embedding as the model makes it (ids may carry the words' case)
-        hook = layer.register_forward_hook(lambda _m, _a, out: captured.append(out))
-        try:
-            model(input_ids=baselines, attention_mask=baselines.new_ones(baselines.shape))
-        finally:
-            hook.remove()
-        attributions = (gradient * (captured[0] - captured[-1])).sum(dim=-1)
+    base = model_case_id_base(model)  # ids may carry the words' case (models/casing.py): the layer reads them plain
+    with torch.no_grad():
+        plain = baselines if base is None else torch.remainder(baselines, base)
+        attributions = (gradient * (captured[0] - layer(plain))).sum(dim=-1)
     return attributions[0].detach().float().numpy()
 
 

@@ -61,9 +61,9 @@ def case_id_base(tokenizer: Any) -> int | None:
 
 
 def mark_tokenizer(tokenizer: Any, id_base: int | None = None) -> int:
-    """Make the task encoders pack each word piece's case class into its id; returns the id base (the tokenizer's
-    size unless given)."""
-    base = int(id_base or len(tokenizer))
+    """Make the task encoders pack each word piece's case class into its id; returns the id base (the one given,
+    else the one the tokenizer already packs with, else the tokenizer's size)."""
+    base = int(id_base or case_id_base(tokenizer) or len(tokenizer))
     setattr(tokenizer, _MARK, base)
     return base
 
@@ -71,9 +71,14 @@ def mark_tokenizer(tokenizer: Any, id_base: int | None = None) -> int:
 def recorded_case_id_base(folder: Path) -> int | None:
     """The id base `folder`'s config.json records (a model trained with the case feature), else None."""
     try:
-        settings = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8")).get("tunelab")
-    except (OSError, ValueError, AttributeError):
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
+    return _recorded(config.get("tunelab") if isinstance(config, dict) else None)
+
+
+def _recorded(settings: Any) -> int | None:
+    """The id base in config.json's "tunelab" settings (a file's or a loaded config's), else None."""
     base = settings.get(SETTING) if isinstance(settings, dict) else None
     return base if isinstance(base, int) and not isinstance(base, bool) and base > 0 else None
 
@@ -138,9 +143,9 @@ def model_case_id_base(model: Any) -> int | None:
 
 def apply_recorded_case(model: Any, config: Any) -> Any:
     """`model` with the case feature its config.json's "tunelab" settings record (after loading it)."""
-    settings = getattr(config, "tunelab", None)
-    if isinstance(settings, dict) and settings.get(SETTING):
-        add_case_rows(model, int(settings[SETTING]))
+    base = _recorded(getattr(config, "tunelab", None))
+    if base is not None:
+        add_case_rows(model, base)
     return model
 
 

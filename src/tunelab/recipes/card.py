@@ -15,24 +15,19 @@ PIPELINE_TAGS = {"AutoModelForSequenceClassification": "text-classification",
                  "AutoModelForTokenClassification": "token-classification"}
 DATASET_TYPE = "local"  # the run's own files, not a hub dataset
 
-LOAD = '''import torch
+OPEN = '''import torch
 from transformers import {auto}, AutoTokenizer
 
 folder = "path/to/this/folder"
 model = {auto}.from_pretrained(folder).eval()
 tokenizer = AutoTokenizer.from_pretrained(folder)
-settings = model.config.tunelab  # config.json["tunelab"]: task, max_length{extra}
+'''
+LOAD = OPEN + '''settings = model.config.tunelab  # config.json["tunelab"]: task, max_length{extra}
 batch = tokenizer(["some text"], truncation=True, max_length={length}, padding=True, return_tensors="pt")
 with torch.no_grad():
     logits = model(**batch).logits
 '''
-LOAD_CASED_WORDS = '''import torch
-from transformers import {auto}, AutoTokenizer
-
-folder = "path/to/this/folder"
-model = {auto}.from_pretrained(folder).eval()
-tokenizer = AutoTokenizer.from_pretrained(folder)
-
+LOAD_CASED_WORDS = OPEN + '''
 
 def case(word):  # each word's case, which this model reads as its token type: 0 lower, 2 Title, 3 UPPER, 4 MiXed
     letters = [c for c in word if c.isalpha()]

@@ -118,7 +118,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     max_length = int(config.model.max_length or 128)
     # the words' case packed into the ids from here on (models/casing.py); a base trained with it keeps its id base
     base_reads_case = case_id_base(tokenizer) is not None
-    case_base = mark_tokenizer(tokenizer, case_id_base(tokenizer)) if config.model.case_feature == "always" else None
+    case_base = mark_tokenizer(tokenizer) if config.model.case_feature == "always" else None
     train_data = _encode(task, bundle.train, tokenizer, labels, max_length)
     dev_data = _encode(task, bundle.dev, tokenizer, labels, max_length) if bundle.dev else None
     t = config.train

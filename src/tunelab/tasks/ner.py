@@ -10,6 +10,7 @@ import numpy as np
 
 from tunelab.data.tags import is_cjk
 from tunelab.errors import UsageError
+from tunelab.models.casing import case_id_base, pack
 from tunelab.tasks.base import IGNORE, Encoded, Evaluation, softmax
 from tunelab.tasks.spec import NER
 from tunelab.types import Example, LabelSet, NerPrediction, Prediction, Span, TokenExample
@@ -62,8 +63,6 @@ class NerTask:
 
     def encode(self, examples: Sequence[Example], tokenizer: Any, labels: LabelSet,
                max_length: int) -> list[Encoded]:
-        from tunelab.models.casing import case_id_base, pack
-
         index = {name: i for i, name in enumerate(labels.names)}
         id_base = case_id_base(tokenizer)  # set: the words' case goes into the ids (models/casing.py)
         words = [list(e.tokens) for e in examples]  # type: ignore[union-attr]
