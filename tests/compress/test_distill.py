@@ -14,7 +14,7 @@ import torch
 from tests.conftest import INTENTS
 from tunelab.compress.distill import DistillTask, KDSettings, KDTarget, kd_loss
 from tunelab.config import load_config
-from tunelab.errors import UsageError
+from tunelab.errors import DataError, UsageError
 from tunelab.inference import Predictor
 from tunelab.tasks import get_task
 from tunelab.tasks.base import IGNORE, Encoded, collate
@@ -71,6 +71,64 @@ def test_ner_teacher_rows_land_on_the_labelled_positions() -> None:
     assert targets.mask.tolist() == [[False, True, False, True, False, False]]
     assert targets.teacher[0, 1].tolist() == [0.0, 1.0, 2.0] and targets.teacher[0, 3].tolist() == [3.0, 4.0, 5.0]
     assert targets.gold[0].tolist()[:5] == [IGNORE, 1, IGNORE, 2, IGNORE]
+
+
+def test_unlabelled_examples_train_on_the_teacher_term_alone() -> None:
+    base = get_task("classification")
+    teacher = [np.array([0.0, 5.0], dtype=np.float32), np.array([5.0, 0.0], dtype=np.float32),
+               np.array([1.0, 2.0], dtype=np.float32)]
+    logits = torch.tensor([[2.0, -1.0], [0.5, 0.7], [-3.0, 3.0]])
+    task = DistillTask(base, {}, KDSettings(alpha=0.4, temperature=2.0))
+    batch = [Encoded([2, 7, 3], KDTarget(0, teacher[0])), Encoded([2, 8, 3], KDTarget(1, teacher[1], labelled=False)),
+             Encoded([2, 9, 3], KDTarget(1, teacher[2]))]
+    targets = collate(task, batch, pad_id=0)["targets"].to("cpu")
+    assert targets.labelled.tolist() == [True, False, True]
+    soft = kd_loss("classification", logits, torch.from_numpy(np.stack(teacher)), 2.0)
+    # row 1's placeholder label is not in the gold term; it adds a zero to the mean over all 3 rows
+    hard = base.loss(logits[[0, 2]], torch.tensor([0, 1])) * 2 / 3
+    assert torch.allclose(task.loss(logits, targets), 0.4 * soft + 0.6 * hard, atol=1e-6)
+    alone = collate(task, batch[1:2], pad_id=0)["targets"].to("cpu")  # a batch of unlabelled texts only
+    assert torch.allclose(task.loss(logits[1:2], alone), 0.4 * kd_loss("classification", logits[1:2],
+                                                                       torch.from_numpy(teacher[1][None]), 2.0))
+    # the loop splits a batch too large for memory into pieces weighted by their share of rows: the same loss
+    split = sum(task.loss(logits[a:b], collate(task, batch[a:b], pad_id=0)["targets"]) * (b - a) / 3
+                for a, b in ((0, 2), (2, 3)))
+    assert torch.allclose(split, task.loss(logits, targets), atol=1e-6)
+
+
+def test_the_examples_named_unlabelled_are_flagged_when_encoded(tiny_model: Path) -> None:
+    from tunelab.compress.distill import example_key, unlabelled_examples
+    from tunelab.models.build import load_tokenizer
+    from tunelab.types import LabelSet, TextExample
+
+    base, labels = get_task("classification"), LabelSet(("refund", "shipping"))
+    known = TextExample("refund please", ("refund",))
+    [new] = unlabelled_examples(base, [TextExample("where is it")], labels, {})
+    table = {example_key(e): np.zeros(2, dtype=np.float32) for e in (known, new)}
+    task = DistillTask(base, table, KDSettings(), frozenset({example_key(new)}))
+    encoded = task.encode([known, new], load_tokenizer(tiny_model), labels, 16)
+    assert [e.target.labelled for e in encoded] == [True, False]
+    assert task.build_labels([known, new]) == base.build_labels([known])  # the placeholder adds no label
+
+
+def test_ner_unlabelled_sentences_keep_the_teachers_rows_and_drop_their_tags() -> None:
+    from tunelab.compress.distill import unlabelled_examples
+    from tunelab.types import LabelSet, TextExample
+
+    base = get_task("ner")
+    labels = LabelSet(("O", "B-PER", "I-PER"))
+    [sentence] = unlabelled_examples(base, [TextExample("Dave met Erin.")], labels, {"word_split": "words"})
+    assert sentence.tokens == ("Dave", "met", "Erin", ".") and set(sentence.tags) == {"O"}
+    task = DistillTask(base, {}, KDSettings(alpha=0.5))
+    rows = np.zeros((2, 3), dtype=np.float32)
+    items = [Encoded([2, 10, 11, 3], KDTarget([IGNORE, 1, 0, IGNORE], rows)),
+             Encoded([2, 12, 13, 3], KDTarget([IGNORE, 0, 0, IGNORE], rows, labelled=False))]
+    targets = task.collate_targets(items, width=4)
+    assert targets.mask.tolist() == [[False, True, True, False]] * 2  # the teacher scores both sentences' words
+    logits = torch.randn(2, 4, 3)
+    soft = kd_loss("ner", logits, targets.teacher, 2.0, targets.mask)
+    hard = base.loss(logits[:1], targets.gold[:1]) * 2 / 4  # 2 of the batch's 4 scored words have a real tag
+    assert torch.allclose(task.loss(logits, targets), 0.5 * soft + 0.5 * hard)
 
 
 def test_settings_are_checked() -> None:
@@ -156,6 +214,48 @@ def test_refused_student_is_removed(teacher_copy: Path, tiny_model: Path, monkey
         recipe.run_distill(teacher_copy, student=str(tiny_model), output=teacher_copy)
 
 
+def test_unlabelled_texts_join_the_students_training(teacher_copy: Path, tiny_model: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunelab.compress import distill as distill_module
+    from tunelab.recipes import distill as recipe
+
+    taught: list[str] = []
+    original = distill_module.teacher_logits
+
+    def recording(teacher, examples, batch_size=64):
+        taught.extend(e.text for e in examples)
+        return original(teacher, examples, batch_size)
+
+    monkeypatch.setattr(recipe, "teacher_logits", recording)
+    texts = tmp_path / "traffic.txt"  # two new texts, one repeated, one from the training data
+    texts.write_text("my parcel never came\nrefund it all\nmy parcel  never came\nwhere is my parcel\n")
+    card = recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, epochs=2, tolerance=100.0,
+                              unlabelled=texts, show_progress=False)
+    assert card["passed"] and card["unlabelled_examples"] == 2
+    assert taught.count("my parcel never came") == 1 and taught.count("where is my parcel") == 1
+    assert len(taught) == 18 + 2
+    splits = json.loads((Path(card["run_path"]) / "splits.json").read_text())
+    assert splits["train"]["examples"] == 18 and splits["unlabelled"]["rows"] == [[str(texts), 1], [str(texts), 2]]
+    manifest = json.loads((Path(card["run_path"]) / "manifest.json").read_text())
+    assert manifest["splits"]["unlabelled"]["examples"] == 2
+    record = manifest["artifacts"]["distillation"]
+    assert record["unlabelled_examples"] == 2 and record["unlabelled"]["path"] == str(texts.resolve())
+    assert len(record["unlabelled"]["sha256"]) == 64
+    assert Predictor.load(card["run_path"]).label_set == Predictor.load(teacher_copy).label_set
+    texts.write_text("where is my parcel\n")
+    with pytest.raises(UsageError, match="no unlabelled text left"):
+        recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, output=tmp_path / "again",
+                           unlabelled=texts, show_progress=False)
+    assert not (tmp_path / "again").exists()
+    with pytest.raises(DataError, match="missing.txt"):
+        recipe.run_distill(teacher_copy, student=str(tiny_model), output=tmp_path / "again",
+                           unlabelled=tmp_path / "missing.txt", show_progress=False)
+    with pytest.raises(UsageError, match="alpha 0"):
+        recipe.run_distill(teacher_copy, student=str(tiny_model), output=tmp_path / "again", alpha=0.0,
+                           unlabelled=texts, show_progress=False)
+    assert not (tmp_path / "again").exists()
+
+
 @pytest.mark.parametrize(("run", "metric"), [("ner", "f1"), ("multilabel", "micro_f1")])
 def test_ner_and_multilabel_students(served_runs: dict[str, Path], tiny_model: Path, tmp_path: Path, run: str,
                                      metric: str) -> None:
@@ -165,8 +265,11 @@ def test_ner_and_multilabel_students(served_runs: dict[str, Path], tiny_model: P
     shutil.copytree(served_runs[run], teacher)
     config_yaml = teacher / "config.yaml"  # a teacher trained without the words' case: the student decides anew
     config_yaml.write_text(config_yaml.read_text().replace("case_feature: always", "case_feature: never"))
-    card = run_distill(teacher, student=str(tiny_model), layers=1, epochs=1, tolerance=100.0, show_progress=False)
-    assert card["passed"] and card["metric_name"] == metric
+    texts = tmp_path / "more.txt"
+    texts.write_text("Dave moved to Rome.\nErin joined Initech\n")
+    card = run_distill(teacher, student=str(tiny_model), layers=1, epochs=1, tolerance=100.0, unlabelled=texts,
+                       show_progress=False)
+    assert card["passed"] and card["metric_name"] == metric and card["unlabelled_examples"] == 2
     assert len(Predictor.load(card["run_path"]).predict(["Alice flew to Paris"])) == 1
     student = load_config(Path(card["run_path"]) / "config.yaml")
     assert student.model.case_feature == ("always" if run == "ner" else "never")

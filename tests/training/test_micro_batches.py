@@ -72,8 +72,8 @@ def test_split_steps_train_the_same_weights_as_whole_ones(task: str, fixture: st
 
 def test_distillation_targets_are_counted_by_their_gold_labels() -> None:
     from tunelab.compress.distill import KDBatch
-    from tunelab.tasks.base import IGNORE
+    from tunelab.tasks.base import IGNORE, loss_units
 
     tags = torch.tensor([[1, 2, IGNORE], [3, IGNORE, IGNORE]])
-    assert loop._loss_units(KDBatch(tags, torch.zeros(2, 3, 4), tags != IGNORE)) == 3
-    assert loop._loss_units(KDBatch(torch.tensor([0, 1, 1]), torch.zeros(3, 2))) == 3
+    assert loss_units(KDBatch(tags, torch.zeros(2, 3, 4), tags != IGNORE)) == 3
+    assert loss_units(KDBatch(torch.tensor([0, 1, 1]), torch.zeros(3, 2))) == 3

@@ -214,6 +214,9 @@ def distill(
     temperature: Annotated[float, Opt(help="Softmax temperature T (the KD term is scaled by T^2).")] = 2.0,
     tolerance: Annotated[float, Opt(help="Largest dev-metric drop below the teacher accepted, in points.")] = 1.0,
     force: Annotated[bool, Opt("--force", help="Keep the student run even if it fails the gate.")] = False,
+    unlabelled: Annotated[str | None, Opt(help="Texts without labels (one per line, or a file in the training "
+                                                "data's format): the teacher labels them and the student learns "
+                                                "from its logits on them too.")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print the card as JSON.")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -222,7 +225,8 @@ def distill(
     from tunelab.recipes.distill import run_distill
 
     card = run_distill(teacher, student=student, layers=layers, output=output, epochs=epochs, lr=lr, alpha=alpha,
-                       temperature=temperature, tolerance=tolerance, force=force, show_progress=not quiet)
+                       temperature=temperature, tolerance=tolerance, force=force, unlabelled=unlabelled,
+                       show_progress=not quiet)
     if as_json:
         sys.stdout.write(json.dumps(card, indent=2) + "\n")
         return

@@ -4,7 +4,8 @@ and the loss mixes the softened teacher match with the gold-label loss (the loop
     loss = alpha * KD(student / T, teacher / T) * T^2 + (1 - alpha) * task loss on the gold labels
 
 KD is the KL divergence of softmaxes for classification and NER (per labelled word-piece, i.e. per word),
-and binary cross-entropy against the teacher's sigmoid for multi-label."""
+and binary cross-entropy against the teacher's sigmoid for multi-label. Unlabelled texts (`unlabelled_examples`)
+train on the teacher term alone: their placeholder gold label is masked out of the task loss."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tunelab.errors import UsageError
-from tunelab.tasks.base import IGNORE, Encoded, Evaluation, Task
+from tunelab.tasks.base import IGNORE, Encoded, Evaluation, Task, loss_units
 from tunelab.tasks.spec import get_spec
 from tunelab.types import Example, LabelSet, Prediction
 
@@ -44,6 +45,7 @@ class KDTarget:
 
     gold: Any
     teacher: np.ndarray
+    labelled: bool = True  # False: an unlabelled text, its gold a placeholder the task loss must not see
 
 
 @dataclass
@@ -53,10 +55,12 @@ class KDBatch:
     gold: Any
     teacher: Any  # (B, C), or (B, W, C) for NER
     mask: Any = None  # NER: (B, W) bool, the positions the teacher scored
+    labelled: Any = None  # (B,) bool, the examples whose gold label is real (None: all of them)
 
     def to(self, device: Any) -> KDBatch:
         mask = self.mask.to(device) if self.mask is not None else None
-        return KDBatch(self.gold.to(device), self.teacher.to(device), mask)
+        labelled = self.labelled.to(device) if self.labelled is not None else None
+        return KDBatch(self.gold.to(device), self.teacher.to(device), mask, labelled)
 
 
 def example_key(example: Example) -> Any:
@@ -83,12 +87,34 @@ def teacher_logits(teacher: Any, examples: Sequence[Example], batch_size: int = 
     return {example_key(ex): row.astype(np.float32) for ex, row in zip(examples, rows)}
 
 
-class DistillTask:
-    """The student's task: the base task for everything, with teacher logits in the training targets."""
+def unlabelled_examples(task: Task, examples: Sequence[Example], labels: LabelSet,
+                        state: dict[str, Any]) -> list[Example]:
+    """Texts without labels in the shape the task encodes for training: NER sentences cut into words as the
+    teacher's data was (a sentence already in words keeps them where it was cut the same way; tags all O), texts
+    given the first label; the placeholder never reaches the loss (`DistillTask(..., unlabelled=...)`)."""
+    from tunelab.types import TextExample, TokenExample
 
-    def __init__(self, base: Task, table: dict[Any, np.ndarray], settings: KDSettings) -> None:
+    split = str(state.get("word_split", "words"))
+    out: list[Example] = []
+    for example in examples:
+        if task.spec.per_token:
+            same_cut = isinstance(example, TokenExample) and example.split == split
+            word = example if same_cut else task.wrap_text(example.text, state)
+            out.append(replace(word, tags=tuple("O" for _ in word.tags), source=example.source))
+        else:
+            out.append(TextExample(example.text, (labels.names[0],), example.source))
+    return out
+
+
+class DistillTask:
+    """The student's task: the base task for everything, with teacher logits in the training targets.
+    `unlabelled`: the keys (`example_key`) of examples whose gold label is a placeholder."""
+
+    def __init__(self, base: Task, table: dict[Any, np.ndarray], settings: KDSettings,
+                 unlabelled: frozenset[Any] = frozenset()) -> None:
         self.base = base
         self.table = table
+        self.unlabelled = unlabelled
         self.settings = settings.check()
         self.name = base.name
         self.metric_name = base.metric_name
@@ -96,15 +122,17 @@ class DistillTask:
         self.spec = base.spec
 
     def build_labels(self, examples: Sequence[Example]) -> LabelSet:
-        return self.base.build_labels(examples)
+        return self.base.build_labels([e for e in examples if example_key(e) not in self.unlabelled])
 
     def encode(self, examples: Sequence[Example], tokenizer: Any, labels: LabelSet,
                max_length: int) -> list[Encoded]:
         encoded = self.base.encode(examples, tokenizer, labels, max_length)
         out = []
         for example, item in zip(examples, encoded):
-            row = self.table.get(example_key(example))
-            out.append(item if row is None or item.target is None else replace(item, target=KDTarget(item.target, row)))
+            key = example_key(example)
+            row = self.table.get(key)
+            out.append(item if row is None or item.target is None
+                       else replace(item, target=KDTarget(item.target, row, key not in self.unlabelled)))
         return out
 
     def build_model(self, path: Path, labels: LabelSet, dropout: float | None) -> Any:
@@ -113,20 +141,33 @@ class DistillTask:
     def collate_targets(self, batch: Sequence[Encoded], width: int) -> Any:
         if not all(isinstance(e.target, KDTarget) for e in batch):
             return self.base.collate_targets([_plain(e) for e in batch], width)
-        gold = self.base.collate_targets([_plain(e) for e in batch], width)
-        if self.spec.per_token:
-            return _collate_ner(batch, gold, width)
         import torch
 
-        return KDBatch(gold, torch.from_numpy(np.stack([e.target.teacher for e in batch])))
+        gold = self.base.collate_targets([_plain(e) for e in batch], width)
+        flags = [e.target.labelled for e in batch]
+        labelled = None if all(flags) else torch.tensor(flags, dtype=torch.bool)
+        if self.spec.per_token:
+            return replace(_collate_ner(batch, gold, width), labelled=labelled)
+        return KDBatch(gold, torch.from_numpy(np.stack([e.target.teacher for e in batch])), labelled=labelled)
 
     def loss(self, logits: Any, targets: Any) -> Any:
         if not isinstance(targets, KDBatch):
             return self.base.loss(logits, targets)
         alpha, temperature = self.settings.alpha, self.settings.temperature
-        hard = self.base.loss(logits, targets.gold)
         soft = kd_loss(self.name, logits.float(), targets.teacher.float(), temperature, targets.mask)
-        return alpha * soft + (1.0 - alpha) * hard
+        return alpha * soft + (1.0 - alpha) * self._gold_loss(logits, targets)
+
+    def _gold_loss(self, logits: Any, targets: KDBatch) -> Any:
+        """The task loss on the real labels; an unlabelled example's placeholder counts as a zero loss (its units
+        still count in the mean, as the loop counts them when it splits a batch: the split changes nothing)."""
+        rows = targets.labelled
+        if rows is None:
+            return self.base.loss(logits, targets.gold)
+        if not bool(rows.any()):
+            return logits.new_zeros(())
+        kept = targets.gold[rows]
+        share = loss_units(kept) / max(loss_units(targets.gold), 1)
+        return self.base.loss(logits[rows], kept) * share
 
     def reading_state(self, examples: Sequence[Example]) -> dict[str, Any]:
         return self.base.reading_state(examples)

@@ -1,10 +1,16 @@
 """run_distill: teach a smaller student from a fine-tuned teacher run, then gate it against the teacher.
 
-    teacher run -> its logits over the run's training data, once (no teacher forward per step)
+    teacher run -> its logits over the run's training data (and any unlabelled texts given), once (no teacher
+    forward per step)
     -> student encoder (bundled, a local folder, or either cut to fewer layers) -> the ordinary training
     recipe and loop, with a task whose loss is alpha * KL(student/T || teacher/T) * T^2 + (1 - alpha) * CE
     -> dev metric against the teacher -> keep the student run only if the drop is within the tolerance
     (or forced); the manifest records the teacher and the KD settings.
+
+Unlabelled texts (`unlabelled`: one per line, or a file in the training data's format) are the usual way a
+student gets closer to its teacher: the teacher labels them and the student learns the teacher's soft labels on
+them too (the teacher term alone; no gold label). Texts that are in the run's train, dev or test files are left
+out, so the dev gate and the test score stay unseen.
 """
 
 from __future__ import annotations
@@ -21,14 +27,22 @@ import numpy as np
 from tunelab.artifacts.cards import ArtifactCard
 from tunelab.artifacts.files import write_json_atomic
 from tunelab.artifacts.manifest import record_cards
-from tunelab.compress.distill import DistillTask, KDSettings, labelled_rows, teacher_logits
+from tunelab.compress.distill import (
+    DistillTask,
+    KDSettings,
+    example_key,
+    labelled_rows,
+    teacher_logits,
+    unlabelled_examples,
+)
 from tunelab.compress.gate import GateSet, gate
 from tunelab.compress.prune import write_cut_encoder
-from tunelab.config import load_config
+from tunelab.config import RunConfig, load_config
 from tunelab.errors import UsageError
 from tunelab.inference import Predictor
 from tunelab.models.resolve import resolve_model_path
 from tunelab.recipes.export import dev_examples
+from tunelab.types import DatasetBundle, Example, Split
 
 
 def _say(enabled: bool, message: str) -> None:
@@ -40,14 +54,18 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
                 output: str | Path | None = None, epochs: int | None = None, lr: float | None = None,
                 alpha: float = 0.5,
                 temperature: float = 2.0, tolerance: float = 1.0, force: bool = False,
-                show_progress: bool = True) -> dict[str, Any]:
-    """Distil the fine-tuned `teacher` run into `student` (optionally cut to `layers` layers); gate; card."""
+                unlabelled: str | Path | None = None, show_progress: bool = True) -> dict[str, Any]:
+    """Distil the fine-tuned `teacher` run into `student` (optionally cut to `layers` layers), on its training
+    data and on the `unlabelled` texts the teacher labels; gate; card."""
     from tunelab.data import load_dataset
     from tunelab.recipes.train import run_train
 
     settings = KDSettings(alpha, temperature).check()
     if tolerance < 0:
         raise UsageError("--tolerance is in metric points and must be >= 0")
+    if unlabelled is not None and settings.alpha == 0:
+        raise UsageError("--unlabelled texts train on the teacher term alone, which --alpha 0 switches off",
+                         hint="give --alpha > 0 (default 0.5), or leave --unlabelled out")
     teacher_dir = Path(teacher)
     out = Path(output) if output else teacher_dir.with_name(f"{teacher_dir.name}-distilled")
     if out.exists():
@@ -59,8 +77,13 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     if reference.task.build_labels(bundle.train.examples) != reference.label_set:
         raise UsageError(f"the training data of {teacher_dir} no longer gives the teacher's labels",
                          hint="distil from a run whose data files are unchanged")
-    _say(show_progress, f"teacher logits over {len(bundle.train)} training examples (one pass)")
-    task = DistillTask(reference.task, teacher_logits(reference, bundle.train.examples), settings)
+    extra = _unlabelled(Path(unlabelled), reference, config, bundle, show_progress) if unlabelled is not None \
+        else None
+    more = list(extra.examples) if extra else []
+    _say(show_progress, f"teacher logits over {len(bundle.train)} training examples"
+         + (f" and {len(more)} unlabelled texts" if more else "") + " (one pass)")
+    task = DistillTask(reference.task, teacher_logits(reference, [*bundle.train.examples, *more]), settings,
+                       frozenset(example_key(e) for e in more))
     gate_set = GateSet.of(reference, dev_examples(teacher_dir, None))
     ref_eval, ref_logits = gate_set.score(reference.model, reference.manifest.task_state)
     with tempfile.TemporaryDirectory(prefix=".distill-", dir=out.parent if out.parent.is_dir() else None) as tmp:
@@ -75,10 +98,12 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
                                            few_shot="never", loss="cross_entropy"))
         # KD needs the loop: a few-shot teacher's config would send the student to the contrastive recipe, which
         # knows nothing of the teacher's logits; and KD is the student's loss, not the teacher's LogitNorm
-        run_train(new_config, show_progress=show_progress, task=task)
+        run_train(new_config, show_progress=show_progress, task=task, unlabelled=extra)
     return _gate_and_record(teacher_dir, out, reference, gate_set, ref_eval, ref_logits, tolerance, force,
                             {"student": student, "layers": layers, "kept_layers": kept, "epochs": n_epochs, "lr": lr,
-                             "train_examples": len(bundle.train), **asdict(settings)})
+                             "train_examples": len(bundle.train), "unlabelled_examples": len(more),
+                             "unlabelled": _file_record(Path(unlabelled)) if unlabelled is not None else None,
+                             **asdict(settings)})
 
 
 def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_set: GateSet, ref_eval: Any,
@@ -126,3 +151,43 @@ def _trim_pairs(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[list[np.ndarr
     pairs = [(x[: min(len(x), len(y))], y[: min(len(x), len(y))]) for x, y in zip(a, b)]
     kept = [(x, y) for x, y in pairs if len(x)]
     return [x for x, _ in kept], [y for _, y in kept]
+
+
+def _unlabelled(path: Path, reference: Predictor, config: RunConfig, bundle: DatasetBundle,
+                show_progress: bool) -> Split:
+    """The unlabelled texts of `path` as training examples (read in the format its name says, with the run's text
+    column), less repeats and texts of the run's own train, dev and test files."""
+    from tunelab.data import read_examples
+
+    data = replace(config.data, task=reference.task.name, format=None)
+    read = read_examples(path, data, labeled=False)  # raises DataError naming the file and row
+    examples = unlabelled_examples(reference.task, read, reference.label_set, reference.manifest.task_state)
+    seen = {_text_key(e) for split in (bundle.train, bundle.dev, bundle.test) if split for e in split.examples}
+    kept: list[Example] = []
+    for example in examples:
+        key = _text_key(example)
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(example)
+    if not kept:
+        raise UsageError(f"{path}: no unlabelled text left: each one is empty, repeated or in the run's own data",
+                         hint="give texts the teacher was not trained, tuned or tested on")
+    if len(kept) < len(examples):
+        _say(show_progress, f"{path}: {len(examples) - len(kept)} of {len(examples)} unlabelled texts left out "
+                            "(repeats, or in the run's train, dev or test data)")
+    return Split("unlabelled", tuple(kept), str(path))
+
+
+def _text_key(example: Example) -> str:
+    """A text's identity for leaving out repeats: its characters without white space, so a CoNLL sentence ("U.S.
+    officials") and the same raw line cut into words ("U . S . officials") meet (rarely, two different texts meet
+    too: the safe side)."""
+    return "".join(example.text.split())
+
+
+def _file_record(path: Path) -> dict[str, Any]:
+    """Where the unlabelled texts came from, with the file's hash (the run's data fingerprint covers only its
+    train, dev and test files)."""
+    import hashlib
+
+    return {"path": str(path.resolve()), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}

@@ -58,23 +58,25 @@ class TrainSummary:
 
 
 def run_train(config: RunConfig, *, resume: str | Path | None = None, show_progress: bool = True,
-              on_event: Any = None, task: Task | None = None) -> TrainSummary:
+              on_event: Any = None, task: Task | None = None, unlabelled: Split | None = None) -> TrainSummary:
     """Train one run end to end. With `resume`, continue the run in that folder from its last checkpoint.
     `on_event(entry)` receives each training history entry as it happens (see `training.loop.train`).
     `task`: a task object in place of `config.data.task`'s (distillation passes one that carries the
-    teacher's logits; it must keep that task's name).
+    teacher's logits; it must keep that task's name). `unlabelled`: examples trained on with the training file's
+    (distillation's unlabelled texts, which that task knows how to score); the defaults, the labels and the run's
+    record of its training data stay the training file's, and splits.json lists them apart.
 
     Under torchrun (`tunelab train --nproc N`) every process runs this with the same arguments: they train
     together (`training.distributed`), rank 0 writes the run folder and the others return its summary."""
     world = init_world(_device())
     try:
-        return _run_train(config, world, resume, show_progress and world.main, on_event, task)
+        return _run_train(config, world, resume, show_progress and world.main, on_event, task, unlabelled)
     finally:
         close_world(world)
 
 
 def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_progress: bool, on_event: Any,
-               task: Task | None) -> TrainSummary:
+               task: Task | None, unlabelled: Split | None = None) -> TrainSummary:
     started = time.perf_counter()
     say = _printer(show_progress)
     run_dir, config = _prepare_run_dir(config, resume, check_empty=world.main)
@@ -103,7 +105,8 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
         raise UsageError("--privacy dp runs in one process (drop --nproc)")
     precision = choose_precision("fp32" if private else config.train.precision)
     threads = set_threads(config.train.threads or (threads_per_rank(world) if world.distributed else None))
-    say(f"{task.name}: {len(bundle.train)} train / {_n(bundle.dev)} dev / {_n(bundle.test)} test examples, "
+    say(f"{task.name}: {len(bundle.train)} train" + (f" + {len(unlabelled)} unlabelled" if unlabelled else "")
+        + f" / {_n(bundle.dev)} dev / {_n(bundle.test)} test examples, "
         f"{len(labels)} labels; method {config.train.method}, {config.train.epochs} epochs, batch "
         f"{config.train.batch_size}, lr {config.train.lr:g}, max_length {config.model.max_length}, "
         f"{precision.dtype} on {precision.device} x{threads}"
@@ -113,13 +116,15 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
             "logistic-regression head; epochs, batch and lr above do not apply"
             + ("; resuming starts it again (it keeps no checkpoints)" if resume else ""))
     if not resume and world.main:
-        _start_run_dir(run_dir, config, bundle)
+        _start_run_dir(run_dir, config, bundle, unlabelled)
     barrier(world)
     max_length = int(config.model.max_length or 128)
     # the words' case packed into the ids from here on (models/casing.py); a base trained with it keeps its id base
     base_reads_case = case_id_base(tokenizer) is not None
     case_base = mark_tokenizer(tokenizer) if config.model.case_feature == "always" else None
-    train_data = _encode(task, bundle.train, tokenizer, labels, max_length)
+    trained_on = bundle.train if unlabelled is None else replace(
+        bundle.train, examples=bundle.train.examples + unlabelled.examples)
+    train_data = _encode(task, trained_on, tokenizer, labels, max_length)
     dev_data = _encode(task, bundle.dev, tokenizer, labels, max_length) if bundle.dev else None
     t = config.train
     total = min(t.max_steps or 10**12, count_steps([len(e) for e in train_data.encoded], t.batch_size, t.seed,
@@ -181,7 +186,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
         max_length=max_length, data_fingerprint=bundle.fingerprint,
         metrics={split: {e.metric_name: round(e.metric, 6)} for split, e in evaluations.items()},
         timings=timings, task_state={**result.task_state, **task.reading_state(bundle.train.examples)},
-        splits=_split_summary(bundle),
+        splits=_split_summary(bundle, unlabelled),
         versions=library_versions(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         precision=precision.dtype, artifacts=artifacts,
         privacy={**privacy.record(result.state.global_step), "pooling": pooling_of(model) or "model"} if privacy
@@ -309,13 +314,13 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _start_run_dir(run_dir: Path, config: RunConfig, bundle: DatasetBundle) -> None:
+def _start_run_dir(run_dir: Path, config: RunConfig, bundle: DatasetBundle, unlabelled: Split | None) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(replace(config, output=str(run_dir)), run_dir / "config.yaml")
     write_json_atomic(run_dir / "splits.json", {
         "fingerprint": bundle.fingerprint, "note": bundle.split_note, "warnings": list(bundle.warnings),
         **{name: _sources(split) for name, split in (("train", bundle.train), ("dev", bundle.dev),
-                                                     ("test", bundle.test)) if split},
+                                                     ("test", bundle.test), ("unlabelled", unlabelled)) if split},
     })
 
 
@@ -324,9 +329,10 @@ def _sources(split: Split) -> dict[str, Any]:
     return {"path": split.path, "examples": len(split), "rows": rows}
 
 
-def _split_summary(bundle: DatasetBundle) -> dict[str, Any]:
+def _split_summary(bundle: DatasetBundle, unlabelled: Split | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"note": bundle.split_note}
-    for name, split in (("train", bundle.train), ("dev", bundle.dev), ("test", bundle.test)):
+    for name, split in (("train", bundle.train), ("dev", bundle.dev), ("test", bundle.test),
+                        ("unlabelled", unlabelled)):
         if split:
             out[name] = {"path": split.path, "examples": len(split)}
     return out

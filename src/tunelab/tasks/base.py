@@ -119,6 +119,18 @@ def collate(task: Task, batch: Sequence[Encoded], pad_id: int, with_targets: boo
     return out
 
 
+def loss_units(targets: Any) -> int:
+    """What a task's mean loss averages over: scored tokens for token tags (ignored positions excluded), else rows.
+    Micro-batch losses weighted by their share of these add up to the whole batch's mean. Targets that carry more
+    than labels (distillation's gold and teacher logits) are counted by their `gold` labels."""
+    import torch
+
+    targets = getattr(targets, "gold", targets)
+    if targets.dtype == torch.long and targets.dim() == 2:
+        return int((targets != IGNORE).sum())
+    return int(targets.shape[0])
+
+
 def check_known(chosen: Sequence[str], labels: Sequence[str]) -> None:
     """A UsageError naming the labels in `chosen` the model does not know."""
     unknown = [x for x in chosen if x not in labels]

@@ -10,7 +10,7 @@ from typing import Any
 
 from tunelab.config import TrainConfig
 from tunelab.errors import UsageError
-from tunelab.tasks.base import IGNORE, Encoded, Evaluation, Task, collate
+from tunelab.tasks.base import Encoded, Evaluation, Task, collate, loss_units
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.batching import count_steps, micro_batches, plan_batches
 from tunelab.training.checkpoint import (
@@ -178,7 +178,7 @@ def _train_step(model: Any, forward: Any, task: Task, data: TrainData, batch_ids
     pieces = micro_batches(batch_ids, widths, dims, cfg.activation_budget_mb) if clip else \
         physical_batches(batch_ids, widths, dims, cfg.activation_budget_mb, _trainable(model))
     batches = [collate(task, [data.encoded[i] for i in piece], pad_id) for piece in pieces]
-    units = [_loss_units(b["targets"]) for b in batches]
+    units = [loss_units(b["targets"]) for b in batches]
     adalora = _adalora(model)
     total = 0.0
     for n, (batch, share, piece) in enumerate(zip(batches, units, pieces)):
@@ -215,18 +215,6 @@ def _loss(task: Task, cfg: TrainConfig, logits: Any, targets: Any) -> Any:
 
 def _trainable(model: Any) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def _loss_units(targets: Any) -> int:
-    """What a task's mean loss averages over: scored tokens for token tags (ignored positions excluded), else rows.
-    Micro-batch losses weighted by their share of these add up to the whole batch's mean. Targets that carry more
-    than labels (distillation's gold and teacher logits) are counted by their `gold` labels."""
-    import torch
-
-    targets = getattr(targets, "gold", targets)
-    if targets.dtype == torch.long and targets.dim() == 2:
-        return int((targets != IGNORE).sum())
-    return int(targets.shape[0])
 
 
 def _no_sync(forward: Any, last: bool) -> Any:
