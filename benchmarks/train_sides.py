@@ -109,7 +109,8 @@ def child_tunelab(spec: dict[str, Any], started: float) -> dict[str, Any]:
         return seen["bundle"]
 
     def capture_encode(task: Any, split: Any, tokenizer: Any, labels: Any, max_length: int) -> Any:
-        seen["encode"] = (tokenizer, max_length)
+        if split.name != "train":  # the length the recipe scores dev and test at (NER: the Predictor's)
+            seen["encode"] = (tokenizer, max_length)
         return inner_encode(task, split, tokenizer, labels, max_length)
 
     def timed_loop(model: Any, task: Any, labels: Any, data: Any, dev: Any, cfg: Any, run_dir: Any,
@@ -193,7 +194,7 @@ def child_tunelab(spec: dict[str, Any], started: float) -> dict[str, Any]:
 def _tunelab_scorer(task: Any, model: Any, labels: Any, seen: dict[str, Any], encode: Any, pad_id: int,
                     precision: Any) -> Any:
     """score() -> the test metric of `model` now, as the recipe scores its final model (test encoded once,
-    on first use, with the recipe's own tokenizer and max length)."""
+    on first use, with the recipe's own tokenizer and the length it scores dev at)."""
     from tunelab.tasks.run import evaluate_examples
 
     cache: dict[str, Any] = {}
@@ -246,7 +247,8 @@ def child_trainer(spec: dict[str, Any], started: float) -> dict[str, Any]:
     else:
         labels = sorted({label for _, label in train_rows})
     train_ds = _trainer_encode(tokenizer, train_rows, labels, ner, max_length)
-    score = _trainer_scorer(tokenizer, test_rows, labels, ner, max_length, bf16)  # test tokenised up front
+    # test tokenised up front; NER words are tagged up to the model's position limit, as TuneLab's side scores them
+    score = _trainer_scorer(tokenizer, test_rows, labels, ner, SCORED_NER_LENGTH if ner else max_length, bf16)
     transformers.set_seed(int(hp["seed"]))  # the head is initialised before the Trainer exists
     auto = AutoModelForTokenClassification if ner else AutoModelForSequenceClassification
     extra = {"attn_implementation": spec["attention"]} if spec.get("attention") else {}
@@ -320,6 +322,11 @@ def _trainer_encode(tokenizer: Any, rows: list[Any], labels: list[str], ner: boo
                 targets.append(label2id.get(tags[word], 0))
         out.append({**{k: enc[k][i] for k in enc.keys()}, "labels": targets})
     return out
+
+
+# Test sentences are tagged whole, up to MiniLM's position table, on both sides: truncating them at the training
+# length (64 pieces) would score the words past it as O, which no user of either model would do.
+SCORED_NER_LENGTH = 512
 
 
 def _trainer_scorer(tokenizer: Any, test_rows: list[Any], labels: list[str], ner: bool, max_length: int,

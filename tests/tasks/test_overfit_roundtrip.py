@@ -78,3 +78,32 @@ def test_multilabel_thresholds_are_tuned_and_saved(multilabel_jsonl: Path, tiny_
     thresholds = summary.manifest.task_state["thresholds"]
     assert len(thresholds) == 4  # password, refund, shipping, urgent
     assert all(0.0 < t < 1.0 for t in thresholds)
+
+
+def test_ner_dev_and_test_are_scored_as_the_predictor_tags(ner_conll: Path, tiny_model: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training truncates at max_length; the Predictor tags a sentence's words past it. The run's dev and test F1
+    must be the Predictor's (a long test sentence's last entities were scored as O, 0.6 F1 points on CoNLL-2003)."""
+    from tunelab.config import DataConfig
+    from tunelab.data import read_examples
+    from tunelab.inference import Predictor
+    from tunelab.recipes import train as recipe
+
+    long_one = ["Alice", "and", "Bob", "Smith", "visited", "Acme", "in", "Paris", "then", "Carol", "left", "Berlin"]
+    tags = ["B-PER", "O", "B-PER", "I-PER", "O", "B-ORG", "O", "B-LOC", "O", "B-PER", "O", "B-LOC"]
+    data = ner_conll.with_name("long.conll")
+    data.write_text(ner_conll.read_text() + "\n" + "\n".join(f"{w} X X {t}" for w, t in zip(long_one, tags)) + "\n")
+    lengths: dict[str, int] = {}
+    original = recipe._encode
+
+    def spy(task, split, tokenizer, labels, max_length):
+        lengths[split.name] = max_length
+        return original(task, split, tokenizer, labels, max_length)
+
+    monkeypatch.setattr(recipe, "_encode", spy)
+    summary = overfit("ner", data, tiny_model, tmp_path / "run", max_length=8)
+    predictor = Predictor.load(summary.run_dir)
+    assert lengths == {"train": 8, "dev": predictor._max_length(), "test": predictor._max_length()} and \
+        predictor._max_length() > 8
+    examples = read_examples(data, DataConfig(task="ner"))
+    assert summary.manifest.metrics["test"]["f1"] == pytest.approx(predictor.evaluate(examples).metric, abs=1e-6)

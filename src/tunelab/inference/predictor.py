@@ -8,7 +8,7 @@ from typing import Any
 
 from tunelab.artifacts.manifest import Manifest, load_manifest
 from tunelab.errors import ArtifactError, UsageError
-from tunelab.models.forward import predict_logits
+from tunelab.models.forward import predict_logits, tagging_length
 from tunelab.tasks import Evaluation, auto_model_class, get_task, wrap_texts
 from tunelab.tasks.run import evaluate_examples
 from tunelab.training.precision import Precision
@@ -146,8 +146,7 @@ class Predictor:
 
     def _max_length(self) -> int:
         if self.task.spec.per_token:  # spans past the training length still get tags
-            config = getattr(self.model, "config", None)
-            return int(min(512, getattr(config, "max_position_embeddings", 512)))
+            return tagging_length(self.model)
         return int(self.manifest.max_length)
 
     def _pad_id(self) -> int:

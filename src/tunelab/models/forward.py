@@ -8,6 +8,17 @@ from typing import Any
 
 import numpy as np
 
+TAGGING_LIMIT = 512  # word pieces; BERT-family position tables
+
+
+def tagging_length(model: Any) -> int:
+    """How many word pieces of one text a model that labels words tags: all its position table allows (at most
+    TAGGING_LIMIT), past the length it trained at (words beyond it get O). The Predictor tags with it, and the
+    training recipe scores dev and test with it, so a run's reported F1 is the one `tunelab evaluate` gives."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    limit = getattr(getattr(inner, "config", None), "max_position_embeddings", None)
+    return int(min(TAGGING_LIMIT, limit or TAGGING_LIMIT))
+
 
 def predict_logits(model: Any, encoded: Sequence[Any], *, batch_size: int, pad_id: int,
                    autocast: Any = None, per_token: bool = False) -> list[np.ndarray]:

@@ -21,6 +21,7 @@ from tunelab.data import load_dataset
 from tunelab.errors import UsageError
 from tunelab.models.build import apply_method, load_tokenizer
 from tunelab.models.casing import add_case_rows, case_id_base, mark_tokenizer, model_case_id_base
+from tunelab.models.forward import tagging_length
 from tunelab.models.pooling import pooling_of
 from tunelab.models.resolve import resolve_model_path
 from tunelab.recipes.card import write_model_card
@@ -125,7 +126,6 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     trained_on = bundle.train if unlabelled is None else replace(
         bundle.train, examples=bundle.train.examples + unlabelled.examples)
     train_data = _encode(task, trained_on, tokenizer, labels, max_length)
-    dev_data = _encode(task, bundle.dev, tokenizer, labels, max_length) if bundle.dev else None
     t = config.train
     total = min(t.max_steps or 10**12, count_steps([len(e) for e in train_data.encoded], t.batch_size, t.seed,
                                                    t.epochs, t.max_tokens))
@@ -134,6 +134,9 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
         add_case_rows(model, case_base, fresh=not base_reads_case)
     _eager_attention_on_cpu(model, precision.device)
     model = apply_method(model, config.train, task.peft_task_type, total).to(precision.device)
+    # dev and test are scored as the Predictor will use the model: words past the training length still tagged
+    scored_length = tagging_length(model) if task.spec.per_token else max_length
+    dev_data = _encode(task, bundle.dev, tokenizer, labels, scored_length) if bundle.dev else None
     privacy = None
     if private:
         prepare_private(model, config.train.method)
@@ -161,7 +164,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
                             precision, int(tokenizer.pad_token_id or 0), say)
         evaluations = {"dev": result.dev} if result.dev else {}
     if bundle.test:
-        test_data = _encode(task, bundle.test, tokenizer, labels, max_length)
+        test_data = _encode(task, bundle.test, tokenizer, labels, scored_length)
         evaluations["test"] = evaluate_examples(task, model, labels, test_data.examples, test_data.encoded,
                                                 pad_id=int(tokenizer.pad_token_id or 0),
                                                 autocast=precision.autocast(), state=result.task_state)
