@@ -632,8 +632,10 @@ FOOTER = (
     "training and every evaluation so far included) until the first test evaluation that reaches the target; "
     "each side scores the test split after every epoch (TuneLab: after each dev evaluation, on the same "
     "weights, through the loop's `on_event` hook; its final model is the dev checkpoint it keeps, the best or a "
-    "later one within one standard error of it, so its reported test metric can be an earlier epoch's). TuneLab trains on train minus its dev share when no dev "
-    "file is given. Every side is scored with `tunelab.evaluation.metrics` on the same test split. 'others': "
+    "later one within one standard error of it, so its reported test metric can be an earlier epoch's). TuneLab "
+    "trains on train minus its dev share when no dev file is given. Every side is scored with "
+    "`tunelab.evaluation.metrics` on the same test split; NER test sentences are tagged whole on both sides (up "
+    "to 512 word pieces, as TuneLab's Predictor tags them), not cut at the training length. 'others': "
     "share of the machine's CPU time used by other processes during the job (0% = clean measurement).")
 
 
