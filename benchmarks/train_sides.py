@@ -230,6 +230,8 @@ def child_trainer(spec: dict[str, Any], started: float) -> dict[str, Any]:
         TrainingArguments,
     )
 
+    from tunelab.models.forward import TAGGING_LIMIT
+
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     hp = spec["hparams"]
@@ -247,8 +249,9 @@ def child_trainer(spec: dict[str, Any], started: float) -> dict[str, Any]:
     else:
         labels = sorted({label for _, label in train_rows})
     train_ds = _trainer_encode(tokenizer, train_rows, labels, ner, max_length)
-    # test tokenised up front; NER words are tagged up to the model's position limit, as TuneLab's side scores them
-    score = _trainer_scorer(tokenizer, test_rows, labels, ner, SCORED_NER_LENGTH if ner else max_length, bf16)
+    # test tokenised up front; NER sentences tagged whole (up to the position table), as TuneLab's Predictor and
+    # recipe tag them: cut at the training length, the words past it would score as O
+    score = _trainer_scorer(tokenizer, test_rows, labels, ner, TAGGING_LIMIT if ner else max_length, bf16)
     transformers.set_seed(int(hp["seed"]))  # the head is initialised before the Trainer exists
     auto = AutoModelForTokenClassification if ner else AutoModelForSequenceClassification
     extra = {"attn_implementation": spec["attention"]} if spec.get("attention") else {}
@@ -322,11 +325,6 @@ def _trainer_encode(tokenizer: Any, rows: list[Any], labels: list[str], ner: boo
                 targets.append(label2id.get(tags[word], 0))
         out.append({**{k: enc[k][i] for k in enc.keys()}, "labels": targets})
     return out
-
-
-# Test sentences are tagged whole, up to MiniLM's position table, on both sides: truncating them at the training
-# length (64 pieces) would score the words past it as O, which no user of either model would do.
-SCORED_NER_LENGTH = 512
 
 
 def _trainer_scorer(tokenizer: Any, test_rows: list[Any], labels: list[str], ner: bool, max_length: int,

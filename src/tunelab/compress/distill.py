@@ -122,7 +122,9 @@ class DistillTask:
         self.spec = base.spec
 
     def build_labels(self, examples: Sequence[Example]) -> LabelSet:
-        return self.base.build_labels([e for e in examples if example_key(e) not in self.unlabelled])
+        """The base task's labels (the recipe builds them from the training file's examples, never from the
+        unlabelled texts, whose placeholder labels add none)."""
+        return self.base.build_labels(examples)
 
     def encode(self, examples: Sequence[Example], tokenizer: Any, labels: LabelSet,
                max_length: int) -> list[Encoded]:

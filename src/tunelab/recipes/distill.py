@@ -7,10 +7,9 @@
     -> dev metric against the teacher -> keep the student run only if the drop is within the tolerance
     (or forced); the manifest records the teacher and the KD settings.
 
-Unlabelled texts (`unlabelled`: one per line, or a file in the training data's format) are the usual way a
-student gets closer to its teacher: the teacher labels them and the student learns the teacher's soft labels on
-them too (the teacher term alone; no gold label). Texts that are in the run's train, dev or test files are left
-out, so the dev gate and the test score stay unseen.
+Unlabelled texts (`unlabelled`: one per line, or a file in the training data's format): the teacher labels them
+and the student learns the teacher's soft labels on them too (the teacher term alone; no gold label). Texts that
+are in the run's train, dev or test files are left out, so the dev gate and the test score stay unseen.
 """
 
 from __future__ import annotations
@@ -77,9 +76,8 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     if reference.task.build_labels(bundle.train.examples) != reference.label_set:
         raise UsageError(f"the training data of {teacher_dir} no longer gives the teacher's labels",
                          hint="distil from a run whose data files are unchanged")
-    extra = _unlabelled(Path(unlabelled), reference, config, bundle, show_progress) if unlabelled is not None \
-        else None
-    more = list(extra.examples) if extra else []
+    extra = None if unlabelled is None else _unlabelled(Path(unlabelled), reference, config, bundle, show_progress)
+    more = extra.examples if extra else ()
     _say(show_progress, f"teacher logits over {len(bundle.train)} training examples"
          + (f" and {len(more)} unlabelled texts" if more else "") + " (one pass)")
     task = DistillTask(reference.task, teacher_logits(reference, [*bundle.train.examples, *more]), settings,
