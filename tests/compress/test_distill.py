@@ -18,6 +18,7 @@ from tunelab.errors import DataError, UsageError
 from tunelab.inference import Predictor
 from tunelab.tasks import get_task
 from tunelab.tasks.base import IGNORE, Encoded, collate
+from tunelab.training.precision import Precision, cpu_has_bf16
 
 
 def test_kd_loss_matches_torch_kl_div_scaled_by_t_squared() -> None:
@@ -131,6 +132,24 @@ def test_ner_unlabelled_sentences_keep_the_teachers_rows_and_drop_their_tags() -
     assert torch.allclose(task.loss(logits, targets), 0.5 * soft + 0.5 * hard)
 
 
+def test_the_teacher_pass_in_bf16_keeps_the_fp32_logits_and_reports_progress(served_runs: dict[str, Path]) -> None:
+    from tunelab.compress.distill import example_key, teacher_logits
+    from tunelab.types import TextExample
+
+    teacher = Predictor.load(served_runs["intents_a"], backend="torch")
+    examples = [TextExample(t, (label,)) for label, texts in INTENTS.items() for t in texts]
+    done: list[int] = []
+    exact = teacher_logits(teacher, examples, batch_size=4, precision=Precision("cpu", "fp32"), on_batch=done.append)
+    fast = teacher_logits(teacher, examples, batch_size=4, precision=Precision("cpu", "bf16"))
+    assert done == sorted(done) and done[-1] == len(examples) and len(done) == -(-len(examples) // 4)
+    for example in examples:
+        a, b = exact[example_key(example)], fast[example_key(example)]
+        assert b.dtype == np.float32 and a.shape == b.shape
+        assert not np.array_equal(a, b)  # bf16 really ran (8-bit mantissa)
+        assert np.abs(a - b).max() < 0.05 * max(1.0, np.abs(a).max())
+        assert np.argmax(a) == np.argmax(b) or np.sort(a)[-1] - np.sort(a)[-2] < 0.05
+
+
 def test_settings_are_checked() -> None:
     with pytest.raises(UsageError, match="alpha"):
         KDSettings(alpha=1.5).check()
@@ -150,17 +169,18 @@ def test_student_cut_to_one_layer_learns_from_the_teacher(teacher_copy: Path, ti
     from tunelab.compress import distill as distill_module
     from tunelab.recipes import distill as recipe
 
-    calls: list[int] = []
+    calls: list[tuple[int, str]] = []
     original = distill_module.teacher_logits
 
-    def counting(teacher, examples, batch_size=64):
-        calls.append(len(examples))
-        return original(teacher, examples, batch_size)
+    def counting(teacher, examples, batch_size=64, **kwargs):
+        calls.append((len(examples), kwargs["precision"].dtype))
+        return original(teacher, examples, batch_size, **kwargs)
 
     monkeypatch.setattr(recipe, "teacher_logits", counting)
     card = recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, epochs=20, lr=3e-3, alpha=1.0,
                               tolerance=100.0, show_progress=False)
     assert len(calls) == 1  # the teacher ran once over the training data, not per step
+    assert calls[0][1] == ("bf16" if cpu_has_bf16() else "fp32")  # auto: bf16 where the CPU has it
     assert card["passed"] and card["kept_layers"] == [1] and card["parameters"] < card["parameters_teacher"]
     # alpha = 1: the student never saw a gold label, so agreeing with the teacher is learnt from its logits. Measured
     # on the 18 training texts: an unlearnt student says one class for all (agreement 1/3). The tiny teacher is
@@ -176,6 +196,7 @@ def test_student_cut_to_one_layer_learns_from_the_teacher(teacher_copy: Path, ti
     record = manifest["artifacts"]["distillation"]
     assert record["teacher"] == str(teacher_copy.resolve()) and record["alpha"] == 1.0
     assert record["temperature"] == 2.0 and "cut to 1 layers" in manifest["base_model"]
+    assert record["teacher_precision"] == calls[0][1]
     assert load_config(Path(card["run_path"]) / "config.yaml").model.name == card["run_path"]
     optimized = json.loads((teacher_copy / "manifest.json").read_text())["artifacts"]["optimized"]
     assert optimized["distilled-1L"]["passed"] is True
@@ -222,9 +243,9 @@ def test_unlabelled_texts_join_the_students_training(teacher_copy: Path, tiny_mo
     taught: list[str] = []
     original = distill_module.teacher_logits
 
-    def recording(teacher, examples, batch_size=64):
+    def recording(teacher, examples, batch_size=64, **kwargs):
         taught.extend(e.text for e in examples)
-        return original(teacher, examples, batch_size)
+        return original(teacher, examples, batch_size, **kwargs)
 
     monkeypatch.setattr(recipe, "teacher_logits", recording)
     texts = tmp_path / "traffic.txt"  # two new texts, one repeated, one from the training data
@@ -250,6 +271,9 @@ def test_unlabelled_texts_join_the_students_training(teacher_copy: Path, tiny_mo
     with pytest.raises(DataError, match="missing.txt"):
         recipe.run_distill(teacher_copy, student=str(tiny_model), output=tmp_path / "again",
                            unlabelled=tmp_path / "missing.txt", show_progress=False)
+    with pytest.raises(UsageError, match="teacher-precision must be one of auto, fp32, bf16"):
+        recipe.run_distill(teacher_copy, student=str(tiny_model), output=tmp_path / "again", teacher_precision="fp16",
+                           show_progress=False)
     with pytest.raises(UsageError, match="alpha 0"):
         recipe.run_distill(teacher_copy, student=str(tiny_model), output=tmp_path / "again", alpha=0.0,
                            unlabelled=texts, show_progress=False)

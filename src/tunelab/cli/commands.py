@@ -217,6 +217,8 @@ def distill(
     unlabelled: Annotated[str | None, Opt(help="Texts without labels (one per line, or a file in the training "
                                                 "data's format): the teacher labels them and the student learns "
                                                 "from its logits on them too.")] = None,
+    teacher_precision: Annotated[str, Opt(help="How the teacher's labelling pass runs: auto (bf16 where the CPU or "
+                                               "GPU has it), fp32 or bf16.")] = "auto",
     as_json: Annotated[bool, Opt("--json", help="Print the card as JSON.")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -226,7 +228,7 @@ def distill(
 
     card = run_distill(teacher, student=student, layers=layers, output=output, epochs=epochs, lr=lr, alpha=alpha,
                        temperature=temperature, tolerance=tolerance, force=force, unlabelled=unlabelled,
-                       show_progress=not quiet)
+                       teacher_precision=teacher_precision, show_progress=not quiet)
     if as_json:
         sys.stdout.write(json.dumps(card, indent=2) + "\n")
         return

@@ -9,7 +9,7 @@ train on the teacher term alone: their placeholder gold label is masked out of t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 from tunelab.errors import UsageError
 from tunelab.tasks.base import IGNORE, Encoded, Evaluation, Task, loss_units
 from tunelab.tasks.spec import get_spec
+from tunelab.training.precision import Precision
 from tunelab.types import Example, LabelSet, Prediction
 
 
@@ -75,14 +76,18 @@ def labelled_rows(logits: np.ndarray, encoded: Encoded) -> np.ndarray:
     return logits[positions]
 
 
-def teacher_logits(teacher: Any, examples: Sequence[Example], batch_size: int = 64) -> dict[Any, np.ndarray]:
-    """One teacher forward pass over `examples` (a Predictor): its logits per example, per word for NER."""
+def teacher_logits(teacher: Any, examples: Sequence[Example], batch_size: int = 64, *,
+                   precision: Precision | None = None,
+                   on_batch: Callable[[int], None] | None = None) -> dict[Any, np.ndarray]:
+    """One teacher forward pass over `examples` (a Predictor): its logits per example, per word for NER, in float32.
+    `precision`: how the pass runs (default the Predictor's own); `on_batch(done)` reports progress."""
     from tunelab.models.forward import predict_logits
 
     per_token = teacher.task.spec.per_token
     encoded = teacher.task.encode(examples, teacher.tokenizer, teacher.label_set, teacher._max_length())
     logits = predict_logits(teacher.model, encoded, batch_size=batch_size, pad_id=teacher._pad_id(),
-                            autocast=teacher.precision.autocast(), per_token=per_token)
+                            autocast=(precision or teacher.precision).autocast(), per_token=per_token,
+                            on_batch=on_batch)
     rows = [labelled_rows(x, e) if per_token else x for x, e in zip(logits, encoded)]
     return {example_key(ex): row.astype(np.float32) for ex, row in zip(examples, rows)}
 

@@ -36,11 +36,12 @@ from tunelab.compress.distill import (
 )
 from tunelab.compress.gate import GateSet, gate
 from tunelab.compress.prune import write_cut_encoder
-from tunelab.config import RunConfig, load_config
+from tunelab.config import PRECISIONS, RunConfig, load_config
 from tunelab.errors import UsageError
 from tunelab.inference import Predictor
 from tunelab.models.resolve import resolve_model_path
 from tunelab.recipes.export import dev_examples
+from tunelab.training.precision import choose_precision
 from tunelab.types import DatasetBundle, Example, Split
 
 
@@ -53,9 +54,14 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
                 output: str | Path | None = None, epochs: int | None = None, lr: float | None = None,
                 alpha: float = 0.5,
                 temperature: float = 2.0, tolerance: float = 1.0, force: bool = False,
-                unlabelled: str | Path | None = None, show_progress: bool = True) -> dict[str, Any]:
+                unlabelled: str | Path | None = None, teacher_precision: str = "auto",
+                show_progress: bool = True) -> dict[str, Any]:
     """Distil the fine-tuned `teacher` run into `student` (optionally cut to `layers` layers), on its training
-    data and on the `unlabelled` texts the teacher labels; gate; card."""
+    data and on the `unlabelled` texts the teacher labels; gate; card. `teacher_precision` (auto | fp32 | bf16):
+    how the teacher's pass that makes the soft labels runs (auto: bf16 where the hardware has it); the gate's
+    reference scores stay the served teacher's (fp32)."""
+    from tqdm.auto import tqdm
+
     from tunelab.data import load_dataset
     from tunelab.recipes.train import run_train
 
@@ -65,12 +71,15 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     if unlabelled is not None and settings.alpha == 0:
         raise UsageError("--unlabelled texts train on the teacher term alone, which --alpha 0 switches off",
                          hint="give --alpha > 0 (default 0.5), or leave --unlabelled out")
+    if teacher_precision not in PRECISIONS:
+        raise UsageError(f"--teacher-precision must be one of {', '.join(PRECISIONS)}, not {teacher_precision!r}")
     teacher_dir = Path(teacher)
     out = Path(output) if output else teacher_dir.with_name(f"{teacher_dir.name}-distilled")
     if out.exists():
         raise UsageError(f"{out} exists already", hint="pass --output NEW_FOLDER or remove it")
     source = resolve_model_path(student)  # fails at once, with a fix, for an unknown student
     reference = Predictor.load(teacher_dir, backend="torch")
+    labelling = replace(choose_precision(teacher_precision), device=reference.precision.device)
     config = load_config(teacher_dir / "config.yaml")
     bundle = load_dataset(config.data, config.train.seed)
     if reference.task.build_labels(bundle.train.examples) != reference.label_set:
@@ -78,10 +87,13 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
                          hint="distil from a run whose data files are unchanged")
     extra = None if unlabelled is None else _unlabelled(Path(unlabelled), reference, config, bundle, show_progress)
     more = extra.examples if extra else ()
+    texts = [*bundle.train.examples, *more]
     _say(show_progress, f"teacher logits over {len(bundle.train)} training examples"
-         + (f" and {len(more)} unlabelled texts" if more else "") + " (one pass)")
-    task = DistillTask(reference.task, teacher_logits(reference, [*bundle.train.examples, *more]), settings,
-                       frozenset(example_key(e) for e in more))
+         + (f" and {len(more)} unlabelled texts" if more else "") + f" (one pass, {labelling.dtype})")
+    with tqdm(total=len(texts), unit="texts", desc="teacher logits", disable=not show_progress,
+              dynamic_ncols=True, smoothing=0.1) as bar:
+        logits = teacher_logits(reference, texts, precision=labelling, on_batch=lambda done: bar.update(done - bar.n))
+    task = DistillTask(reference.task, logits, settings, frozenset(example_key(e) for e in more))
     gate_set = GateSet.of(reference, dev_examples(teacher_dir, None))
     ref_eval, ref_logits = gate_set.score(reference.model, reference.manifest.task_state)
     with tempfile.TemporaryDirectory(prefix=".distill-", dir=out.parent if out.parent.is_dir() else None) as tmp:
@@ -101,7 +113,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
                             {"student": student, "layers": layers, "kept_layers": kept, "epochs": n_epochs, "lr": lr,
                              "train_examples": len(bundle.train), "unlabelled_examples": len(more),
                              "unlabelled": _file_record(Path(unlabelled)) if unlabelled is not None else None,
-                             **asdict(settings)})
+                             "teacher_precision": labelling.dtype, **asdict(settings)})
 
 
 def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_set: GateSet, ref_eval: Any,
