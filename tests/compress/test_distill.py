@@ -138,10 +138,14 @@ def test_the_teacher_pass_in_bf16_keeps_the_fp32_logits_and_reports_progress(ser
 
     teacher = Predictor.load(served_runs["intents_a"], backend="torch")
     examples = [TextExample(t, (label,)) for label, texts in INTENTS.items() for t in texts]
-    done: list[int] = []
-    exact = teacher_logits(teacher, examples, batch_size=4, precision=Precision("cpu", "fp32"), on_batch=done.append)
+    told: list[tuple[int, int]] = []
+    exact = teacher_logits(teacher, examples, batch_size=4, precision=Precision("cpu", "fp32"),
+                           on_progress=lambda done, total: told.append((done, total)))
     fast = teacher_logits(teacher, examples, batch_size=4, precision=Precision("cpu", "bf16"))
-    assert done == sorted(done) and done[-1] == len(examples) and len(done) == -(-len(examples) // 4)
+    pieces = sum(len(e) for e in teacher.task.encode(examples, teacher.tokenizer, teacher.label_set,
+                                            teacher._max_length()))
+    assert len(told) == -(-len(examples) // 4) and {total for _, total in told} == {pieces}
+    assert [done for done, _ in told] == sorted({done for done, _ in told}) and told[-1][0] == pieces
     for example in examples:
         a, b = exact[example_key(example)], fast[example_key(example)]
         assert b.dtype == np.float32 and a.shape == b.shape
@@ -218,6 +222,11 @@ def test_a_few_shot_teacher_is_distilled_through_the_loop(tmp_path: Path, tiny_m
                               show_progress=False)
     assert card["passed"] and Predictor.load(card["run_path"]).model.config.num_hidden_layers == 1
     assert json.loads((Path(card["run_path"]) / "manifest.json").read_text())["artifacts"]["distillation"]
+    # its test split was drawn from the training file with seed 42: another student seed would draw another one
+    with pytest.raises(UsageError, match="--seed 7: the teacher's dev or test split was drawn"):
+        recipe.run_distill(tmp_path / "teacher", student=str(tiny_model), output=tmp_path / "s7", seed=7,
+                           show_progress=False)
+    assert not (tmp_path / "s7").exists()
 
 
 def test_refused_student_is_removed(teacher_copy: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -251,8 +260,9 @@ def test_unlabelled_texts_join_the_students_training(teacher_copy: Path, tiny_mo
     texts = tmp_path / "traffic.txt"  # two new texts, one repeated, one from the training data
     texts.write_text("my parcel never came\nrefund it all\nmy parcel  never came\nwhere is my parcel\n")
     card = recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, epochs=2, tolerance=100.0,
-                              unlabelled=texts, show_progress=False)
+                              unlabelled=texts, seed=5, show_progress=False)
     assert card["passed"] and card["unlabelled_examples"] == 2
+    assert card["seed"] == 5 and load_config(Path(card["run_path"]) / "config.yaml").train.seed == 5
     assert taught.count("my parcel never came") == 1 and taught.count("where is my parcel") == 1
     assert len(taught) == 18 + 2
     splits = json.loads((Path(card["run_path"]) / "splits.json").read_text())

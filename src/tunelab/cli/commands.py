@@ -219,6 +219,7 @@ def distill(
                                                 "from its logits on them too.")] = None,
     teacher_precision: Annotated[str, Opt(help="How the teacher's labelling pass runs: auto (bf16 where the CPU or "
                                                "GPU has it), fp32 or bf16.")] = "auto",
+    seed: Annotated[int | None, Opt(help="The student's training seed (default: the teacher's).")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print the card as JSON.")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -228,7 +229,7 @@ def distill(
 
     card = run_distill(teacher, student=student, layers=layers, output=output, epochs=epochs, lr=lr, alpha=alpha,
                        temperature=temperature, tolerance=tolerance, force=force, unlabelled=unlabelled,
-                       teacher_precision=teacher_precision, show_progress=not quiet)
+                       teacher_precision=teacher_precision, seed=seed, show_progress=not quiet)
     if as_json:
         sys.stdout.write(json.dumps(card, indent=2) + "\n")
         return

@@ -78,16 +78,26 @@ def labelled_rows(logits: np.ndarray, encoded: Encoded) -> np.ndarray:
 
 def teacher_logits(teacher: Any, examples: Sequence[Example], batch_size: int = 64, *,
                    precision: Precision | None = None,
-                   on_batch: Callable[[int], None] | None = None) -> dict[Any, np.ndarray]:
+                   on_progress: Callable[[int, int], None] | None = None) -> dict[Any, np.ndarray]:
     """One teacher forward pass over `examples` (a Predictor): its logits per example, per word for NER, in float32.
-    `precision`: how the pass runs (default the Predictor's own); `on_batch(done)` reports progress."""
+    `precision`: how the pass runs (default the Predictor's own). `on_progress(done, total)` is told after each
+    batch how many of all the word pieces were scored (batches run longest first, so a count of texts would not
+    say how much work is left)."""
     from tunelab.models.forward import predict_logits
 
     per_token = teacher.task.spec.per_token
     encoded = teacher.task.encode(examples, teacher.tokenizer, teacher.label_set, teacher._max_length())
+    total, done = sum(len(e) for e in encoded), 0
+
+    def scored(rows: list[int]) -> None:
+        nonlocal done
+        done += sum(len(encoded[i]) for i in rows)
+        if on_progress is not None:
+            on_progress(done, total)
+
     logits = predict_logits(teacher.model, encoded, batch_size=batch_size, pad_id=teacher._pad_id(),
                             autocast=(precision or teacher.precision).autocast(), per_token=per_token,
-                            on_batch=on_batch)
+                            on_batch=scored)
     rows = [labelled_rows(x, e) if per_token else x for x, e in zip(logits, encoded)]
     return {example_key(ex): row.astype(np.float32) for ex, row in zip(examples, rows)}
 

@@ -22,22 +22,20 @@ def tagging_length(model: Any) -> int:
 
 def predict_logits(model: Any, encoded: Sequence[Any], *, batch_size: int, pad_id: int,
                    autocast: Any = None, per_token: bool = False,
-                   on_batch: Callable[[int], None] | None = None) -> list[np.ndarray]:
+                   on_batch: Callable[[list[int]], None] | None = None) -> list[np.ndarray]:
     """Logits per example (per-token ones trimmed to the example's length), in the order given.
 
     `model` is a torch model, or anything with `is_onnx` and `run(ids, mask) -> logits` on numpy arrays.
-    `on_batch(done)`, when given, is called after each batch with the number of examples scored so far."""
+    `on_batch(rows)`, when given, is called after each batch with its indices into `encoded` (longest first)."""
     out: list[np.ndarray | None] = [None] * len(encoded)
     onnx = getattr(model, "is_onnx", False)
-    done = 0
     with contextlib.nullcontext() if onnx else torch_mode(model, autocast):
         for rows, ids, mask in padded_batches(encoded, batch_size, pad_id):
             logits = model.run(ids, mask).astype(np.float32, copy=False) if onnx else _torch_logits(model, ids, mask)
             for r, i in enumerate(rows):
                 out[i] = logits[r, : len(encoded[i])] if per_token else logits[r]
-            done += len(rows)
             if on_batch is not None:
-                on_batch(done)
+                on_batch(rows)
     return [x for x in out if x is not None]
 
 

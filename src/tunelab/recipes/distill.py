@@ -54,7 +54,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
                 output: str | Path | None = None, epochs: int | None = None, lr: float | None = None,
                 alpha: float = 0.5,
                 temperature: float = 2.0, tolerance: float = 1.0, force: bool = False,
-                unlabelled: str | Path | None = None, teacher_precision: str = "auto",
+                unlabelled: str | Path | None = None, teacher_precision: str = "auto", seed: int | None = None,
                 show_progress: bool = True) -> dict[str, Any]:
     """Distil the fine-tuned `teacher` run into `student` (optionally cut to `layers` layers), on its training
     data and on the `unlabelled` texts the teacher labels; gate; card. `teacher_precision` (auto | fp32 | bf16):
@@ -82,6 +82,10 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     labelling = replace(choose_precision(teacher_precision), device=reference.precision.device)
     config = load_config(teacher_dir / "config.yaml")
     bundle = load_dataset(config.data, config.train.seed)
+    if seed is not None and seed != config.train.seed and _carved(config, bundle):
+        raise UsageError(f"--seed {seed}: the teacher's dev or test split was drawn from its training file with seed "
+                         f"{config.train.seed}; another seed would draw the student's differently",
+                         hint="leave --seed out, or distil a teacher trained with --dev and --test files")
     if reference.task.build_labels(bundle.train.examples) != reference.label_set:
         raise UsageError(f"the training data of {teacher_dir} no longer gives the teacher's labels",
                          hint="distil from a run whose data files are unchanged")
@@ -90,9 +94,10 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     texts = [*bundle.train.examples, *more]
     _say(show_progress, f"teacher logits over {len(bundle.train)} training examples"
          + (f" and {len(more)} unlabelled texts" if more else "") + f" (one pass, {labelling.dtype})")
-    with tqdm(total=len(texts), unit="texts", desc="teacher logits", disable=not show_progress,
+    with tqdm(unit="word pieces", unit_scale=True, desc="teacher logits", disable=not show_progress,
               dynamic_ncols=True, smoothing=0.1) as bar:
-        logits = teacher_logits(reference, texts, precision=labelling, on_batch=lambda done: bar.update(done - bar.n))
+        logits = teacher_logits(reference, texts, precision=labelling,
+                                on_progress=lambda done, total: _advance(bar, done, total))
     task = DistillTask(reference.task, logits, settings, frozenset(example_key(e) for e in more))
     gate_set = GateSet.of(reference, dev_examples(teacher_dir, None))
     ref_eval, ref_logits = gate_set.score(reference.model, reference.manifest.task_state)
@@ -105,6 +110,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
         new_config = replace(config, output=str(out),
                              model=replace(config.model, name=str(base), max_length=None, case_feature="auto"),
                              train=replace(config.train, epochs=n_epochs, method="full", lr=lr,
+                                           seed=config.train.seed if seed is None else seed,
                                            few_shot="never", loss="cross_entropy"))
         # KD needs the loop: a few-shot teacher's config would send the student to the contrastive recipe, which
         # knows nothing of the teacher's logits; and KD is the student's loss, not the teacher's LogitNorm
@@ -113,7 +119,8 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
                             {"student": student, "layers": layers, "kept_layers": kept, "epochs": n_epochs, "lr": lr,
                              "train_examples": len(bundle.train), "unlabelled_examples": len(more),
                              "unlabelled": _file_record(Path(unlabelled)) if unlabelled is not None else None,
-                             "teacher_precision": labelling.dtype, **asdict(settings)})
+                             "teacher_precision": labelling.dtype,
+                             "seed": config.train.seed if seed is None else seed, **asdict(settings)})
 
 
 def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_set: GateSet, ref_eval: Any,
@@ -154,6 +161,16 @@ def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_se
     save_manifest(out, manifest)
     write_json_atomic(out / "distill_card.json", card)
     return card
+
+
+def _advance(bar: Any, done: int, total: int) -> None:
+    bar.total = total
+    bar.update(done - bar.n)
+
+
+def _carved(config: RunConfig, bundle: DatasetBundle) -> bool:
+    """True when the run's dev or test split came out of its training file (drawn with the training seed)."""
+    return config.data.dev is None or (config.data.test is None and bundle.test is not None)
 
 
 def _trim_pairs(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
