@@ -59,7 +59,7 @@ def main() -> None:
     rows: dict[str, np.ndarray] = {}
     for dtype in ("fp32", "bf16", "bf16", "fp32"):
         start = time.perf_counter()
-        logits = teacher_logits(teacher, examples, precision=Precision("cpu", dtype))
+        logits = teacher_logits(teacher, examples, precision=Precision(teacher.precision.device, dtype))
         seconds[dtype].append(round(time.perf_counter() - start, 3))
         rows[dtype] = np.concatenate([logits[example_key(e)].reshape(-1, logits[example_key(e)].shape[-1])
                                       for e in examples])

@@ -59,7 +59,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     """Distil the fine-tuned `teacher` run into `student` (optionally cut to `layers` layers), on its training
     data and on the `unlabelled` texts the teacher labels; gate; card. `teacher_precision` (auto | fp32 | bf16):
     how the teacher's pass that makes the soft labels runs (auto: bf16 where the hardware has it); the gate's
-    reference scores stay the served teacher's (fp32)."""
+    reference scores stay the teacher's torch fp32 ones."""
     from tqdm.auto import tqdm
 
     from tunelab.data import load_dataset
@@ -72,14 +72,15 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
         raise UsageError("--unlabelled texts train on the teacher term alone, which --alpha 0 switches off",
                          hint="give --alpha > 0 (default 0.5), or leave --unlabelled out")
     if teacher_precision not in PRECISIONS:
-        raise UsageError(f"--teacher-precision must be one of {', '.join(PRECISIONS)}, not {teacher_precision!r}")
+        raise UsageError(f"--teacher-precision must be one of {', '.join(PRECISIONS)}, not {teacher_precision!r}",
+                         hint="auto runs bf16 where the hardware has it natively, fp32 elsewhere")
     teacher_dir = Path(teacher)
     out = Path(output) if output else teacher_dir.with_name(f"{teacher_dir.name}-distilled")
     if out.exists():
         raise UsageError(f"{out} exists already", hint="pass --output NEW_FOLDER or remove it")
     source = resolve_model_path(student)  # fails at once, with a fix, for an unknown student
     reference = Predictor.load(teacher_dir, backend="torch")
-    labelling = replace(choose_precision(teacher_precision), device=reference.precision.device)
+    labelling = choose_precision(teacher_precision, device=reference.precision.device, flag="--teacher-precision")
     config = load_config(teacher_dir / "config.yaml")
     bundle = load_dataset(config.data, config.train.seed)
     if seed is not None and seed != config.train.seed and _carved(config, bundle):
@@ -94,7 +95,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     texts = [*bundle.train.examples, *more]
     _say(show_progress, f"teacher logits over {len(bundle.train)} training examples"
          + (f" and {len(more)} unlabelled texts" if more else "") + f" (one pass, {labelling.dtype})")
-    with tqdm(unit="word pieces", unit_scale=True, desc="teacher logits", disable=not show_progress,
+    with tqdm(unit=" word pieces", unit_scale=True, desc="teacher logits", disable=not show_progress,
               dynamic_ncols=True, smoothing=0.1) as bar:
         logits = teacher_logits(reference, texts, precision=labelling,
                                 on_progress=lambda done, total: _advance(bar, done, total))
@@ -163,14 +164,14 @@ def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_se
     return card
 
 
-def _advance(bar: Any, done: int, total: int) -> None:
+def _advance(bar: Any, done: int, total: int) -> None:  # a tqdm bar
     bar.total = total
     bar.update(done - bar.n)
 
 
 def _carved(config: RunConfig, bundle: DatasetBundle) -> bool:
     """True when the run's dev or test split came out of its training file (drawn with the training seed)."""
-    return config.data.dev is None or (config.data.test is None and bundle.test is not None)
+    return any(getattr(config.data, split) is None and getattr(bundle, split) is not None for split in ("dev", "test"))
 
 
 def _trim_pairs(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:

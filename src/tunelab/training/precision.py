@@ -44,14 +44,16 @@ def cpu_has_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
-def choose_precision(requested: str) -> Precision:
+def choose_precision(requested: str, *, device: str | None = None, flag: str = "--precision") -> Precision:
+    """`requested` (auto | fp32 | bf16) on `device` (default: cuda when there is one, else cpu); bf16 only where
+    the hardware runs it natively (`flag` names the option in the error when it does not)."""
     import torch
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    native = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_bf16()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    native = torch.cuda.is_bf16_supported(including_emulation=False) if device == "cuda" else cpu_has_bf16()
     if requested == "bf16" and not native:
         raise UsageError(f"precision bf16 was asked for but this {device} has no native bf16",
-                         hint="use --precision auto or fp32")
+                         hint=f"use {flag} auto or fp32")
     use_bf16 = requested == "bf16" or (requested == "auto" and native)
     return Precision(device, "bf16" if use_bf16 else "fp32")
 
