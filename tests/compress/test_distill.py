@@ -248,6 +248,24 @@ def test_a_few_shot_teacher_is_distilled_through_the_loop(tmp_path: Path, tiny_m
     assert not (tmp_path / "s7").exists()
 
 
+def test_the_students_frozen_layers_and_embeddings_are_chosen_for_the_student(teacher_copy: Path,
+                                                                             tiny_model: Path) -> None:
+    """A teacher's config holds what was resolved for its encoder: 1 frozen bottom layer would leave a 1-layer
+    student nothing to train (it was refused), and its word-embedding choice is the teacher's, not the student's."""
+    from tunelab.recipes import distill as recipe
+
+    config = teacher_copy / "config.yaml"
+    text = config.read_text(encoding="utf-8")
+    assert "frozen_layers: 0" in text and "word_embeddings: train" in text
+    config.write_text(text.replace("frozen_layers: 0", "frozen_layers: 1").replace("word_embeddings: train",
+                                                                                   "word_embeddings: freeze"))
+    card = recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, epochs=1, tolerance=100.0,
+                              show_progress=False)
+    student = load_config(Path(card["run_path"]) / "config.yaml").train
+    assert card["passed"] and student.frozen_layers == 0  # a third of one layer: none frozen
+    assert student.word_embeddings == "train"  # the tiny encoder's embeddings are under the size that freezes them
+
+
 def test_refused_student_is_removed(teacher_copy: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tunelab.compress import gate as gate_module
     from tunelab.recipes import distill as recipe
