@@ -257,13 +257,16 @@ def test_the_students_frozen_layers_and_embeddings_are_chosen_for_the_student(te
     config = teacher_copy / "config.yaml"
     text = config.read_text(encoding="utf-8")
     assert "frozen_layers: 0" in text and "word_embeddings: train" in text
+    assert "  dropout: null" in text
     config.write_text(text.replace("frozen_layers: 0", "frozen_layers: 1").replace("word_embeddings: train",
-                                                                                   "word_embeddings: freeze"))
+                                                                                   "word_embeddings: freeze")
+                      .replace("  dropout: null", "  dropout: 0.3"))
     card = recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, epochs=1, tolerance=100.0,
                               show_progress=False)
     student = load_config(Path(card["run_path"]) / "config.yaml").train
     assert card["passed"] and student.frozen_layers == 0  # a third of one layer: none frozen
     assert student.word_embeddings == "train"  # the tiny encoder's embeddings are under the size that freezes them
+    assert load_config(Path(card["run_path"]) / "config.yaml").model.dropout is None  # the student's own
 
 
 def test_refused_student_is_removed(teacher_copy: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:

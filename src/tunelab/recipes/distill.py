@@ -109,15 +109,16 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
         _say(show_progress, f"student {student}" + (f" cut to layers {kept}" if kept else "")
              + f"; {n_epochs} epoch(s), alpha {settings.alpha:g}, T {settings.temperature:g}")
         new_config = replace(config, output=str(out),
-                             model=replace(config.model, name=str(base), max_length=None, case_feature="auto"),
+                             model=replace(config.model, name=str(base), max_length=None, case_feature="auto",
+                                           dropout=None),
                              train=replace(config.train, epochs=n_epochs, method="full", lr=lr,
                                            seed=config.train.seed if seed is None else seed,
                                            few_shot="never", loss="cross_entropy", frozen_layers=None,
                                            word_embeddings="auto"))
         # KD needs the loop: a few-shot teacher's config would send the student to the contrastive recipe, which
         # knows nothing of the teacher's logits; and KD is the student's loss, not the teacher's LogitNorm. What
-        # the teacher's config resolved for the teacher's encoder (max length, lr, frozen bottom layers, word
-        # embeddings, case feature) is chosen again for the student's: a teacher's 2 frozen layers would leave a
+        # the teacher's config resolved for the teacher's encoder (max length, lr, dropout, frozen bottom layers,
+        # word embeddings, case feature) is chosen again for the student's: a teacher's 2 frozen layers would leave a
         # 3-layer student one to train, and refuse a 2-layer one
         run_train(new_config, show_progress=show_progress, task=task, unlabelled=extra)
     return _gate_and_record(teacher_dir, out, reference, gate_set, ref_eval, ref_logits, tolerance, force,
