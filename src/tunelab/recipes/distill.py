@@ -96,7 +96,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     _say(show_progress, f"teacher logits over {len(bundle.train)} training examples"
          + (f" and {len(more)} unlabelled texts" if more else "") + f" (one pass, {labelling.dtype})")
     with tqdm(unit=" word pieces", unit_scale=True, desc="teacher logits", disable=not show_progress,
-              dynamic_ncols=True, smoothing=0.1) as bar:
+              dynamic_ncols=True, smoothing=0.1, mininterval=0.1 if sys.stderr.isatty() else 15.0) as bar:
         logits = teacher_logits(reference, texts, precision=labelling,
                                 on_progress=lambda done, total: _advance(bar, done, total))
     task = DistillTask(reference.task, logits, settings, frozenset(example_key(e) for e in more))
