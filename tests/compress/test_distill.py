@@ -252,19 +252,19 @@ def test_the_students_frozen_layers_and_embeddings_are_chosen_for_the_student(te
                                                                              tiny_model: Path) -> None:
     """A teacher's config holds what was resolved for its encoder: 1 frozen bottom layer would leave a 1-layer
     student nothing to train (it was refused), and its word-embedding choice is the teacher's, not the student's."""
+    from dataclasses import replace
+
+    from tunelab.config import save_config
     from tunelab.recipes import distill as recipe
 
-    config = teacher_copy / "config.yaml"
-    text = config.read_text(encoding="utf-8")
-    assert "frozen_layers: 0" in text and "word_embeddings: train" in text
-    assert "  dropout: null" in text
-    config.write_text(text.replace("frozen_layers: 0", "frozen_layers: 1").replace("word_embeddings: train",
-                                                                                   "word_embeddings: freeze")
-                      .replace("  dropout: null", "  dropout: 0.3"))
-    card = recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, epochs=1, tolerance=100.0,
+    config = load_config(teacher_copy / "config.yaml")
+    save_config(replace(config, train=replace(config.train, frozen_layers=1, word_embeddings="freeze", epochs=2),
+                        model=replace(config.model, dropout=0.3)), teacher_copy / "config.yaml")
+    card = recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, tolerance=100.0,
                               show_progress=False)
     student = load_config(Path(card["run_path"]) / "config.yaml").train
     assert card["passed"] and student.frozen_layers == 0  # a third of one layer: none frozen
+    assert student.epochs == card["epochs"] == 15  # the student's own for 18 texts, not the teacher's 2
     assert student.word_embeddings == "train"  # the tiny encoder's embeddings are under the size that freezes them
     assert load_config(Path(card["run_path"]) / "config.yaml").model.dropout is None  # the student's own
 

@@ -50,6 +50,21 @@ def test_pruned_run_is_kept_when_it_passes(run_copy: Path) -> None:
     assert ".prune-" not in (Path(card["run_path"]) / "README.md").read_text()
 
 
+def test_a_run_with_frozen_layers_is_pruned_below_them(run_copy: Path) -> None:
+    """The run's frozen bottom layers were chosen for its depth: a model cut to fewer layers chooses again (a run
+    with 1 frozen layer pruned to 1 layer was refused: nothing left to train)."""
+    from dataclasses import replace
+
+    from tunelab.config import save_config
+    from tunelab.recipes.prune import run_prune
+
+    config = load_config(run_copy / "config.yaml")
+    save_config(replace(config, train=replace(config.train, frozen_layers=1, word_embeddings="freeze")),
+                run_copy / "config.yaml")
+    card = run_prune(run_copy, layers=1, epochs=1, tolerance=100.0, show_progress=False)
+    assert card["passed"] and load_config(Path(card["run_path"]) / "config.yaml").train.frozen_layers == 0
+
+
 def test_pruned_run_is_removed_when_refused(run_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tunelab.compress import gate as gate_module
     from tunelab.recipes import prune as prune_recipe

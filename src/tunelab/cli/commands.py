@@ -208,7 +208,8 @@ def distill(
     layers: Annotated[int | None, Opt(help="Cut the student to this many layers (spread evenly).")] = None,
     output: Annotated[str | None, Opt("--output", "-o", help="Student run folder (default TEACHER-distilled).")]
     = None,
-    epochs: Annotated[int | None, Opt(help="Student epochs (default: the teacher's).")] = None,
+    epochs: Annotated[int | None, Opt(help="Student epochs (default: chosen for the student, as train does).")]
+    = None,
     lr: Annotated[float | None, Opt(help="Student peak learning rate (default: full fine-tuning's).")] = None,
     alpha: Annotated[float, Opt(help="Weight of the teacher term; 1 - alpha goes to the gold labels.")] = 0.5,
     temperature: Annotated[float, Opt(help="Softmax temperature T (the KD term is scaled by T^2).")] = 2.0,

@@ -96,7 +96,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     _say(show_progress, f"teacher logits over {len(bundle.train)} training examples"
          + (f" and {len(more)} unlabelled texts" if more else "") + f" (one pass, {labelling.dtype})")
     with tqdm(unit=" word pieces", unit_scale=True, desc="teacher logits", disable=not show_progress,
-              dynamic_ncols=True, smoothing=0.1, mininterval=0.1 if sys.stderr.isatty() else 15.0) as bar:
+              dynamic_ncols=True, smoothing=0.1, mininterval=_refresh_seconds(tqdm)) as bar:
         logits = teacher_logits(reference, texts, precision=labelling,
                                 on_progress=lambda done, total: _advance(bar, done, total))
     task = DistillTask(reference.task, logits, settings, frozenset(example_key(e) for e in more))
@@ -105,22 +105,23 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     with tempfile.TemporaryDirectory(prefix=".distill-", dir=out.parent if out.parent.is_dir() else None) as tmp:
         kept = write_cut_encoder(source, layers, Path(tmp) / "student") if layers else None
         base = Path(tmp) / "student" if layers else source
-        n_epochs = epochs or config.train.epochs
         _say(show_progress, f"student {student}" + (f" cut to layers {kept}" if kept else "")
-             + f"; {n_epochs} epoch(s), alpha {settings.alpha:g}, T {settings.temperature:g}")
+             + (f"; {epochs} epoch(s)" if epochs else "") + f", alpha {settings.alpha:g}, T {settings.temperature:g}")
         new_config = replace(config, output=str(out),
                              model=replace(config.model, name=str(base), max_length=None, case_feature="auto",
                                            dropout=None),
-                             train=replace(config.train, epochs=n_epochs, method="full", lr=lr,
+                             train=replace(config.train, epochs=epochs, method="full", lr=lr,
                                            seed=config.train.seed if seed is None else seed,
                                            few_shot="never", loss="cross_entropy", frozen_layers=None,
                                            word_embeddings="auto"))
         # KD needs the loop: a few-shot teacher's config would send the student to the contrastive recipe, which
         # knows nothing of the teacher's logits; and KD is the student's loss, not the teacher's LogitNorm. What
-        # the teacher's config resolved for the teacher's encoder (max length, lr, dropout, frozen bottom layers,
-        # word embeddings, case feature) is chosen again for the student's: a teacher's 2 frozen layers would leave a
-        # 3-layer student one to train, and refuse a 2-layer one
+        # the teacher's config resolved for the teacher's encoder (epochs, max length, lr, dropout, frozen bottom
+        # layers, word embeddings, case feature) is chosen again for the student's: a teacher's 2 frozen layers
+        # would leave a 3-layer student one to train, and refuse a 2-layer one; a 12-layer teacher's 3 epochs would
+        # cut a 6-layer student's short
         run_train(new_config, show_progress=show_progress, task=task, unlabelled=extra)
+        n_epochs = load_config(out / "config.yaml").train.epochs
     return _gate_and_record(teacher_dir, out, reference, gate_set, ref_eval, ref_logits, tolerance, force,
                             {"student": student, "layers": layers, "kept_layers": kept, "epochs": n_epochs, "lr": lr,
                              "train_examples": len(bundle.train), "unlabelled_examples": len(more),
@@ -167,6 +168,11 @@ def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_se
     save_manifest(out, manifest)
     write_json_atomic(out / "distill_card.json", card)
     return card
+
+
+def _refresh_seconds(bar_class: Any) -> float:
+    """A live bar on a terminal or in a notebook; a line every 15 s in a log."""
+    return 0.1 if sys.stderr.isatty() or "notebook" in bar_class.__module__ else 15.0
 
 
 def _advance(bar: Any, done: int, total: int) -> None:  # a tqdm bar

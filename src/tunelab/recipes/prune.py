@@ -60,8 +60,11 @@ def run_prune(run: str | Path, *, layers: int | None = None, keep: list[int] | N
         else:
             what = _stage_layers(run_dir, original, layers, keep, base)
         print(f"prune: {what['summary']}; recovery fine-tune for {recovery} epoch(s)", file=sys.stderr)
+        # fewer layers: the run's frozen bottom layers (chosen for its depth) are chosen again for the cut model's
+        frozen = config.train.frozen_layers if heads is not None else None
         new_config = replace(config, model=replace(config.model, name=str(base)),
-                             train=replace(config.train, epochs=recovery, patience=0), output=str(out))
+                             train=replace(config.train, epochs=recovery, patience=0, frozen_layers=frozen),
+                             output=str(out))
         run_train(new_config, show_progress=show_progress)
     pruned = Predictor.load(out, backend="torch")  # same tokenizer and labels: the gate set's encoding holds
     candidate, new_logits = gate_set.score(pruned.model, pruned.manifest.task_state)
