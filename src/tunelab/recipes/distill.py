@@ -36,12 +36,13 @@ from tunelab.compress.distill import (
 )
 from tunelab.compress.gate import GateSet, gate
 from tunelab.compress.prune import write_cut_encoder
-from tunelab.config import PRECISIONS, RunConfig, load_config
+from tunelab.config import RunConfig, load_config
 from tunelab.errors import UsageError
 from tunelab.inference import Predictor
 from tunelab.models.resolve import resolve_model_path
 from tunelab.recipes.export import dev_examples
 from tunelab.training.precision import choose_precision
+from tunelab.training.progress import pass_bar
 from tunelab.types import DatasetBundle, Example, Split
 
 
@@ -60,8 +61,6 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     data and on the `unlabelled` texts the teacher labels; gate; card. `teacher_precision` (auto | fp32 | bf16):
     how the teacher's pass that makes the soft labels runs (auto: bf16 where the hardware has it); the gate's
     reference scores stay the teacher's torch fp32 ones."""
-    from tqdm.auto import tqdm
-
     from tunelab.data import load_dataset
     from tunelab.recipes.train import run_train
 
@@ -71,9 +70,6 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     if unlabelled is not None and settings.alpha == 0:
         raise UsageError("--unlabelled texts train on the teacher term alone, which --alpha 0 switches off",
                          hint="give --alpha > 0 (default 0.5), or leave --unlabelled out")
-    if teacher_precision not in PRECISIONS:
-        raise UsageError(f"--teacher-precision must be one of {', '.join(PRECISIONS)}, not {teacher_precision!r}",
-                         hint="auto runs bf16 where the hardware has it natively, fp32 elsewhere")
     teacher_dir = Path(teacher)
     out = Path(output) if output else teacher_dir.with_name(f"{teacher_dir.name}-distilled")
     if out.exists():
@@ -83,7 +79,8 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     labelling = choose_precision(teacher_precision, device=reference.precision.device, flag="--teacher-precision")
     config = load_config(teacher_dir / "config.yaml")
     bundle = load_dataset(config.data, config.train.seed)
-    if seed is not None and seed != config.train.seed and _carved(config, bundle):
+    student_seed = config.train.seed if seed is None else seed
+    if student_seed != config.train.seed and _carved(config, bundle):
         raise UsageError(f"--seed {seed}: the teacher's dev or test split was drawn from its training file with seed "
                          f"{config.train.seed}; another seed would draw the student's differently",
                          hint="leave --seed out, or distil a teacher trained with --dev and --test files")
@@ -95,8 +92,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     texts = [*bundle.train.examples, *more]
     _say(show_progress, f"teacher logits over {len(bundle.train)} training examples"
          + (f" and {len(more)} unlabelled texts" if more else "") + f" (one pass, {labelling.dtype})")
-    with tqdm(unit=" word pieces", unit_scale=True, desc="teacher logits", disable=not show_progress,
-              dynamic_ncols=True, smoothing=0.1, mininterval=_refresh_seconds(tqdm)) as bar:
+    with pass_bar("teacher logits", " word pieces", show=show_progress) as bar:
         logits = teacher_logits(reference, texts, precision=labelling,
                                 on_progress=lambda done, total: _advance(bar, done, total))
     task = DistillTask(reference.task, logits, settings, frozenset(example_key(e) for e in more))
@@ -111,7 +107,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
                              model=replace(config.model, name=str(base), max_length=None, case_feature="auto",
                                            dropout=None),
                              train=replace(config.train, epochs=epochs, method="full", lr=lr,
-                                           seed=config.train.seed if seed is None else seed,
+                                           seed=student_seed,
                                            few_shot="never", loss="cross_entropy", frozen_layers=None,
                                            word_embeddings="auto"))
         # KD needs the loop: a few-shot teacher's config would send the student to the contrastive recipe, which
@@ -127,7 +123,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
                              "train_examples": len(bundle.train), "unlabelled_examples": len(more),
                              "unlabelled": _file_record(Path(unlabelled)) if unlabelled is not None else None,
                              "teacher_precision": labelling.dtype,
-                             "seed": config.train.seed if seed is None else seed, **asdict(settings)})
+                             "seed": student_seed, **asdict(settings)})
 
 
 def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_set: GateSet, ref_eval: Any,
@@ -168,11 +164,6 @@ def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_se
     save_manifest(out, manifest)
     write_json_atomic(out / "distill_card.json", card)
     return card
-
-
-def _refresh_seconds(bar_class: Any) -> float:
-    """A live bar on a terminal or in a notebook; a line every 15 s in a log."""
-    return 0.1 if sys.stderr.isatty() or "notebook" in bar_class.__module__ else 15.0
 
 
 def _advance(bar: Any, done: int, total: int) -> None:  # a tqdm bar

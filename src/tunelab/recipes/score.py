@@ -21,6 +21,7 @@ from tunelab.data.spreadsheet import safe_cell
 from tunelab.data.stream import RowWriter, TextRow, chunks, count_rows, file_format, read_jsonl, write_jsonl
 from tunelab.errors import UsageError
 from tunelab.inference.serialize import dict_to_row, prediction_to_dict
+from tunelab.training.progress import pass_bar
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def score_file(run: str | Path, source: str | Path, output: str | Path, *, text_
     parts = _parts_folder(output, job)
     predictor = Predictor.load(run, backend=backend)
     started, scored, resumed = time.perf_counter(), 0, 0
-    bar = _progress(total, show_progress)
+    bar = pass_bar("scoring", " texts", show=show_progress, total=total)
     try:
         for index, chunk in enumerate(chunks(source, column, chunk_rows)):
             part = parts / f"part-{index:06d}.jsonl"
@@ -126,7 +127,3 @@ def _join(parts: Path, output: Path, kind: str) -> None:
     shutil.rmtree(parts)
 
 
-def _progress(total: int, show: bool) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="texts", desc="scoring", disable=not show, dynamic_ncols=True, smoothing=0.1)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from tunelab.config import PRECISIONS
 from tunelab.errors import UsageError
 
 
@@ -49,6 +50,9 @@ def choose_precision(requested: str, *, device: str | None = None, flag: str = "
     the hardware runs it natively (`flag` names the option in the error when it does not)."""
     import torch
 
+    if requested not in PRECISIONS:
+        raise UsageError(f"{flag} must be one of {', '.join(PRECISIONS)}, not {requested!r}",
+                         hint="auto runs bf16 where the hardware has it natively, fp32 elsewhere")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     native = torch.cuda.is_bf16_supported(including_emulation=False) if device == "cuda" else cpu_has_bf16()
     if requested == "bf16" and not native:

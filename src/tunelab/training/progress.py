@@ -14,6 +14,16 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+def pass_bar(desc: str, unit: str, *, show: bool, total: int | None = None) -> Any:
+    """A tqdm bar for one pass over data (scoring a file, a teacher's labelling pass): live on a terminal or in a
+    notebook, a line every 15 s in a log (as `Progress` writes training's)."""
+    from tqdm.auto import tqdm
+
+    live = sys.stderr.isatty() or "notebook" in tqdm.__module__
+    return tqdm(total=total, unit=unit, desc=desc, disable=not show, dynamic_ncols=True, smoothing=0.1,
+                unit_scale=True, mininterval=0.1 if live else 15.0)
+
+
 class Progress:
     """Reports step, loss, learning rate, speed and ETA; `enabled=False` silences it."""
 
