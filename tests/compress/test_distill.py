@@ -258,7 +258,8 @@ def test_the_students_frozen_layers_and_embeddings_are_chosen_for_the_student(te
     from tunelab.recipes import distill as recipe
 
     config = load_config(teacher_copy / "config.yaml")
-    save_config(replace(config, train=replace(config.train, frozen_layers=1, word_embeddings="freeze", epochs=2),
+    save_config(replace(config, train=replace(config.train, frozen_layers=1, word_embeddings="freeze", epochs=2,
+                                              ema_decay=0.0),  # as a LoRA teacher resolves it
                         model=replace(config.model, dropout=0.3)), teacher_copy / "config.yaml")
     card = recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, tolerance=100.0,
                               show_progress=False)
@@ -267,6 +268,7 @@ def test_the_students_frozen_layers_and_embeddings_are_chosen_for_the_student(te
     assert student.epochs == card["epochs"] == 15  # the student's own for 18 texts, not the teacher's 2
     assert student.word_embeddings == "train"  # the tiny encoder's embeddings are under the size that freezes them
     assert load_config(Path(card["run_path"]) / "config.yaml").model.dropout is None  # the student's own
+    assert student.ema_decay == 0.99  # full fine-tuning's weight average, whatever the teacher's method had
 
 
 def test_refused_student_is_removed(teacher_copy: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:

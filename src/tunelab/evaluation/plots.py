@@ -170,9 +170,14 @@ def _plot_series(ax: Any, history: Sequence[Mapping[str, Any]], key: str, label:
     steps, values = _series(history, key)
     if steps:
         ax.plot(steps, values, color=colour, marker="o" if key == "dev_metric" or len(steps) < 3 else None,
-                markersize=4)
+                markersize=4, label="the candidate" if key == "dev_metric" else None)
     else:
         ax.text(0.5, 0.5, f"no {label} recorded", ha="center", va="center", transform=ax.transAxes)
+    if key == "dev_metric" and _series(history, "dev_metric_averaged")[0]:  # train.ema_decay: both were scored
+        for part, style, mark in (("trained", ":", "s"), ("averaged", "--", "x")):
+            ax.plot(*_series(history, f"dev_metric_{part}"), linestyle=style, marker=mark, color="grey",
+                    markersize=5, label=f"{part} weights")
+        ax.legend(loc="lower right", fontsize=8)
     if key == "lr":
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     ax.set_ylabel(label)
@@ -181,7 +186,8 @@ def _plot_series(ax: Any, history: Sequence[Mapping[str, Any]], key: str, label:
 
 
 def plot_training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> None:
-    """Stacked panels against step: training loss, learning rate (when logged), dev metric (when logged)."""
+    """Stacked panels against step: training loss, learning rate (when logged), dev metric (when logged; with the
+    trained and the averaged weights' scores where both were scored, train.ema_decay)."""
     panels = _panels(history)
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.8 * len(panels)), sharex=True, squeeze=False)
     for ax, (key, label, colour) in zip(axes[:, 0], panels, strict=True):

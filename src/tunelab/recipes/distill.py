@@ -109,13 +109,13 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
                              train=replace(config.train, epochs=epochs, method="full", lr=lr,
                                            seed=student_seed,
                                            few_shot="never", loss="cross_entropy", frozen_layers=None,
-                                           word_embeddings="auto"))
+                                           word_embeddings="auto", ema_decay=None))
         # KD needs the loop: a few-shot teacher's config would send the student to the contrastive recipe, which
         # knows nothing of the teacher's logits; and KD is the student's loss, not the teacher's LogitNorm. What
-        # the teacher's config resolved for the teacher's encoder (epochs, max length, lr, dropout, frozen bottom
-        # layers, word embeddings, case feature) is chosen again for the student's: a teacher's 2 frozen layers
-        # would leave a 3-layer student one to train, and refuse a 2-layer one; a 12-layer teacher's 3 epochs would
-        # cut a 6-layer student's short
+        # the teacher's config resolved for the teacher's encoder and method (epochs, max length, lr, dropout, frozen
+        # bottom layers, word embeddings, case feature, weight average) is chosen again for the student's: a
+        # teacher's 2 frozen layers would leave a 3-layer student one to train, and refuse a 2-layer one; a 12-layer
+        # teacher's 3 epochs would cut a 6-layer student's short; a LoRA teacher's average (off) would not apply
         run_train(new_config, show_progress=show_progress, task=task, unlabelled=extra)
         n_epochs = load_config(out / "config.yaml").train.epochs
     return _gate_and_record(teacher_dir, out, reference, gate_set, ref_eval, ref_logits, tolerance, force,

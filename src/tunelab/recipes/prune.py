@@ -63,7 +63,8 @@ def run_prune(run: str | Path, *, layers: int | None = None, keep: list[int] | N
         # fewer layers: the run's frozen bottom layers (chosen for its depth) are chosen again for the cut model's
         frozen = config.train.frozen_layers if heads is not None else None
         new_config = replace(config, model=replace(config.model, name=str(base)),
-                             train=replace(config.train, epochs=recovery, patience=0, frozen_layers=frozen),
+                             train=replace(config.train, epochs=recovery, patience=0, frozen_layers=frozen,
+                                           ema_decay=None),  # chosen for the recovery run (an old run has 0)
                              output=str(out))
         run_train(new_config, show_progress=show_progress)
     pruned = Predictor.load(out, backend="torch")  # same tokenizer and labels: the gate set's encoding holds

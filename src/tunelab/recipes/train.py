@@ -98,7 +98,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     if few_shot.use:  # the few-shot recipe trains the whole encoder, embeddings included (as SetFit does), with
         # its own pair loss and a fitted head
         config = replace(config, train=replace(config.train, word_embeddings="train", frozen_layers=0,
-                                               loss="cross_entropy"))
+                                               loss="cross_entropy", ema_decay=0.0))
     _seed_everything(config.train.seed)
     private = config.train.privacy == "dp"
     check_private(config.train, task.spec.per_token, resume is not None)

@@ -28,6 +28,7 @@ from tunelab.training.precision import Precision
 from tunelab.training.privacy import PrivacyPlan, make_private, physical_batches, poisson_batches, skip_step
 from tunelab.training.progress import Progress
 from tunelab.training.schedule import build_optimizer, build_scheduler
+from tunelab.training.weight_average import WeightAverage
 from tunelab.types import Example, LabelSet
 
 
@@ -44,6 +45,9 @@ class TrainResult:
     state: LoopState
     dev: Evaluation | None
     task_state: dict[str, Any] = field(default_factory=dict)
+
+
+ADALORA_STATE = ("ipt", "exp_avg_ipt", "exp_avg_unc")  # AdaLoRA's rank allocator's tensors in a checkpoint
 
 
 def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainData | None,
@@ -63,11 +67,14 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
     total = privacy.planned_steps if privacy else min(
         cfg.max_steps or 10**12, count_steps(lengths, cfg.batch_size, cfg.seed, cfg.epochs, cfg.max_tokens))
     bottom = freeze_bottom(model, cfg, lengths)  # before the optimiser and DDP
+    # the average is chosen on dev: without one it would only be carried (training/weight_average.py)
+    average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay and privacy is None and dev is not None \
+        and dev.examples else None
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     scheduler = build_scheduler(optimizer, int(cfg.warmup_ratio * total), total, cfg.power)
     state, task_state = LoopState(total_steps=total), {}
     if resume:
-        state, task_state = _restore(run_dir, model, optimizer, scheduler)
+        state, task_state = _restore(run_dir, model, optimizer, scheduler, average)
     progress = Progress(total, state.global_step, enabled=show_progress and world.main)
     if bottom is not None:
         progress.note(bottom.describe())
@@ -89,6 +96,8 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
                 started = time.perf_counter()
                 loss = _train_step(model, forward, task, data, shard(batch_ids, world), cfg, precision, pad_id,
                                    optimizer, scheduler, clip=privacy is None, dims=dims, bottom=bottom)
+                if average is not None:
+                    average.step()
                 loss = mean_over_ranks(loss, world)
                 state.train_seconds += time.perf_counter() - started
                 state.bottom_tokens_run += bottom.take_filled_tokens() if bottom is not None else 0
@@ -102,26 +111,29 @@ def train(model: Any, task: Task, labels: LabelSet, data: TrainData, dev: TrainD
                                       "lr": lr})
                 if cfg.eval_every and state.global_step % cfg.eval_every == 0:
                     task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
-                                           progress, task_state, world, select=privacy is None)
+                                           progress, task_state, world, select=privacy is None, average=average,
+                                           final=state.global_step + cfg.eval_every > total)
                 reported = _report(state, reported, on_event)
                 if state.global_step >= total or state.stopped_early:
                     break
                 if state.global_step % cfg.checkpoint_every == 0 and world.main:
-                    save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
+                    save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state, average))
             if state.batch_in_epoch >= len(batches):
                 if not cfg.eval_every:
                     task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
-                                           progress, task_state, world, select=privacy is None)
+                                           progress, task_state, world, select=privacy is None, average=average,
+                                           final=state.global_step >= total)
                 state.epoch += 1
                 state.batch_in_epoch = 0
             if state.global_step >= total or state.stopped_early:
                 if not cfg.eval_every and state.batch_in_epoch:  # cut mid-epoch by max_steps
                     task_state = _evaluate(model, task, labels, dev, state, cfg, precision, pad_id, run_dir,
-                                           progress, task_state, world, select=privacy is None)
+                                           progress, task_state, world, select=privacy is None, average=average,
+                                           final=True)
                 state.finished = True
             reported = _report(state, reported, on_event)
             if world.main:
-                save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state))
+                save_checkpoint(run_dir, model, optimizer, scheduler, state, _extra(model, task_state, average))
     if bottom is not None:  # after an exception the patched forwards stay, inert outside a training step
         bottom.close()
     progress.close()
@@ -253,27 +265,49 @@ def _orthogonal_penalty(model: Any, config: Any) -> Any:
 
 def _evaluate(model: Any, task: Task, labels: LabelSet, dev: TrainData | None, state: LoopState,
               cfg: TrainConfig, precision: Precision, pad_id: int, run_dir: Path, progress: Progress,
-              task_state: dict[str, Any], world: World = World(), select: bool = True) -> dict[str, Any]:
+              task_state: dict[str, Any], world: World = World(), select: bool = True,
+              average: WeightAverage | None = None, final: bool = True) -> dict[str, Any]:
     """Score dev; keep these weights if they are the best so far or within noise of it (train.keep_checkpoint);
-    count evaluations without improvement for early stopping. Every rank scores (same weights: the same decision
-    everywhere); rank 0 saves. `select=False` (DP training): every evaluation's weights are kept, so the model is
-    the last one, never one chosen by its dev score."""
+    count evaluations without improvement for early stopping. With `average` (train.ema_decay) the candidate is the
+    averaged weights, and at the schedule's last evaluation (`final`) the better of them and the trained ones on dev
+    (the trained ones on a tie): the average led at every evaluation but the last in the runs measured
+    (training/weight_average.py), and scoring both each time cost a dev pass per epoch (6% of a CoNLL-2003 run) for
+    nothing. A run stopped early keeps the average it chose (its learning rate had not decayed). Every rank scores
+    (same weights: the same decision everywhere); rank 0 saves. `select=False` (DP training): every evaluation's
+    weights are kept, so the model is the last one, never one chosen by its dev score."""
     best_path = run_dir / "checkpoints" / "best.safetensors"
     if dev is None or not dev.examples:
         if world.main:
             best_path.parent.mkdir(parents=True, exist_ok=True)
-            save_model_state(model, best_path)
+            save_model_state(model, best_path)  # no dev to choose on: the trained weights (at the schedule's end
+            # they are level with the average or ahead: training/weight_average.py)
         return task_state
-    result = evaluate_examples(task, model, labels, dev.examples, dev.encoded, pad_id=pad_id,
-                               autocast=precision.autocast(), tune=True)
+    def score() -> Evaluation:
+        return evaluate_examples(task, model, labels, dev.examples, dev.encoded, pad_id=pad_id,
+                                 autocast=precision.autocast(), tune=True)
+
+    entry: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch}
+    averaged = average is not None
+    if average is None:
+        result = score()
+    else:
+        with average.applied():
+            result = score()
+        entry["dev_metric_averaged"] = round(result.metric, 6)
+        if final:  # the trained weights too, at the schedule's end; they win a tie
+            trained = score()
+            entry["dev_metric_trained"] = round(trained.metric, 6)
+            if trained.metric >= result.metric:
+                result, averaged = trained, False
+        entry["weights"] = "averaged" if averaged else "trained"
     model.train()
-    state.history.append({"step": state.global_step, "epoch": state.epoch,
-                          "dev_metric": round(result.metric, 6), "dev_metric_name": result.metric_name})
+    state.history.append({**entry, "dev_metric": round(result.metric, 6), "dev_metric_name": result.metric_name})
     improved = not select or state.best_metric is None or result.metric > state.best_metric
     best = state.best_metric
     keep = improved or (cfg.keep_checkpoint == "latest_within_noise" and best is not None
                         and result.metric >= best - dev_noise(best, len(dev.examples)))
     progress.note(f"eval step {state.global_step}: dev {result.metric_name} {result.metric:.4f}"
+                  + (" (averaged weights)" if averaged else "")
                   + (" (best)" if improved else " (kept: within noise of the best)" if keep else ""))
     if improved:
         state.best_metric, state.bad_evals = result.metric, 0
@@ -287,7 +321,8 @@ def _evaluate(model: Any, task: Task, labels: LabelSet, dev: TrainData | None, s
     state.best_step = state.global_step
     if world.main:
         best_path.parent.mkdir(parents=True, exist_ok=True)
-        save_model_state(model, best_path)
+        with average.applied() if average is not None and averaged else contextlib.nullcontext():
+            save_model_state(model, best_path)
     return {k: v for k, v in result.extra.items() if k == "thresholds"}
 
 
@@ -303,7 +338,8 @@ def dev_noise(metric: float, examples: int) -> float:
     return (metric * (1.0 - metric) / examples) ** 0.5
 
 
-def _restore(run_dir: Path, model: Any, optimizer: Any, scheduler: Any) -> tuple[LoopState, dict[str, Any]]:
+def _restore(run_dir: Path, model: Any, optimizer: Any, scheduler: Any,
+             average: WeightAverage | None = None) -> tuple[LoopState, dict[str, Any]]:
     from tunelab.errors import TrainingError
 
     checkpoints = list_checkpoints(run_dir)
@@ -312,19 +348,29 @@ def _restore(run_dir: Path, model: Any, optimizer: Any, scheduler: Any) -> tuple
     state, extra = load_checkpoint(checkpoints[-1], model, optimizer, scheduler)
     if _adalora(model) is not None:
         _restore_adalora(model, extra)
+    if average is not None:
+        if "weight_average_steps" not in extra:
+            raise TrainingError(f"{checkpoints[-1]} has no weight average (train.ema_decay) to resume",
+                                hint="resume with the settings the run started with")
+        average.restore(extra.get("tensors") or {}, int(extra["weight_average_steps"]))
     return state, dict(extra.get("task_state") or {})
 
 
-def _extra(model: Any, task_state: dict[str, Any]) -> dict[str, Any]:
-    """What a checkpoint needs beyond weights and optimiser: task state and AdaLoRA's allocator."""
+def _extra(model: Any, task_state: dict[str, Any], average: WeightAverage | None = None) -> dict[str, Any]:
+    """What a checkpoint needs beyond weights and optimiser: task state, AdaLoRA's allocator, the weight average."""
     extra: dict[str, Any] = {"task_state": task_state}
+    tensors: dict[str, Any] = {}
     config = _adalora(model)
     if config is not None:
         allocator = model.base_model.rankallocator
         extra["adalora_rank_pattern"] = config.rank_pattern
-        extra["tensors"] = {f"{kind}/{name}": value.detach().contiguous().clone()
-                            for kind in ("ipt", "exp_avg_ipt", "exp_avg_unc")
-                            for name, value in getattr(allocator, kind).items()}
+        tensors.update({f"{kind}/{name}": value.detach().contiguous().clone()
+                        for kind in ADALORA_STATE for name, value in getattr(allocator, kind).items()})
+    if average is not None:
+        extra["weight_average_steps"] = average.steps
+        tensors.update(average.tensors())
+    if tensors:
+        extra["tensors"] = tensors
     return extra
 
 
@@ -333,7 +379,8 @@ def _restore_adalora(model: Any, extra: dict[str, Any]) -> None:
     allocator = model.base_model.rankallocator
     for key, value in (extra.get("tensors") or {}).items():
         kind, _, name = key.partition("/")
-        getattr(allocator, kind)[name] = value
+        if kind in ADALORA_STATE:
+            getattr(allocator, kind)[name] = value
 
 
 def _finish(model: Any, task: Task, labels: LabelSet, dev: TrainData | None, state: LoopState,

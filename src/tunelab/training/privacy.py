@@ -86,6 +86,9 @@ def check_private(cfg: TrainConfig, per_token: bool, resume: bool) -> None:
     if cfg.frozen_layers:
         problems.append("--frozen-layers caches per-example outputs that DP's sampling does not account for; "
                         "leave it unset (--method probe or lora freeze the encoder under DP)")
+    if cfg.ema_decay:
+        problems.append("--ema-decay keeps an average of the weights chosen on dev, while a DP run keeps its last "
+                        "weights; leave it unset or 0")
     if problems:
         raise UsageError("cannot train with --privacy dp: " + "; ".join(problems))
 
