@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 
 from tunelab.artifacts.cards import ArtifactCard, read_cards, with_cards
-from tunelab.artifacts.manifest import Manifest, load_manifest, read_manifest, record_cards, save_manifest
+from tunelab.artifacts.manifest import (
+    Manifest,
+    free_card_name,
+    load_manifest,
+    read_manifest,
+    record_cards,
+    save_manifest,
+)
 from tunelab.inference.predictor import choose_backend
 
 # As `tunelab export` / `prune` wrote them before cards were typed.
@@ -70,3 +77,15 @@ def test_read_manifest_is_none_where_load_would_raise(tmp_path: Path) -> None:
     save_manifest(tmp_path, manifest_with({}))
     loaded = read_manifest(str(tmp_path))
     assert loaded is not None and loaded.cards() == {} and loaded.to_json()["task"] == "classification"
+
+
+def test_a_second_model_of_the_same_shape_gets_its_own_card(tmp_path: Path) -> None:
+    """Two students of one depth (another seed, other unlabelled texts) in two folders: both cards stay listed; the
+    same folder again, or a refused card (no folder), is replaced."""
+    save_manifest(tmp_path, manifest_with({"optimized": OLD_OPTIMIZED}))  # pruned-1of2 kept in /runs/p
+    assert free_card_name(tmp_path, "pruned-1of2", "/runs/p") == "pruned-1of2"
+    assert free_card_name(tmp_path, "pruned-1of2", "/runs/seed1") == "pruned-1of2-seed1"
+    assert free_card_name(tmp_path, "distilled-2L", "/runs/s") == "distilled-2L"  # no such card yet
+    record_cards(tmp_path, {"pruned-1of2": ArtifactCard.from_json("pruned-1of2", {
+        **OLD_OPTIMIZED["pruned-1of2"], "run_path": None})})
+    assert free_card_name(tmp_path, "pruned-1of2", "/runs/seed1") == "pruned-1of2"

@@ -70,6 +70,16 @@ def record_cards(run_dir: Path, cards: Mapping[str, ArtifactCard]) -> None:
     save_manifest(run_dir, manifest)
 
 
+def free_card_name(run_dir: Path, name: str, run_path: str | None) -> str:
+    """`name` for a new card of a model kept in its own folder (`run_path`), unless the run's manifest already holds
+    a card of that name for another folder (a second pruned or distilled model of the same shape: another seed,
+    other unlabelled texts): then `name` and the new folder's name, so the earlier card stays listed."""
+    held = load_manifest(run_dir).cards().get(name)
+    if held is None or held.run_path is None or run_path is None or held.run_path == run_path:
+        return name
+    return f"{name}-{Path(run_path).name}"
+
+
 def read_manifest(run_dir: str | Path) -> Manifest | None:
     """The manifest of a finished run, or None where there is none that loads (unfinished, missing, damaged):
     for pages and listings that show what they can; `load_manifest` says why."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from tunelab.artifacts.cards import ArtifactCard
 from tunelab.artifacts.files import write_json_atomic
-from tunelab.artifacts.manifest import record_cards
+from tunelab.artifacts.manifest import free_card_name, record_cards
 from tunelab.compress.distill import (
     DistillTask,
     KDSettings,
@@ -143,7 +143,8 @@ def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_se
     result = gate(ref_eval, candidate, ref_logits, new_logits, tolerance, force)
     params = sum(p.numel() for p in student.model.parameters())
     layers = int(getattr(student.model.config, "num_hidden_layers", 0))
-    card = {"backend": f"distilled-{layers}L", "run_path": str(out.resolve()), "teacher": str(teacher_dir.resolve()),
+    name = free_card_name(teacher_dir, f"distilled-{layers}L", str(out.resolve()))
+    card = {"backend": name, "run_path": str(out.resolve()), "teacher": str(teacher_dir.resolve()),
             **how, "parameters": params,
             "parameters_teacher": sum(p.numel() for p in reference.model.parameters()),
             "metric_name": candidate.metric_name, "metric": candidate.metric,

@@ -20,7 +20,7 @@ from typing import Any
 
 from tunelab.artifacts.cards import ArtifactCard
 from tunelab.artifacts.files import write_json_atomic
-from tunelab.artifacts.manifest import record_cards
+from tunelab.artifacts.manifest import free_card_name, record_cards
 from tunelab.compress.gate import GateSet, gate
 from tunelab.compress.prune import check_heads, write_head_pruned, write_pruned
 from tunelab.config import RunConfig, load_run_config
@@ -71,6 +71,7 @@ def run_prune(run: str | Path, *, layers: int | None = None, keep: list[int] | N
     candidate, new_logits = gate_set.score(pruned.model, pruned.manifest.task_state)
     result = gate(reference, candidate, ref_logits, new_logits, tolerance, force)
     what_done = what.pop("summary")
+    what["backend"] = free_card_name(run_dir, what["backend"], str(out.resolve()))
     card = {**what, "recovery_epochs": recovery, "run_path": str(out.resolve()),
             "parameters": sum(p.numel() for p in pruned.model.parameters()),
             "parameters_original": sum(p.numel() for p in original.model.parameters()),
