@@ -338,6 +338,8 @@ TUNELAB_ABLATIONS = (
              against="tunelab_all_layers_trained"),
     Ablation("tunelab_cross_entropy", {"loss": "cross_entropy"}, "TuneLab, cross-entropy loss (ablation)",
              "LogitNorm", datasets=("banking77",)),  # a label per word keeps the cross-entropy anyway
+    Ablation("tunelab_no_average", {"ema_decay": 0.0}, "TuneLab, no weight average (ablation)",
+             "the weight average"),
 )
 
 
@@ -630,9 +632,10 @@ FOOTER = (
     "step time; Trainer: `train_runtime` less the test evaluations of the curve, samples = epochs x train "
     "examples). Time to target = wall seconds from the job's start (data loading, tokenisation, model loading, "
     "training and every evaluation so far included) until the first test evaluation that reaches the target; "
-    "each side scores the test split after every epoch (TuneLab: after each dev evaluation, on the same "
-    "weights, through the loop's `on_event` hook; its final model is the dev checkpoint it keeps, the best or a "
-    "later one within one standard error of it, so its reported test metric can be an earlier epoch's). TuneLab "
+    "each side scores the test split after every epoch (TuneLab: after each dev evaluation, through the loop's "
+    "`on_event` hook, the checkpoint the run keeps at that point, which a user stopping there would get: the "
+    "trained weights or their running average, whichever scored higher on dev, or an earlier evaluation's within "
+    "one standard error of the best; so its reported test metric can be an earlier epoch's). TuneLab "
     "trains on train minus its dev share when no dev file is given. Every side is scored with "
     "`tunelab.evaluation.metrics` on the same test split; NER test sentences are tagged whole on both sides (up "
     "to 512 word pieces, as TuneLab's Predictor tags them), not cut at the training length. 'others': "

@@ -1,8 +1,9 @@
 """The two sides of the training benchmark, each run in its own process: TuneLab and the Hugging Face Trainer.
 
 Each side records a test-metric curve (one test evaluation after every epoch, or after every dev evaluation for
-TuneLab, timed from the job's start) and the precision its training forwards really ran in (the output dtype of
-the model's last linear layer, seen by a forward hook), not the one it was asked for.
+TuneLab, of the checkpoint the run keeps at that point; timed from the job's start) and the precision its training
+forwards really ran in (the output dtype of the model's last linear layer, seen by a forward hook), not the one it
+was asked for.
 """
 
 from __future__ import annotations
@@ -116,13 +117,14 @@ def child_tunelab(spec: dict[str, Any], started: float) -> dict[str, Any]:
     def timed_loop(model: Any, task: Any, labels: Any, data: Any, dev: Any, cfg: Any, run_dir: Any,
                    **kwargs: Any) -> Any:  # the whole loop: steps, dev evals, checkpoints, our test evals
         probe = DtypeProbe(model)
-        score = _tunelab_scorer(task, model, labels, seen, inner_encode, kwargs["pad_id"], kwargs["precision"])
+        score = _tunelab_scorer(task, model, labels, seen, inner_encode, kwargs["pad_id"], kwargs["precision"],
+                                Path(run_dir) / "checkpoints" / "best.safetensors")
         outer = kwargs.pop("on_event", None)
 
         def on_event(entry: dict[str, Any]) -> None:
             if outer is not None:
                 outer(entry)
-            if "dev_metric" in entry:  # the loop just scored dev: score test on the same weights
+            if "dev_metric" in entry:  # the loop just scored dev: score test on the checkpoint it keeps
                 t0 = time.perf_counter()
                 metric = score()
                 now = time.perf_counter()
@@ -192,10 +194,13 @@ def child_tunelab(spec: dict[str, Any], started: float) -> dict[str, Any]:
 
 
 def _tunelab_scorer(task: Any, model: Any, labels: Any, seen: dict[str, Any], encode: Any, pad_id: int,
-                    precision: Any) -> Any:
-    """score() -> the test metric of `model` now, as the recipe scores its final model (test encoded once,
-    on first use, with the recipe's own tokenizer and the length it scores dev at)."""
+                    precision: Any, kept: Path) -> Any:
+    """score() -> the test metric of the weights the run keeps at this point (`kept`, the checkpoint its last dev
+    evaluation chose: the model a user stopping there would get, which may be the averaged weights or an earlier
+    evaluation's within dev's noise), scored as the recipe scores its final model (test encoded once, on first use,
+    with the recipe's own tokenizer and the length it scores dev at). The weights in training are put back after."""
     from tunelab.tasks.run import evaluate_examples
+    from tunelab.training.checkpoint import load_model_state, state_dict_tensors
 
     cache: dict[str, Any] = {}
 
@@ -204,8 +209,13 @@ def _tunelab_scorer(task: Any, model: Any, labels: Any, seen: dict[str, Any], en
             tokenizer, max_length = seen["encode"]
             cache["test"] = encode(task, seen["bundle"].test, tokenizer, labels, max_length)
         test = cache["test"]
-        return float(evaluate_examples(task, model, labels, test.examples, test.encoded, pad_id=pad_id,
-                                       autocast=precision.autocast()).metric)  # restores train mode
+        training = state_dict_tensors(model)
+        load_model_state(model, kept)
+        try:
+            return float(evaluate_examples(task, model, labels, test.examples, test.encoded, pad_id=pad_id,
+                                           autocast=precision.autocast()).metric)  # restores train mode
+        finally:
+            model.load_state_dict(training, strict=False)
 
     return score
 
