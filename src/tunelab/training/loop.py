@@ -348,11 +348,8 @@ def _restore(run_dir: Path, model: Any, optimizer: Any, scheduler: Any,
     state, extra = load_checkpoint(checkpoints[-1], model, optimizer, scheduler)
     if _adalora(model) is not None:
         _restore_adalora(model, extra)
-    if average is not None:
-        if "weight_average_steps" not in extra:
-            raise TrainingError(f"{checkpoints[-1]} has no weight average (train.ema_decay) to resume",
-                                hint="resume with the settings the run started with")
-        average.restore(extra.get("tensors") or {}, int(extra["weight_average_steps"]))
+    if average is not None:  # it took every optimiser step so far: as many as the loop state counts
+        average.restore(extra.get("tensors") or {}, state.global_step)
     return state, dict(extra.get("task_state") or {})
 
 
@@ -367,7 +364,6 @@ def _extra(model: Any, task_state: dict[str, Any], average: WeightAverage | None
         tensors.update({f"{kind}/{name}": value.detach().contiguous().clone()
                         for kind in ADALORA_STATE for name, value in getattr(allocator, kind).items()})
     if average is not None:
-        extra["weight_average_steps"] = average.steps
         tensors.update(average.tensors())
     if tensors:
         extra["tensors"] = tensors

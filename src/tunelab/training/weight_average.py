@@ -35,7 +35,7 @@ class WeightAverage:
             raise ValueError(f"decay must be in (0, 1), got {decay!r}")
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every!r}")
-        self.decay, self.every, self.per_update = decay, every, decay**every
+        self.every, self.per_update = every, decay**every
         named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
         self.names = [name for name, _ in named]
         self.params = [p for _, p in named]
@@ -76,8 +76,9 @@ class WeightAverage:
                 torch._foreach_copy_(self.params, trained)
 
     def tensors(self) -> dict[str, Any]:
-        """For a checkpoint (safetensors): one entry per averaged parameter, by its name."""
-        return {f"{PREFIX}{name}": t.detach().contiguous().clone() for name, t in zip(self.names, self.average)}
+        """For a checkpoint (safetensors, written before the next update): one entry per averaged parameter, by its
+        name; the average's own tensors, not copies."""
+        return {f"{PREFIX}{name}": t.detach().contiguous() for name, t in zip(self.names, self.average)}
 
     def restore(self, tensors: dict[str, Any], steps: int) -> None:
         """Back to a checkpoint's average after `steps` optimiser steps (`tensors` may hold other entries too)."""
@@ -89,7 +90,9 @@ class WeightAverage:
         if wrong:
             from tunelab.errors import TrainingError
 
-            raise TrainingError(f"the checkpoint's weight average does not fit this model ({', '.join(wrong[:3])})",
+            what = "holds no weight average" if not mine else \
+                f"has a weight average that does not fit this model ({', '.join(wrong[:3])})"
+            raise TrainingError(f"the checkpoint {what}",
                                 hint="resume with the model and settings the run started with")
         with torch.no_grad():
             torch._foreach_copy_(self.average, [mine[name] for name in self.names])
