@@ -86,6 +86,10 @@ def test_a_second_model_of_the_same_shape_gets_its_own_card(tmp_path: Path) -> N
     assert free_card_name(tmp_path, "pruned-1of2", "/runs/p") == "pruned-1of2"
     assert free_card_name(tmp_path, "pruned-1of2", "/runs/seed1") == "pruned-1of2-seed1"
     assert free_card_name(tmp_path, "distilled-2L", "/runs/s") == "distilled-2L"  # no such card yet
+    record_cards(tmp_path, {"pruned-1of2-seed1": ArtifactCard.from_json("pruned-1of2-seed1", {
+        **OLD_OPTIMIZED["pruned-1of2"], "run_path": "/runs/seed1"})})
+    assert free_card_name(tmp_path, "pruned-1of2", "/runs/seed1") == "pruned-1of2-seed1"  # its own card again
+    assert free_card_name(tmp_path, "pruned-1of2", "/other/seed1") == "pruned-1of2-seed1-2"  # same folder name
     record_cards(tmp_path, {"pruned-1of2": ArtifactCard.from_json("pruned-1of2", {
         **OLD_OPTIMIZED["pruned-1of2"], "run_path": None})})
     assert free_card_name(tmp_path, "pruned-1of2", "/runs/seed1") == "pruned-1of2"

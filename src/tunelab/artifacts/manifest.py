@@ -73,11 +73,21 @@ def record_cards(run_dir: Path, cards: Mapping[str, ArtifactCard]) -> None:
 def free_card_name(run_dir: Path, name: str, run_path: str | None) -> str:
     """`name` for a new card of a model kept in its own folder (`run_path`), unless the run's manifest already holds
     a card of that name for another folder (a second pruned or distilled model of the same shape: another seed,
-    other unlabelled texts): then `name` and the new folder's name, so the earlier card stays listed."""
-    held = load_manifest(run_dir).cards().get(name)
-    if held is None or held.run_path is None or run_path is None or held.run_path == run_path:
+    other unlabelled texts): then `name` and the new folder's name, and a count after it where a folder of that
+    name under another parent holds that one too, so every earlier card stays listed."""
+    cards = load_manifest(run_dir).cards()
+
+    def free(candidate: str) -> bool:
+        held = cards.get(candidate)
+        return held is None or held.run_path is None or run_path is None or held.run_path == run_path
+
+    if free(name):
         return name
-    return f"{name}-{Path(run_path).name}"
+    base = candidate = f"{name}-{Path(str(run_path)).name}"
+    count = 2
+    while not free(candidate):
+        candidate, count = f"{base}-{count}", count + 1
+    return candidate
 
 
 def read_manifest(run_dir: str | Path) -> Manifest | None:
