@@ -279,13 +279,22 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Read a YAML config (optional) then apply `key.sub=value` overrides; one ConfigError lists every
     problem (unknown keys with the closest known one, wrong types, bad values), each by its dotted key."""
     raw: dict[str, Any] = read_yaml_mapping(path) if path is not None else {}
+    return _checked(raw, overrides, str(path) if path is not None else None)
+
+
+def with_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
+    """`config` with `key.sub=value` overrides applied, checked as `load_config` checks them."""
+    return _checked(to_dict(config), overrides, None)
+
+
+def _checked(raw: dict[str, Any], overrides: list[str] | None, source: str | None) -> RunConfig:
     for item in overrides or []:
         apply_override(raw, item)
     found = Problems()
     config = read_dataclass(RunConfig, raw, found)
     if config is not None:
         found.items.extend(p for p in config.problems() if not found.has(p.path))
-    found.raise_any(str(path) if path is not None else None)
+    found.raise_any(source)
     assert config is not None  # read_dataclass returns None only with a problem found
     return config
 

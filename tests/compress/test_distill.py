@@ -271,6 +271,29 @@ def test_the_students_frozen_layers_and_embeddings_are_chosen_for_the_student(te
     assert student.ema_decay == 0.99  # full fine-tuning's weight average, whatever the teacher's method had
 
 
+def test_set_overrides_the_students_run_and_refuses_what_distillation_decides(teacher_copy: Path, tiny_model: Path,
+                                                                              tmp_path: Path) -> None:
+    from tunelab.errors import ConfigError
+    from tunelab.recipes import distill as recipe
+
+    card = recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, epochs=1, tolerance=100.0,
+                              output=tmp_path / "s", show_progress=False,
+                              overrides=["train.batch_size=4", "train.ema_decay=0", "model.dropout=0.2"])
+    student = load_config(tmp_path / "s" / "config.yaml")
+    assert (student.train.batch_size, student.train.ema_decay, student.model.dropout) == (4, 0.0, 0.2)
+    assert card["overrides"] == ["train.batch_size=4", "train.ema_decay=0", "model.dropout=0.2"]
+    for item, message in (("train.method=lora", "distillation sets train.method itself"),
+                          ("data.train=other.csv", "only train.\\* and model.\\* keys"),
+                          ("model.name=minilm", "distillation sets model.name itself")):
+        with pytest.raises(UsageError, match=message):
+            recipe.run_distill(teacher_copy, student=str(tiny_model), output=tmp_path / "x", overrides=[item],
+                               show_progress=False)
+    with pytest.raises(ConfigError, match="train.batch_sise"):  # checked before the teacher's pass
+        recipe.run_distill(teacher_copy, student=str(tiny_model), output=tmp_path / "x",
+                           overrides=["train.batch_sise=4"], show_progress=False)
+    assert not (tmp_path / "x").exists()
+
+
 def test_refused_student_is_removed(teacher_copy: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tunelab.compress import gate as gate_module
     from tunelab.recipes import distill as recipe

@@ -221,6 +221,9 @@ def distill(
     teacher_precision: Annotated[str, Opt(help="How the teacher's labelling pass runs: auto (bf16 where the CPU or "
                                                "GPU has it), fp32 or bf16.")] = "auto",
     seed: Annotated[int | None, Opt(help="The student's training seed (default: the teacher's).")] = None,
+    set_: Annotated[list[str] | None, Opt("--set", help="Override a key of the student's run config: "
+                                          "train.frozen_layers=0, train.batch_size=16 (train.* and model.*).")]
+    = None,
     as_json: Annotated[bool, Opt("--json", help="Print the card as JSON.")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -230,7 +233,8 @@ def distill(
 
     card = run_distill(teacher, student=student, layers=layers, output=output, epochs=epochs, lr=lr, alpha=alpha,
                        temperature=temperature, tolerance=tolerance, force=force, unlabelled=unlabelled,
-                       teacher_precision=teacher_precision, seed=seed, show_progress=not quiet)
+                       teacher_precision=teacher_precision, seed=seed, overrides=set_ or (),
+                       show_progress=not quiet)
     if as_json:
         sys.stdout.write(json.dumps(card, indent=2) + "\n")
         return

@@ -17,6 +17,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from tunelab.compress.distill import (
 )
 from tunelab.compress.gate import GateSet, gate
 from tunelab.compress.prune import write_cut_encoder
-from tunelab.config import RunConfig, load_config
+from tunelab.config import RunConfig, load_config, with_overrides
 from tunelab.errors import UsageError
 from tunelab.inference import Predictor
 from tunelab.models.resolve import resolve_model_path
@@ -56,11 +57,13 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
                 alpha: float = 0.5,
                 temperature: float = 2.0, tolerance: float = 1.0, force: bool = False,
                 unlabelled: str | Path | None = None, teacher_precision: str = "auto", seed: int | None = None,
-                show_progress: bool = True) -> dict[str, Any]:
+                overrides: Sequence[str] = (), show_progress: bool = True) -> dict[str, Any]:
     """Distil the fine-tuned `teacher` run into `student` (optionally cut to `layers` layers), on its training
     data and on the `unlabelled` texts the teacher labels; gate; card. `teacher_precision` (auto | fp32 | bf16):
     how the teacher's pass that makes the soft labels runs (auto: bf16 where the hardware has it); the gate's
-    reference scores stay the teacher's torch fp32 ones."""
+    reference scores stay the teacher's torch fp32 ones. `overrides`: `train.KEY=VALUE` / `model.KEY=VALUE` for
+    the student's run (`--set`: frozen layers, word embeddings, batch size...), applied last; the keys distillation
+    decides itself (FIXED_KEYS) are refused."""
     from tunelab.data import load_dataset
     from tunelab.recipes.train import run_train
 
@@ -70,6 +73,8 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     if unlabelled is not None and settings.alpha == 0:
         raise UsageError("--unlabelled texts train on the teacher term alone, which --alpha 0 switches off",
                          hint="give --alpha > 0 (default 0.5), or leave --unlabelled out")
+    overrides = list(overrides)
+    _check_overrides(overrides)
     teacher_dir = Path(teacher)
     out = Path(output) if output else teacher_dir.with_name(f"{teacher_dir.name}-distilled")
     if out.exists():
@@ -78,6 +83,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     reference = Predictor.load(teacher_dir, backend="torch")
     labelling = choose_precision(teacher_precision, device=reference.precision.device, flag="--teacher-precision")
     config = load_config(teacher_dir / "config.yaml")
+    with_overrides(config, overrides)  # wrong keys, types and values fail here, before the teacher's pass
     bundle = load_dataset(config.data, config.train.seed)
     student_seed = config.train.seed if seed is None else seed
     if student_seed != config.train.seed and _carved(config, bundle):
@@ -116,14 +122,31 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
         # bottom layers, word embeddings, case feature, weight average) is chosen again for the student's: a
         # teacher's 2 frozen layers would leave a 3-layer student one to train, and refuse a 2-layer one; a 12-layer
         # teacher's 3 epochs would cut a 6-layer student's short; a LoRA teacher's average (off) would not apply
-        run_train(new_config, show_progress=show_progress, task=task, unlabelled=extra)
+        run_train(with_overrides(new_config, overrides), show_progress=show_progress, task=task, unlabelled=extra)
         n_epochs = load_config(out / "config.yaml").train.epochs
     return _gate_and_record(teacher_dir, out, reference, gate_set, ref_eval, ref_logits, tolerance, force,
                             {"student": student, "layers": layers, "kept_layers": kept, "epochs": n_epochs, "lr": lr,
                              "train_examples": len(bundle.train), "unlabelled_examples": len(more),
                              "unlabelled": _file_record(Path(unlabelled)) if unlabelled is not None else None,
                              "teacher_precision": labelling.dtype,
-                             "seed": student_seed, **asdict(settings)})
+                             "seed": student_seed, "overrides": overrides, **asdict(settings)})
+
+
+# What distillation decides for the student's run: the student model (--student, --layers), full fine-tuning with
+# the KD loss through the loop, no DP (the teacher's logits are not private).
+FIXED_KEYS = frozenset({"model.name", "train.method", "train.few_shot", "train.loss", "train.privacy",
+                        "train.epsilon", "train.delta"})
+
+
+def _check_overrides(overrides: list[str]) -> None:
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if not key.startswith(("train.", "model.")):
+            raise UsageError(f"--set {item}: only train.* and model.* keys set the student's run",
+                             hint="the data are the teacher's; --output names the student's folder")
+        if key in FIXED_KEYS:
+            raise UsageError(f"--set {item}: distillation sets {key} itself (full fine-tuning on the teacher's "
+                             "logits, no DP, the student model given by --student and --layers)")
 
 
 def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_set: GateSet, ref_eval: Any,
