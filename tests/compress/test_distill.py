@@ -271,26 +271,40 @@ def test_the_students_frozen_layers_and_embeddings_are_chosen_for_the_student(te
     assert student.ema_decay == 0.99  # full fine-tuning's weight average, whatever the teacher's method had
 
 
-def test_set_overrides_the_students_run_and_refuses_what_distillation_decides(teacher_copy: Path, tiny_model: Path,
-                                                                              tmp_path: Path) -> None:
+def test_set_overrides_the_students_run_and_refuses_what_distillation_decides(
+        teacher_copy: Path, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from tunelab.config import save_config
     from tunelab.errors import ConfigError
     from tunelab.recipes import distill as recipe
 
+    config = load_config(teacher_copy / "config.yaml")  # a teacher that froze a bottom layer (and so its embeddings)
+    save_config(replace(config, train=replace(config.train, frozen_layers=1, word_embeddings="freeze")),
+                teacher_copy / "config.yaml")
+    overrides = ["train.batch_size=4", "train.ema_decay=0", "model.dropout=0.2", "train.word_embeddings=train"]
     card = recipe.run_distill(teacher_copy, student=str(tiny_model), layers=1, epochs=1, tolerance=100.0,
-                              output=tmp_path / "s", show_progress=False,
-                              overrides=["train.batch_size=4", "train.ema_decay=0", "model.dropout=0.2"])
+                              output=tmp_path / "s", show_progress=False, overrides=overrides)
     student = load_config(tmp_path / "s" / "config.yaml")
     assert (student.train.batch_size, student.train.ema_decay, student.model.dropout) == (4, 0.0, 0.2)
-    assert card["overrides"] == ["train.batch_size=4", "train.ema_decay=0", "model.dropout=0.2"]
+    assert (student.train.word_embeddings, student.train.frozen_layers) == ("train", 0)  # checked as the student's
+    assert card["overrides"] == overrides
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the teacher's pass ran before the overrides were checked")
+
+    monkeypatch.setattr(recipe, "teacher_logits", never)
     for item, message in (("train.method=lora", "distillation sets train.method itself"),
+                          ("train.seed=7", "distillation sets train.seed itself"),
                           ("data.train=other.csv", "only train.\\* and model.\\* keys"),
                           ("model.name=minilm", "distillation sets model.name itself")):
         with pytest.raises(UsageError, match=message):
             recipe.run_distill(teacher_copy, student=str(tiny_model), output=tmp_path / "x", overrides=[item],
                                show_progress=False)
-    with pytest.raises(ConfigError, match="train.batch_sise"):  # checked before the teacher's pass
-        recipe.run_distill(teacher_copy, student=str(tiny_model), output=tmp_path / "x",
-                           overrides=["train.batch_sise=4"], show_progress=False)
+    for item in ("train.batch_sise=4", "train.ema_decay=2", "train.frozen_layers=1"):  # the last: with the
+        with pytest.raises(ConfigError):  # word embeddings trained, as the first override above asked
+            recipe.run_distill(teacher_copy, student=str(tiny_model), output=tmp_path / "x", show_progress=False,
+                               overrides=[item, "train.word_embeddings=train"])
     assert not (tmp_path / "x").exists()
 
 

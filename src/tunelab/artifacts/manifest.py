@@ -83,7 +83,8 @@ def free_card_name(run_dir: Path, name: str, run_path: str | None) -> str:
 
     if free(name):
         return name
-    base = candidate = f"{name}-{Path(str(run_path)).name}"
+    assert run_path is not None  # free() holds without one
+    base = candidate = f"{name}-{Path(run_path).name}"
     count = 2
     while not free(candidate):
         candidate, count = f"{base}-{count}", count + 1

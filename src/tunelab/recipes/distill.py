@@ -83,9 +83,11 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     reference = Predictor.load(teacher_dir, backend="torch")
     labelling = choose_precision(teacher_precision, device=reference.precision.device, flag="--teacher-precision")
     config = load_config(teacher_dir / "config.yaml")
-    with_overrides(config, overrides)  # wrong keys, types and values fail here, before the teacher's pass
-    bundle = load_dataset(config.data, config.train.seed)
     student_seed = config.train.seed if seed is None else seed
+    student_config(config, out, source, epochs, lr, student_seed, overrides)  # wrong keys, types and values fail
+    # here, before the teacher's pass (what depends on the student's depth, such as its frozen layers, when its run
+    # starts)
+    bundle = load_dataset(config.data, config.train.seed)
     if student_seed != config.train.seed and _carved(config, bundle):
         raise UsageError(f"--seed {seed}: the teacher's dev or test split was drawn from its training file with seed "
                          f"{config.train.seed}; another seed would draw the student's differently",
@@ -109,20 +111,8 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
         base = Path(tmp) / "student" if layers else source
         _say(show_progress, f"student {student}" + (f" cut to layers {kept}" if kept else "")
              + (f"; {epochs} epoch(s)" if epochs else "") + f", alpha {settings.alpha:g}, T {settings.temperature:g}")
-        new_config = replace(config, output=str(out),
-                             model=replace(config.model, name=str(base), max_length=None, case_feature="auto",
-                                           dropout=None),
-                             train=replace(config.train, epochs=epochs, method="full", lr=lr,
-                                           seed=student_seed,
-                                           few_shot="never", loss="cross_entropy", frozen_layers=None,
-                                           word_embeddings="auto", ema_decay=None))
-        # KD needs the loop: a few-shot teacher's config would send the student to the contrastive recipe, which
-        # knows nothing of the teacher's logits; and KD is the student's loss, not the teacher's LogitNorm. What
-        # the teacher's config resolved for the teacher's encoder and method (epochs, max length, lr, dropout, frozen
-        # bottom layers, word embeddings, case feature, weight average) is chosen again for the student's: a
-        # teacher's 2 frozen layers would leave a 3-layer student one to train, and refuse a 2-layer one; a 12-layer
-        # teacher's 3 epochs would cut a 6-layer student's short; a LoRA teacher's average (off) would not apply
-        run_train(with_overrides(new_config, overrides), show_progress=show_progress, task=task, unlabelled=extra)
+        run_train(student_config(config, out, base, epochs, lr, student_seed, overrides),
+                  show_progress=show_progress, task=task, unlabelled=extra)
         n_epochs = load_config(out / "config.yaml").train.epochs
     return _gate_and_record(teacher_dir, out, reference, gate_set, ref_eval, ref_logits, tolerance, force,
                             {"student": student, "layers": layers, "kept_layers": kept, "epochs": n_epochs, "lr": lr,
@@ -132,10 +122,34 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
                              "seed": student_seed, "overrides": overrides, **asdict(settings)})
 
 
-# What distillation decides for the student's run: the student model (--student, --layers), full fine-tuning with
-# the KD loss through the loop, no DP (the teacher's logits are not private).
-FIXED_KEYS = frozenset({"model.name", "train.method", "train.few_shot", "train.loss", "train.privacy",
-                        "train.epsilon", "train.delta"})
+def student_config(teacher: RunConfig, out: Path, base: Path, epochs: int | None, lr: float | None, seed: int,
+                   overrides: Sequence[str]) -> RunConfig:
+    """The student's run config: the teacher's data, batch size and privacy settings; full fine-tuning of `base`
+    through the loop, with `overrides` (`--set`) applied last and checked as `tunelab train --set` checks them.
+
+    KD needs the loop: a few-shot teacher's config would send the student to the contrastive recipe, which knows
+    nothing of the teacher's logits; and KD is the student's loss, not the teacher's LogitNorm. What the teacher's
+    config resolved for the teacher's encoder and method (epochs, max length, lr, dropout, frozen bottom layers, word
+    embeddings, case feature, weight average) is chosen again for the student's: a teacher's 2 frozen layers would
+    leave a 3-layer student one to train, and refuse a 2-layer one; a 12-layer teacher's 3 epochs would cut a
+    6-layer student's short; a LoRA teacher's average (off) would not apply."""
+    config = replace(teacher, output=str(out),
+                     model=replace(teacher.model, name=str(base), max_length=None, case_feature="auto", dropout=None),
+                     train=replace(teacher.train, epochs=epochs, method="full", lr=lr, seed=seed, few_shot="never",
+                                   loss="cross_entropy", frozen_layers=None, word_embeddings="auto", ema_decay=None))
+    return with_overrides(config, list(overrides))
+
+
+# Keys of the student's run that distillation decides, or that a flag of its own sets (the card records the flag).
+FIXED_KEYS = {"model.name": "the student model is --student, cut by --layers",
+              "train.method": "distillation trains the student fully, through the loop",
+              "train.few_shot": "distillation trains the student through the loop",
+              "train.loss": "the student's loss is the KD loss (--alpha, --temperature)",
+              "train.seed": "use --seed (checked against the teacher's carved splits)",
+              "train.epochs": "use --epochs", "train.lr": "use --lr",
+              "train.privacy": "the student keeps the teacher's privacy settings",
+              "train.epsilon": "the student keeps the teacher's privacy settings",
+              "train.delta": "the student keeps the teacher's privacy settings"}
 
 
 def _check_overrides(overrides: list[str]) -> None:
@@ -145,8 +159,7 @@ def _check_overrides(overrides: list[str]) -> None:
             raise UsageError(f"--set {item}: only train.* and model.* keys set the student's run",
                              hint="the data are the teacher's; --output names the student's folder")
         if key in FIXED_KEYS:
-            raise UsageError(f"--set {item}: distillation sets {key} itself (full fine-tuning on the teacher's "
-                             "logits, no DP, the student model given by --student and --layers)")
+            raise UsageError(f"--set {item}: distillation sets {key} itself", hint=FIXED_KEYS[key])
 
 
 def _gate_and_record(teacher_dir: Path, out: Path, reference: Predictor, gate_set: GateSet, ref_eval: Any,
