@@ -156,9 +156,10 @@ class TrainConfig:
     frozen_layers: int | None = None
     """Full fine-tuning: freeze the embeddings and this many bottom encoder layers, and cache their output after
     the first pass over the data, so later epochs start above them (training/frozen_bottom.py); 0 trains every
-    layer; default: auto, for encoders of at most 6 layers a third of them with a label per text (MiniLM: 2),
-    a sixth with a label per word under 10,000 sentences (MiniLM: 1; none from there, and none with the words'
-    case feature, model.case_feature), none for deeper ones (training/defaults.py has the measurements)."""
+    layer; default: auto, for encoders of at most 6 layers a third of them with a label per text (MiniLM: 2; none
+    for a single-label classifier with fewer than 20 classes), a sixth with a label per word under 10,000
+    sentences (MiniLM: 1; none from there, and none with the words' case feature, model.case_feature), none for
+    deeper ones (training/defaults.py has the measurements)."""
     layer_cache_mb: int = 2048
     """Memory for the frozen layers' cached output; a data set whose cache would not fit trains with them frozen
     but recomputed every step (0 turns the cache off)."""

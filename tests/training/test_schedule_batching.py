@@ -168,16 +168,21 @@ def test_the_bottom_third_of_a_small_encoder_is_frozen_by_default() -> None:
     from tunelab.errors import ConfigError
     from tunelab.training.defaults import ALL_LAYERS_PER_TOKEN_FROM, resolve_defaults
 
-    def frozen(*overrides: str, layers: int | None = 6, freezable: bool = True, n_train: int = 1000) -> int | None:
+    def frozen(*overrides: str, layers: int | None = 6, freezable: bool = True, n_train: int = 1000,
+               classes: int | None = None) -> int | None:
         return resolve_defaults(load_config(None, list(overrides)), n_train, [20], 512, layers,
-                                30522 * 384, freezable).train.frozen_layers
+                                30522 * 384, freezable, classes=classes).train.frozen_layers
 
     assert frozen() == 2  # MiniLM: 2 of 6, and the embeddings with them
     assert resolve_defaults(load_config(None, []), 1000, [20], 512, 6, None).train.word_embeddings == "freeze"
     assert frozen(layers=3) == 1 and frozen(layers=2) == 0  # the tests' tiny models train every layer
     assert frozen(layers=12) == 0 and frozen(layers=None) == 0  # deeper or unknown: every layer trains
     assert frozen("train.method=lora") == 0 and frozen("train.word_embeddings=train") == 0
+    assert frozen(classes=77) == 2 and frozen(classes=20) == 2  # many classes (Banking77): a third
+    assert frozen(classes=3) == 0 and frozen(classes=19) == 0  # few (Twitter sentiment): every layer trains
+    assert frozen("data.task=multilabel", classes=3) == 2  # the line is for single-label classifiers only
     assert frozen("data.task=ner") == 1  # a label per word: a sixth
+    assert frozen("data.task=ner", classes=9) == 1  # (its 9 tags are not a few-class single label)
     many = ALL_LAYERS_PER_TOKEN_FROM
     assert frozen("data.task=ner", n_train=many) == 0  # ... until it has enough sentences to train every layer
     assert frozen(n_train=many) == 2
