@@ -49,6 +49,13 @@ def test_unknown_config_key_exits_2(intent_csv: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and "train.epoch" in result.stderr
 
 
+def test_distill_set_refuses_what_distillation_decides_with_exit_2(tmp_path: Path) -> None:
+    result = run_cli("distill", "--teacher", str(tmp_path / "teacher"), "--set", "train.method=lora")
+    assert result.returncode == 2
+    assert "distillation sets train.method itself" in result.stderr and "trains the student fully" in result.stderr
+    assert not (tmp_path / "teacher-distilled").exists()
+
+
 def test_train_predict_runs_round_trip(intent_csv: Path, tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs" / "intents"
     trained = run_cli("train", "--data", str(intent_csv), "--model", str(tiny_model), "--output", str(out),
