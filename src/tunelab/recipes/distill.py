@@ -73,7 +73,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     if unlabelled is not None and settings.alpha == 0:
         raise UsageError("--unlabelled texts train on the teacher term alone, which --alpha 0 switches off",
                          hint="give --alpha > 0 (default 0.5), or leave --unlabelled out")
-    overrides = list(overrides)
+    overrides = list(overrides)  # recorded in the card
     _check_overrides(overrides)
     teacher_dir = Path(teacher)
     out = Path(output) if output else teacher_dir.with_name(f"{teacher_dir.name}-distilled")
@@ -84,9 +84,9 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
     labelling = choose_precision(teacher_precision, device=reference.precision.device, flag="--teacher-precision")
     config = load_config(teacher_dir / "config.yaml")
     student_seed = config.train.seed if seed is None else seed
-    student_config(config, out, source, epochs, lr, student_seed, overrides)  # wrong keys, types and values fail
-    # here, before the teacher's pass (what depends on the student's depth, such as its frozen layers, when its run
-    # starts)
+    # built (and the overrides' keys, types and values checked) before the teacher's pass; what depends on the
+    # student's depth, such as its frozen layers, is checked when its run starts
+    student_run = student_config(config, out, source, epochs, lr, student_seed, overrides)
     bundle = load_dataset(config.data, config.train.seed)
     if student_seed != config.train.seed and _carved(config, bundle):
         raise UsageError(f"--seed {seed}: the teacher's dev or test split was drawn from its training file with seed "
@@ -111,7 +111,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
         base = Path(tmp) / "student" if layers else source
         _say(show_progress, f"student {student}" + (f" cut to layers {kept}" if kept else "")
              + (f"; {epochs} epoch(s)" if epochs else "") + f", alpha {settings.alpha:g}, T {settings.temperature:g}")
-        run_train(student_config(config, out, base, epochs, lr, student_seed, overrides),
+        run_train(replace(student_run, model=replace(student_run.model, name=str(base))),  # the cut copy, if any
                   show_progress=show_progress, task=task, unlabelled=extra)
         n_epochs = load_config(out / "config.yaml").train.epochs
     return _gate_and_record(teacher_dir, out, reference, gate_set, ref_eval, ref_logits, tolerance, force,
@@ -123,7 +123,7 @@ def run_distill(teacher: str | Path, *, student: str = "minilm", layers: int | N
 
 
 def student_config(teacher: RunConfig, out: Path, base: Path, epochs: int | None, lr: float | None, seed: int,
-                   overrides: Sequence[str]) -> RunConfig:
+                   overrides: list[str]) -> RunConfig:
     """The student's run config: the teacher's data, batch size and privacy settings; full fine-tuning of `base`
     through the loop, with `overrides` (`--set`) applied last and checked as `tunelab train --set` checks them.
 
@@ -137,7 +137,7 @@ def student_config(teacher: RunConfig, out: Path, base: Path, epochs: int | None
                      model=replace(teacher.model, name=str(base), max_length=None, case_feature="auto", dropout=None),
                      train=replace(teacher.train, epochs=epochs, method="full", lr=lr, seed=seed, few_shot="never",
                                    loss="cross_entropy", frozen_layers=None, word_embeddings="auto", ema_decay=None))
-    return with_overrides(config, list(overrides))
+    return with_overrides(config, overrides)
 
 
 # Keys of the student's run that distillation decides, or that a flag of its own sets (the card records the flag).
