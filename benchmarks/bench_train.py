@@ -8,7 +8,8 @@ each in its own subprocess so that peak RSS is per job:
 2. the Trainer at its best: TuneLab's resolved epochs, batch size, lr, seed and max_length (read from the run
    folder's config.yaml), the same base model folder, dynamic padding, length grouping
    (`train_sampling_strategy="group_by_length"`), `bf16=True` where the CPU runs bf16 natively (the test
-   TuneLab uses: `tunelab.training.precision.cpu_has_bf16`) and TuneLab's attention kernel (eager on CPU);
+   TuneLab uses: `tunelab.training.precision.cpu_has_bf16`) and TuneLab's attention kernel for training steps
+   (eager on CPU; both sides score the test split with SDPA, the kernel a saved model loads with);
 3. ablations that say where a difference comes from (skipped with --best-only): the same Trainer in fp32
    (only where 2. is bf16), and the Trainer at its defaults (fp32, random order, default attention).
 
@@ -625,7 +626,8 @@ FOOTER = (
     "The Trainer at its best is given TuneLab's resolved epochs, batch size, lr, seed and max_length, dynamic "
     "padding (DataCollatorWithPadding / DataCollatorForTokenClassification), length grouping "
     "(`train_sampling_strategy='group_by_length'`), `bf16=True` where the CPU runs bf16 natively, and TuneLab's "
-    "CPU attention kernel (eager). The ablation rows drop bf16 (same settings in fp32), then everything (the "
+    "CPU attention kernel for training steps (eager; both sides score the test split with SDPA, the kernel the "
+    "saved model loads with and TuneLab's dev evaluations use). The ablation rows drop bf16 (same settings in fp32), then everything (the "
     "Trainer's defaults: fp32, random order, its default attention). 'precision' is what the training forwards "
     "ran in (dtype of the last linear layer's output, read by a forward hook), with what was asked for when it "
     "differs. Training samples/s = samples processed in training / training seconds (TuneLab: its manifest's "

@@ -339,8 +339,10 @@ def _trainer_encode(tokenizer: Any, rows: list[Any], labels: list[str], ner: boo
 
 def _trainer_scorer(tokenizer: Any, test_rows: list[Any], labels: list[str], ner: bool, max_length: int,
                     bf16: bool) -> Any:
-    """score(model) -> test metric (eval mode, no grad, dynamic padding, bf16 autocast when training used it),
-    scored with `tunelab.evaluation.metrics` as TuneLab's side is; the model's training flag is restored."""
+    """score(model) -> test metric (eval mode, no grad, dynamic padding, bf16 autocast when training used it,
+    SDPA attention: the kernel the saved model loads with, which TuneLab's side scores with too,
+    `tunelab.models.attention`), scored with `tunelab.evaluation.metrics` as TuneLab's side is; the model's
+    training flag and attention kernel are restored."""
     import contextlib
 
     import torch
@@ -351,8 +353,9 @@ def _trainer_scorer(tokenizer: Any, test_rows: list[Any], labels: list[str], ner
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
 
     def score(model: Any) -> float:
-        was_training = model.training
+        was_training, kernel = model.training, model.config._attn_implementation
         model.eval()
+        model.set_attn_implementation("sdpa")
         predictions: dict[int, Any] = {}
         autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
         with torch.inference_mode(), autocast:
@@ -362,6 +365,7 @@ def _trainer_scorer(tokenizer: Any, test_rows: list[Any], labels: list[str], ner
                 logits = model(**batch).logits.float().numpy()
                 for row, i in enumerate(ids):
                     predictions[i] = logits[row]
+        model.set_attn_implementation(kernel)
         model.train(was_training)
         return round(_test_metric(enc, test_rows, predictions, labels, ner), 6)
 

@@ -56,13 +56,16 @@ def padded_batches(encoded: Sequence[Any], batch_size: int,
 
 @contextlib.contextmanager
 def torch_mode(model: Any, autocast: Any) -> Iterator[None]:
-    """Eval mode, no autograd, the autocast context; the model's training flag restored after."""
+    """Eval mode, no autograd, the autocast context, the attention kernel the model is served with
+    (`models/attention.py`); the model's training flag restored after."""
     import torch
+
+    from tunelab.models.attention import served_attention
 
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), (autocast or contextlib.nullcontext()):
+        with torch.inference_mode(), served_attention(model), (autocast or contextlib.nullcontext()):
             yield
     finally:
         model.train(was_training)

@@ -19,6 +19,7 @@ from tunelab.artifacts.manifest import MANIFEST, Manifest, library_versions, loa
 from tunelab.config import RunConfig, load_config, load_run_config, save_config
 from tunelab.data import load_dataset
 from tunelab.errors import UsageError
+from tunelab.models.attention import train_with_eager_attention
 from tunelab.models.build import apply_method, load_tokenizer
 from tunelab.models.casing import add_case_rows, case_id_base, mark_tokenizer, model_case_id_base
 from tunelab.models.forward import tagging_length
@@ -132,7 +133,7 @@ def _run_train(config: RunConfig, world: World, resume: str | Path | None, show_
     model = task.build_model(model_path, labels, config.model.dropout)
     if case_base is not None:
         add_case_rows(model, case_base, fresh=not base_reads_case)
-    _eager_attention_on_cpu(model, precision.device)
+    train_with_eager_attention(model, precision.device)
     model = apply_method(model, config.train, task.peft_task_type, total).to(precision.device)
     # dev and test are scored as the Predictor will use the model: words past the training length still tagged
     scored_length = tagging_length(model) if task.spec.per_token else max_length
@@ -239,20 +240,6 @@ def _printer(enabled: bool) -> Any:
 
 def _n(split: Split | None) -> int:
     return len(split) if split else 0
-
-
-def _eager_attention_on_cpu(model: Any, device: str) -> None:
-    """Train with eager attention on a CPU. Measured on a Xeon with AVX-512/bf16 (bf16 autocast, forward and
-    backward, median of 5): eager took 0.91x SDPA's time for MiniLM at 32 x 32 tokens, 0.86x at 32 x 128, and
-    0.93x for multilingual-e5-small at 16 x 128; at 8 x 488 tokens SDPA's peak memory was 4.85 GB against 3.1 GB
-    (SDPA ran out of memory on a 24 GB machine at ChnSentiCorp's default 32 x 488). GPUs keep SDPA (flash kernels).
-    Only the attention kernel changes, not the saved model."""
-    if device != "cpu":
-        return
-    try:
-        model.set_attn_implementation("eager")
-    except (AttributeError, ValueError):
-        pass  # an architecture without the choice keeps its own
 
 
 def _device() -> str:
