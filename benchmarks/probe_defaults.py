@@ -11,8 +11,11 @@ so it trains on fewer of them.
     .venv/bin/python benchmarks/probe_defaults.py twitter 42 trainer
     .venv/bin/python benchmarks/probe_defaults.py twitter 42 tunelab
     .venv/bin/python benchmarks/probe_defaults.py twitter 42 tunelab frozen_layers=2   # the old default
+    .venv/bin/python benchmarks/probe_defaults.py banking77:10 42 tunelab   # 10 of the 77 intents
 
-Each TuneLab run writes benchmarks/work/defaults-probe/DATA-sSEED[-OVERRIDES] afresh.
+`banking77:K` keeps K intents drawn at random (always with seed 0, so every run of one K sees the same intents) with
+all their training and test questions, written under benchmarks/work/defaults-probe/subsets/. Each TuneLab run
+writes benchmarks/work/defaults-probe/DATA-sSEED[-OVERRIDES] afresh.
 """
 
 from __future__ import annotations
@@ -29,15 +32,43 @@ sys.path.insert(0, str(BENCH))
 from bench_active import DATASETS, SHARED  # noqa: E402  (the same data sets, files and label columns)
 from train_sides import read_csv_rows  # noqa: E402
 
+SUBSETS = BENCH / "work" / "defaults-probe" / "subsets"
+
+
+def data_files(name: str) -> tuple[Path, Path, str] | None:
+    """(train file, test file, label column) of a data set name, `banking77:K` written here first; None if unknown."""
+    base, _, classes = name.partition(":")
+    if base not in DATASETS or (classes and (base != "banking77" or not classes.isdigit())):
+        return None
+    folder, train_file, test_file, label, _title = DATASETS[base]
+    train, test = SHARED / folder / train_file, SHARED / folder / test_file
+    if not classes:
+        return train, test, label
+    import csv
+    import random
+
+    rows = {split: read_csv_rows(str(path), label) for split, path in (("train", train), ("test", test))}
+    names = sorted({y for _, y in rows["train"]})
+    kept = set(random.Random(0).sample(names, min(int(classes), len(names))))
+    SUBSETS.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split, split_rows in rows.items():
+        out[split] = SUBSETS / f"banking77-{classes}-{split}.csv"
+        with open(out[split], "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", label])
+            writer.writerows((t, y) for t, y in split_rows if y in kept)
+    return out["train"], out["test"], label
+
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or argv[0] not in DATASETS or argv[2] not in ("tunelab", "trainer") \
+    files = data_files(argv[0]) if argv else None
+    if len(argv) < 3 or files is None or argv[2] not in ("tunelab", "trainer") \
             or not all("=" in a for a in argv[3:]) or (argv[2] == "trainer" and argv[3:]):
         print(__doc__, file=sys.stderr)
         return 2
     name, seed, side = argv[0], int(argv[1]), argv[2]
-    folder, train_file, test_file, label, _title = DATASETS[name]
-    train, test = SHARED / folder / train_file, SHARED / folder / test_file
+    train, test, label = files
     started = time.perf_counter()
     if side == "trainer":
         result = trainer_recipe(train, test, label, seed)
@@ -55,7 +86,7 @@ def tunelab_defaults(train: Path, test: Path, label: str, seed: int, overrides: 
     import tunelab
 
     tag = "-".join(f"{k}{v}" for k, v in overrides.items())
-    out = BENCH / "work" / "defaults-probe" / (f"{name}-s{seed}" + (f"-{tag}" if tag else ""))
+    out = BENCH / "work" / "defaults-probe" / (f"{name.replace(':', '-')}-s{seed}" + (f"-{tag}" if tag else ""))
     shutil.rmtree(out, ignore_errors=True)  # a run of the same command before (or one cut short)
     options = {k: yaml.safe_load(v) for k, v in overrides.items()}
     summary = tunelab.train(data=str(train), test=str(test), output=str(out), label_column=label, seed=seed,
