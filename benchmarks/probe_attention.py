@@ -1,6 +1,6 @@
 """Eager against SDPA attention for CPU training: median time of one forward+backward step (bf16 autocast) and,
 with --memory, the peak resident memory of one step, each implementation in a fresh process. The numbers behind
-`recipes/train.py`'s choice of eager attention on a CPU.
+`models/attention.py`'s choice of eager attention for training steps on a CPU.
 
     .venv/bin/python benchmarks/probe_attention.py minilm 32 32
     .venv/bin/python benchmarks/probe_attention.py multilingual 16 128

@@ -45,19 +45,25 @@ def data_files(name: str) -> tuple[Path, Path, str] | None:
     if not classes:
         return train, test, label
     import csv
+    import os
     import random
 
     rows = {split: read_csv_rows(str(path), label) for split, path in (("train", train), ("test", test))}
     names = sorted({y for _, y in rows["train"]})
-    kept = set(random.Random(0).sample(names, min(int(classes), len(names))))
+    if not 2 <= int(classes) <= len(names):
+        print(f"banking77:K takes 2 to {len(names)} intents, not {classes}", file=sys.stderr)
+        return None
+    kept = set(random.Random(0).sample(names, int(classes)))
     SUBSETS.mkdir(parents=True, exist_ok=True)
     out = {}
-    for split, split_rows in rows.items():
+    for split, split_rows in rows.items():  # written whole, then renamed: a run beside it never reads half a file
         out[split] = SUBSETS / f"banking77-{classes}-{split}.csv"
-        with open(out[split], "w", encoding="utf-8", newline="") as handle:
+        partial = out[split].with_name(f"{out[split].name}.{os.getpid()}.tmp")
+        with open(partial, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["text", label])
             writer.writerows((t, y) for t, y in split_rows if y in kept)
+        os.replace(partial, out[split])
     return out["train"], out["test"], label
 
 

@@ -170,7 +170,8 @@ def child_tunelab(spec: dict[str, Any], started: float) -> dict[str, Any]:
         "lr": config["train"]["lr"], "seed": config["train"]["seed"],
         "max_length": config["model"]["max_length"],
         "precision": loop.get("precision_ran", "unknown"), "precision_declared": manifest.precision,
-        "sampling": "length-grouped (TuneLab's plan_batches)", "attention": "eager (TuneLab's CPU default)",
+        "sampling": "length-grouped (TuneLab's plan_batches)",
+        "attention": "eager steps, SDPA evaluations (TuneLab's CPU default)",
         "train_examples": splits.get("train", {}).get("examples"),
         "dev_examples": splits.get("dev", {}).get("examples"),
         "test_examples": splits.get("test", {}).get("examples"),
@@ -355,18 +356,20 @@ def _trainer_scorer(tokenizer: Any, test_rows: list[Any], labels: list[str], ner
     def score(model: Any) -> float:
         was_training, kernel = model.training, model.config._attn_implementation
         model.eval()
-        model.set_attn_implementation("sdpa")
+        model.set_attn_implementation("sdpa")  # MiniLM (BERT) has it
         predictions: dict[int, Any] = {}
         autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-        with torch.inference_mode(), autocast:
-            for start in range(0, len(order), 64):
-                ids = order[start:start + 64]
-                batch = tokenizer.pad([features[i] for i in ids], return_tensors="pt")
-                logits = model(**batch).logits.float().numpy()
-                for row, i in enumerate(ids):
-                    predictions[i] = logits[row]
-        model.set_attn_implementation(kernel)
-        model.train(was_training)
+        try:
+            with torch.inference_mode(), autocast:
+                for start in range(0, len(order), 64):
+                    ids = order[start:start + 64]
+                    batch = tokenizer.pad([features[i] for i in ids], return_tensors="pt")
+                    logits = model(**batch).logits.float().numpy()
+                    for row, i in enumerate(ids):
+                        predictions[i] = logits[row]
+        finally:
+            model.set_attn_implementation(kernel)
+            model.train(was_training)
         return round(_test_metric(enc, test_rows, predictions, labels, ner), 6)
 
     return score

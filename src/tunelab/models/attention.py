@@ -1,5 +1,5 @@
-"""The attention kernel per phase on a CPU: eager for training steps, the kernel the model loaded with (the one the
-Predictor serves, SDPA for the BERT family) for every evaluation of the model in training."""
+"""The attention kernel per phase on a CPU: eager for training steps, and for every evaluation of the model in
+training the kernel it loaded with (the one the Predictor serves, SDPA for the BERT family)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-SERVED = "_tunelab_served_attention"  # attribute on the model: the kernel to evaluate with while it trains eager
+# The loaded kernel is kept on the model object itself, not in a table keyed by it: PEFT's wrappers (LoRA, AdaLoRA)
+# hand attribute reads and `set_attn_implementation` through to the model they wrap, so the wrapper the loop
+# evaluates finds it too.
+SERVED = "_tunelab_served_attention"
+
+
+def kernel(model: Any) -> str | None:
+    """The attention implementation `model` runs now (None for a model without the choice)."""
+    value = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    return value if isinstance(value, str) else None
 
 
 def train_with_eager_attention(model: Any, device: str) -> None:
@@ -19,27 +28,30 @@ def train_with_eager_attention(model: Any, device: str) -> None:
     Evaluations go back to the kernel the model loaded with (`served_attention`): the Predictor loads the saved
     model with it, so dev and test scores are the ones `tunelab evaluate` gives, and on CPU SDPA scored CoNLL-2003's
     dev split in 0.89x eager's time (3.25 s against 3.64 s, median of 3, bf16). Only the kernel changes, not the
-    weights or the saved model."""
+    weights or the saved model. A model that cannot switch (transformers then only warns) keeps its own kernel
+    for both."""
     if device != "cpu":
         return
-    loaded = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    loaded = kernel(model)
     try:
         model.set_attn_implementation("eager")
     except (AttributeError, ValueError):
         return  # an architecture without the choice keeps its own
-    if isinstance(loaded, str) and loaded != "eager":
+    if loaded is not None and loaded != "eager" and kernel(model) == "eager":
         setattr(model, SERVED, loaded)
 
 
 @contextlib.contextmanager
 def served_attention(model: Any) -> Iterator[None]:
-    """Inside: the model runs the kernel it loaded with, if it trains with another one; restored after."""
+    """Inside: the model runs the kernel it loaded with, if it trains with another one; the kernel it ran on entry
+    is restored after, also when the body raises."""
     served = getattr(model, SERVED, None)
-    if served is None:
+    before = kernel(model) if served is not None else None
+    if served is None or before is None or before == served:
         yield
         return
     model.set_attn_implementation(served)
     try:
         yield
     finally:
-        model.set_attn_implementation("eager")
+        model.set_attn_implementation(before)

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from tunelab.models.attention import served_attention
+
 TAGGING_LIMIT = 512  # word pieces; BERT-family position tables
 
 
@@ -59,8 +61,6 @@ def torch_mode(model: Any, autocast: Any) -> Iterator[None]:
     """Eval mode, no autograd, the autocast context, the attention kernel the model is served with
     (`models/attention.py`); the model's training flag restored after."""
     import torch
-
-    from tunelab.models.attention import served_attention
 
     was_training = model.training
     model.eval()
