@@ -35,6 +35,7 @@ import argparse
 import collections
 import csv
 import functools
+import io
 import json
 import os
 import platform
@@ -47,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,12 +186,14 @@ def run_child(spec_path: str) -> int:
 # Parent: run the jobs one at a time, collect, write JSON and the RESULTS.md section
 # --------------------------------------------------------------------------------------------------
 
-def write_rows(path: Path, rows: list[tuple[str, str]]) -> Path:
-    """(text, label) rows as a CSV with a text,label header (the benches' training and test files)."""
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
+def write_rows(path: Path, rows: Iterable[tuple[str, str]]) -> Path:
+    """(text, label) rows as a CSV with a text,label header (the benches' training and test files), written whole
+    and then renamed into place, so a run beside the writer never reads half a file."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["text", "label"])
+    writer.writerows(rows)
+    write_text_atomic(path, text.getvalue())
     return path
 
 
@@ -625,23 +629,24 @@ def render_section(report: dict[str, Any]) -> str:
 FOOTER = (
     "The Trainer at its best is given TuneLab's resolved epochs, batch size, lr, seed and max_length, dynamic "
     "padding (DataCollatorWithPadding / DataCollatorForTokenClassification), length grouping "
-    "(`train_sampling_strategy='group_by_length'`), `bf16=True` where the CPU runs bf16 natively, and TuneLab's "
-    "CPU attention kernel for training steps (eager; both sides score the test split with SDPA, the kernel the "
-    "saved model loads with and TuneLab's dev evaluations use). The ablation rows drop bf16 (same settings in fp32), then everything (the "
-    "Trainer's defaults: fp32, random order, its default attention). 'precision' is what the training forwards "
-    "ran in (dtype of the last linear layer's output, read by a forward hook), with what was asked for when it "
-    "differs. Training samples/s = samples processed in training / training seconds (TuneLab: its manifest's "
-    "step time; Trainer: `train_runtime` less the test evaluations of the curve, samples = epochs x train "
-    "examples). Time to target = wall seconds from the job's start (data loading, tokenisation, model loading, "
-    "training and every evaluation so far included) until the first test evaluation that reaches the target; "
-    "each side scores the test split after every epoch (TuneLab: after each dev evaluation, through the loop's "
-    "`on_event` hook, the checkpoint the run keeps at that point, which a user stopping there would get: the "
+    "(`train_sampling_strategy='group_by_length'`), `bf16=True` where the CPU runs bf16 natively, and TuneLab's CPU "
+    "attention kernel for training steps (eager; both sides score the test split with SDPA, the kernel the saved "
+    "model loads with and TuneLab's dev evaluations use). The ablation rows drop bf16 (same settings in fp32), then "
+    "everything (the Trainer's defaults: fp32, random order, its default attention). 'precision' is what the "
+    "training forwards ran in (dtype of the last linear layer's output, read by a forward hook), with what was "
+    "asked for when it differs. Training samples/s = samples processed in training / training seconds (TuneLab: its "
+    "manifest's step time; Trainer: `train_runtime` less the test evaluations of the curve, samples = epochs x "
+    "train examples). Time to target = wall seconds from the job's start (data loading, tokenisation, model "
+    "loading, training and every evaluation so far included) until the first test evaluation that reaches the "
+    "target; each side scores the test split after every epoch (TuneLab: after each dev evaluation, through the "
+    "loop's `on_event` hook, the checkpoint the run keeps at that point, which a user stopping there would get: the "
     "trained weights or their running average, whichever scored higher on dev, or an earlier evaluation's within "
-    "one standard error of the best; so its reported test metric can be an earlier epoch's). TuneLab "
-    "trains on train minus its dev share when no dev file is given. Every side is scored with "
-    "`tunelab.evaluation.metrics` on the same test split; NER test sentences are tagged whole on both sides (up "
-    "to 512 word pieces, as TuneLab's Predictor tags them), not cut at the training length. 'others': "
-    "share of the machine's CPU time used by other processes during the job (0% = clean measurement).")
+    "one standard error of the best; so its reported test metric can be an earlier epoch's). TuneLab trains on "
+    "train minus its dev share when no dev file is given. Every side is scored with `tunelab.evaluation.metrics` on "
+    "the same test split; NER test sentences are tagged whole on both sides (up to 512 word pieces, as TuneLab's "
+    "Predictor tags them), not cut at the training length. 'others': share of the machine's CPU time used by other "
+    "processes during the job (0% = clean measurement)."
+)
 
 
 def update_results_md(path: Path, mode: str, section: str, bench: str = "bench-train") -> None:

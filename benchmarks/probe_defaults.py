@@ -30,6 +30,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from bench_active import DATASETS, SHARED  # noqa: E402  (the same data sets, files and label columns)
+from bench_train import write_rows  # noqa: E402  (atomic, header text,label)
 from train_sides import read_csv_rows  # noqa: E402
 
 SUBSETS = BENCH / "work" / "defaults-probe" / "subsets"
@@ -44,8 +45,6 @@ def data_files(name: str) -> tuple[Path, Path, str] | None:
     train, test = SHARED / folder / train_file, SHARED / folder / test_file
     if not classes:
         return train, test, label
-    import csv
-    import os
     import random
 
     rows = {split: read_csv_rows(str(path), label) for split, path in (("train", train), ("test", test))}
@@ -54,17 +53,9 @@ def data_files(name: str) -> tuple[Path, Path, str] | None:
         print(f"banking77:K takes 2 to {len(names)} intents, not {classes}", file=sys.stderr)
         return None
     kept = set(random.Random(0).sample(names, int(classes)))
-    SUBSETS.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for split, split_rows in rows.items():  # written whole, then renamed: a run beside it never reads half a file
-        out[split] = SUBSETS / f"banking77-{classes}-{split}.csv"
-        partial = out[split].with_name(f"{out[split].name}.{os.getpid()}.tmp")
-        with open(partial, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["text", label])
-            writer.writerows((t, y) for t, y in split_rows if y in kept)
-        os.replace(partial, out[split])
-    return out["train"], out["test"], label
+    out = {split: write_rows(SUBSETS / f"banking77-{classes}-{split}.csv", [(t, y) for t, y in split_rows if y in kept])
+           for split, split_rows in rows.items()}
+    return out["train"], out["test"], "label"
 
 
 def main(argv: list[str]) -> int:

@@ -47,7 +47,7 @@ def served_attention(model: Any) -> Iterator[None]:
     is restored after, also when the body raises."""
     served = getattr(model, SERVED, None)
     before = kernel(model) if served is not None else None
-    if served is None or before is None or before == served:
+    if before is None or before == served:  # not trained with another kernel, or already on its own
         yield
         return
     model.set_attn_implementation(served)

@@ -344,10 +344,11 @@ def resolve_defaults(config: RunConfig, n_train: int, token_lengths: Sequence[in
     `case_capable`: its tokenizer lowercases and it has a token-type table, models/casing.py)."""
     train, private, spec = config.train, config.train.privacy == "dp", get_spec(config.data.task)
     method = train.method or (DP_METHOD if private else "full")
+    label_classes = classes if spec.single_label else None  # a class count only where a text takes one of them
     case = choose_case_feature(config.model.case_feature, method, spec.per_token, private, case_capable,
                                train.frozen_layers)
     frozen = choose_frozen_layers(train.frozen_layers, method, layers if freezable else None, train.word_embeddings,
-                                  spec.per_token, private, n_train, case, classes if spec.single_label else None)
+                                  spec.per_token, private, n_train, case, label_classes)
     train = replace(
         train,
         method=method,
@@ -355,7 +356,7 @@ def resolve_defaults(config: RunConfig, n_train: int, token_lengths: Sequence[in
                                              deep_full=method == "full" and (layers or 0) > SHALLOW_LAYERS),
         batch_size=train.batch_size or (choose_dp_batch_size(n_train) if private else choose_batch_size(n_train)),
         lr=train.lr or (DP_LEARNING_RATES[method] if private
-                        else choose_lr(method, layers, classes if spec.single_label else None)),
+                        else choose_lr(method, layers, label_classes)),
         few_shot_threshold=train.few_shot_threshold or FEW_SHOT_MEDIAN,
         few_shot_max_examples=train.few_shot_max_examples or FEW_SHOT_MAX_EXAMPLES,
         frozen_layers=frozen,
